@@ -1,0 +1,43 @@
+# The two front doors: `make demo` and `make test` (each sets everything up on a fresh machine).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+# DDS stays on this machine: discovery only on localhost, and a domain of our own.
+# (A robot keeps its normal discovery: these lines only concern make targets.)
+export ROS_AUTOMATIC_DISCOVERY_RANGE := LOCALHOST
+export ROS_DOMAIN_ID ?= 42
+export RMW_IMPLEMENTATION ?= rmw_fastrtps_cpp
+# Shared memory + loopback UDP with big socket buffers, so multi-MB best-effort clouds arrive.
+export FASTDDS_DEFAULT_PROFILES_FILE ?= $(CURDIR)/config/fastdds_localhost.xml
+DEMO_SECONDS ?= 10
+SENSOR ?= hdl64
+
+.PHONY: setup build demo test lint clean
+
+$(VENV)/.installed: requirements.txt requirements-ros.txt requirements-dev.txt setup.py
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements-dev.txt
+	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
+	touch $@
+
+setup: $(VENV)/.installed
+
+# colcon install at the repository root: install/t3d_ros/lib/t3d_ros/{perception_node,sim_lidar_node}
+build: setup
+	$(VENV)/bin/colcon --log-base log build --paths . --build-base build --install-base install >/dev/null
+	@echo "built: . install/local_setup.sh"
+
+demo: build
+	. install/local_setup.sh && $(PY) -m t3d_ros.ros.demo --install install --sensor $(SENSOR) \
+		--seconds $(DEMO_SECONDS) --png out/demo_bev.png
+
+lint: setup
+	$(VENV)/bin/ruff check .
+
+test: setup lint
+	$(PY) -m pytest -q
+
+clean:
+	rm -rf build install log out

@@ -1,0 +1,226 @@
+"""Side-by-side benchmark of the segmentation candidates (ground, clustering, boxes).
+
+Runs every candidate on the same frames: simulated scenes of every sensor (several seeds) and the
+three KITTI frames (when ``<repo>/../shared/data/kitti`` exists). Quality: ground precision/recall,
+over-/under-segmentation, own-cluster and missed rates (t3d_ros.metrics), on "thing" objects
+(car, truck, pedestrian, cyclist, pole, misc; vegetation and structure are background here) with
+>= 10 points; on KITTI the own-cluster rate of labelled objects within 40 m with >= 20 points.
+Time: median ms of the stage (3 runs a frame) and its ratio to the default.
+
+    python benchmarks/bench_segmentation.py [--seeds 3] [--quick]
+
+Writes benchmarks/results/segmentation.json and segmentation.md and prints the tables.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from t3d_ros import boxes as B  # noqa: E402
+from t3d_ros.kitti import OBJECT_TYPES, kitti_root, load_frame, points_in_boxes  # noqa: E402
+from t3d_ros.metrics import bev_iou, evaluate, pool, yaw_error  # noqa: E402
+from t3d_ros.pipeline import Pipeline, PipelineConfig  # noqa: E402
+from t3d_ros.preprocess import voxel_downsample  # noqa: E402
+
+THINGS = ("car", "truck", "pedestrian", "cyclist", "pole", "misc")
+DEFAULT = PipelineConfig()
+
+
+class DbscanPipeline(Pipeline):
+    """Pipeline with sklearn DBSCAN clustering (benchmark only): eps = cluster_tolerance,
+    min_samples 1 (pure Euclidean linkage) on a tolerance/3 voxel downsample, as the KD-tree."""
+
+    def _cluster(self, xyz: np.ndarray) -> np.ndarray:
+        from sklearn.cluster import DBSCAN
+
+        keep, inv = voxel_downsample(xyz, self.config.cluster_tolerance / 3)
+        lab = DBSCAN(eps=self.config.cluster_tolerance, min_samples=1).fit_predict(xyz[keep])
+        return lab[inv].astype(np.int32)
+
+
+def candidates() -> dict[str, tuple[str, Pipeline]]:
+    """name -> (stage it varies, pipeline). The default appears once, under both stages."""
+    out: dict[str, tuple[str, Pipeline]] = {}
+    d = f"{DEFAULT.ground_method}+{DEFAULT.cluster_method}"
+    out[d] = ("default", Pipeline(PipelineConfig()))
+    for g in ("grid", "patchwork"):
+        try:
+            out[f"{g}+{DEFAULT.cluster_method}"] = ("ground", Pipeline(PipelineConfig(ground_method=g)))
+        except ImportError:
+            print(f"skipping ground {g}: not installed")
+    for c in ("voxel", "kdtree", "grid2d"):
+        out[f"{DEFAULT.ground_method}+{c}"] = ("cluster", Pipeline(PipelineConfig(cluster_method=c)))
+    try:
+        import sklearn  # noqa: F401
+
+        out[f"{DEFAULT.ground_method}+dbscan"] = (
+            "cluster", DbscanPipeline(PipelineConfig(cluster_method="kdtree", cluster_tolerance=0.4)))
+    except ImportError:
+        print("skipping dbscan: scikit-learn not installed")
+    return out
+
+
+def timed(pipe: Pipeline, pts: np.ndarray, reps: int):
+    segs = [pipe(pts) for _ in range(reps)]
+    t = {k: float(np.median([s.timings_ms[k] for s in segs])) for k in segs[0].timings_ms}
+    t["total"] = float(np.median([sum(s.timings_ms.values()) for s in segs]))
+    return segs[0], t
+
+
+def sim_frames(seeds: int):
+    from t3d_ros.classes import CLASSES
+    from t3d_ros.sim import SENSORS, simulate
+
+    for sensor in SENSORS:
+        for seed in range(seeds):
+            scene, f = simulate(100 + seed, sensor)
+            inst = f.instance.astype(np.int64).copy()
+            lab = f.label.astype(np.int64)
+            stuff = np.isin(lab, [CLASSES.index(c) for c in CLASSES if c not in THINGS])
+            inst[stuff] = 0  # background for object metrics
+            gt_boxes = {o.instance_id: np.r_[o.center, o.size, o.yaw]
+                        for o in scene.objects if o.label in ("car", "truck")}
+            pts = np.column_stack([f.xyz, f.intensity])
+            yield sensor, f"{sensor}/{seed}", pts, inst, f.label == -1, gt_boxes
+
+
+def kitti_frames():
+    root = kitti_root(REPO)
+    for fr in ("000000", "000001", "000002"):
+        if not (root / "training" / "velodyne" / f"{fr}.bin").exists():
+            return
+        pts, lab = load_frame(root, fr)
+        keep = np.isin(lab.names, OBJECT_TYPES)
+        bx = lab.boxes[keep]
+        inside = points_in_boxes(pts[:, :3], bx, margin=0.1)
+        # Per-point instance: inside the box and above its bottom 0.15 m (label slack is ground).
+        above = pts[:, 2, None] > (bx[:, 2] - bx[:, 5] / 2 + 0.15)[None, :]
+        m = inside & above
+        inst = np.where(m.any(1), m.argmax(1) + 1, 0)
+        rng = np.hypot(bx[:, 0], bx[:, 1])
+        counts = m.sum(0)
+        eval_ids = np.flatnonzero((rng <= 40) & (counts >= 20)) + 1
+        inst = np.where(np.isin(inst, eval_ids), inst, 0)
+        gt_boxes = {i + 1: bx[i] for i in range(len(bx)) if lab.names[keep][i] in ("Car", "Van", "Truck")}
+        yield "kitti", f"kitti/{fr}", pts, inst, None, gt_boxes
+
+
+def box_quality(seg, inst, gt_boxes, match, reps: int):
+    """Per box method: BEV IoU and yaw error (deg) on own-cluster, not over-segmented cars/trucks,
+    and median time for all clusters of the frame."""
+    out = {}
+    xyz = seg.cluster_points[:, :3]
+    for name, fn in B.BOX_METHODS.items():
+        ts = []
+        for _ in range(reps):
+            t0 = time.perf_counter()
+            bx = fn(xyz, seg.cluster_offsets)
+            ts.append((time.perf_counter() - t0) * 1e3)
+        ious, yerr = [], []
+        for k, obj in enumerate(match.instance):
+            if obj not in gt_boxes or not match.own[k] or match.majority_share[k] < 0.8:
+                continue
+            g = gt_boxes[obj]
+            b = bx[match.majority[k]]
+            ious.append(bev_iou(b, g))
+            yerr.append(float(np.degrees(yaw_error(b[6], g[6]))))
+        out[name] = {"ms": float(np.median(ts)), "iou": ious, "yaw": yerr}
+    return out
+
+
+def _f(x: float | None) -> str:
+    return "-" if x is None else f"{x:.2f}"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--quick", action="store_true", help="1 seed, 1 rep")
+    args = ap.parse_args()
+    if args.quick:
+        args.seeds, args.reps = 1, 1
+    cands = candidates()
+    default_name = next(iter(cands))
+    frames = list(sim_frames(args.seeds)) + list(kitti_frames())
+    rows: dict[str, dict[str, dict]] = {}  # dataset -> candidate -> {"q": [...], "t": [...]}
+    boxes_acc: dict[str, dict[str, dict[str, list]]] = {}
+    for ds, fname, pts, inst, gt_ground, gt_boxes in frames:
+        for name, (_, pipe) in cands.items():
+            seg, t = timed(pipe, pts, args.reps)
+            min_pts = 20 if ds == "kitti" else 10
+            q, match = evaluate(seg.input_cluster_id, seg.input_ground, inst, gt_ground, min_points=min_pts)
+            r = rows.setdefault(ds, {}).setdefault(name, {"q": [], "t": []})
+            r["q"].append(q)
+            r["t"].append(t)
+            if name == default_name:
+                bq = box_quality(seg, inst, gt_boxes, match, args.reps)
+                for bm, v in bq.items():
+                    acc = boxes_acc.setdefault(ds, {}).setdefault(bm, {"ms": [], "iou": [], "yaw": []})
+                    acc["ms"].append(v["ms"])
+                    acc["iou"] += v["iou"]
+                    acc["yaw"] += v["yaw"]
+        print(f"done {fname}", flush=True)
+
+    result = {"machine": platform.processor() or platform.machine(), "python": platform.python_version(),
+              "default": default_name, "frames": [f[1] for f in frames], "segmentation": {}, "boxes": {}}
+    md = ["# Segmentation benchmark", "",
+          f"Frames: {len(frames)} ({', '.join(sorted({f[0] for f in frames}))}); "
+          f"{args.seeds} sim seeds per sensor; "
+          f"median of {args.reps} runs per frame. Default: `{default_name}`. Times are per stage in ms "
+          "(ratio = candidate / default, same stage; total = crop + voxel + ground + cluster + boxes).", ""]
+    for ds, cs in rows.items():
+        stage_default = {k: float(np.median([t[k] for t in cs[default_name]["t"]]))
+                         for k in ("ground", "cluster", "total")}
+        md += [f"## {ds}", "",
+               "| candidate | ground P | ground R | over-seg | under-seg | own cluster | missed | objects "
+               "| ground ms (x) | cluster ms (x) | total ms |",
+               "|---|---|---|---|---|---|---|---|---|---|---|"]
+        result["segmentation"][ds] = {}
+        for name, r in cs.items():
+            q = pool(r["q"])
+            tm = {k: float(np.median([t[k] for t in r["t"]])) for k in r["t"][0]}
+            result["segmentation"][ds][name] = {"quality": q.as_dict(), "median_ms": tm}
+
+            def ratio(k: str, tm=tm, sd=stage_default) -> str:
+                return f"{tm[k]:.1f} ({tm[k] / max(sd[k], 1e-9):.2f})"
+
+            md.append(f"| {name} | {q.ground_precision:.3f} | {q.ground_recall:.3f} | "
+                      f"{q.over_seg_rate:.3f} | {q.under_seg_rate:.3f} | {q.own_cluster_rate:.3f} | "
+                      f"{q.missed_rate:.3f} | {q.n_objects} | "
+                      f"{ratio('ground')} | {ratio('cluster')} | {tm['total']:.1f} |")
+        md.append("")
+    md += ["## Boxes (default segmentation; cars/trucks in their own cluster)", "",
+           "| dataset | method | n | BEV IoU median | yaw err median (deg) | yaw err p90 (deg) "
+           "| ms per frame |",
+           "|---|---|---|---|---|---|---|"]
+    for ds, bm in boxes_acc.items():
+        result["boxes"][ds] = {}
+        for name, v in bm.items():
+            iou, yaw = np.array(v["iou"]), np.array(v["yaw"])
+            ent = {"n": len(iou), "iou_median": float(np.median(iou)) if len(iou) else None,
+                   "yaw_median_deg": float(np.median(yaw)) if len(yaw) else None,
+                   "yaw_p90_deg": float(np.percentile(yaw, 90)) if len(yaw) else None,
+                   "ms_median": float(np.median(v["ms"]))}
+            result["boxes"][ds][name] = ent
+            md.append(f"| {ds} | {name} | {ent['n']} | {_f(ent['iou_median'])} | "
+                      f"{_f(ent['yaw_median_deg'])} | {_f(ent['yaw_p90_deg'])} | {ent['ms_median']:.2f} |")
+    out = REPO / "benchmarks" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "segmentation.json").write_text(json.dumps(result, indent=1))
+    (out / "segmentation.md").write_text("\n".join(md) + "\n")
+    print("\n".join(md))
+
+
+if __name__ == "__main__":
+    main()

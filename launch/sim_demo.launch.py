@@ -1,0 +1,42 @@
+"""Simulated LiDAR + perception_node (+ rviz2): the package without a sensor.
+
+    ros2 launch t3d_ros sim_demo.launch.py sensor:=os1-128 rviz:=true
+"""
+
+from launch.actions import DeclareLaunchArgument
+from launch.conditions import IfCondition
+from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
+from launch_ros.actions import Node
+from launch_ros.substitutions import FindPackageShare
+
+from launch import LaunchDescription
+
+
+def generate_launch_description() -> LaunchDescription:
+    share = FindPackageShare("t3d_ros")
+    return LaunchDescription([
+        DeclareLaunchArgument("sensor", default_value="hdl64", description="vlp16, hdl32, hdl64 or os1-128"),
+        DeclareLaunchArgument("rviz", default_value="true", description="start rviz2 with the package's view"),
+        Node(
+            package="t3d_ros",
+            executable="sim_lidar_node",
+            name="sim_lidar_node",
+            output="screen",
+            parameters=[PathJoinSubstitution([share, "config", "sim.yaml"]),
+                        {"sensor": LaunchConfiguration("sensor"), "topic": "points"}],
+        ),
+        Node(
+            package="t3d_ros",
+            executable="perception_node",
+            name="perception_node",
+            output="screen",
+            parameters=[PathJoinSubstitution([share, "config", "perception.yaml"]), {"cloud_topic": "points"}],
+        ),
+        Node(
+            package="rviz2",
+            executable="rviz2",
+            name="rviz2",
+            arguments=["-d", PathJoinSubstitution([share, "config", "t3d_ros.rviz"])],
+            condition=IfCondition(LaunchConfiguration("rviz")),
+        ),
+    ])

@@ -1,0 +1,80 @@
+"""One frame in, labelled detections out: the core that the node and the CLI share.
+
+``Perception.process`` runs the segmentation pipeline, classifies the clusters (when a classifier
+is configured; otherwise every cluster is ``unknown`` with score 1.0, the clustering-only mode of
+Autoware-style nodes) and returns ``Detection`` objects with per-stage timings.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from t3d_ros.classes import UNKNOWN
+from t3d_ros.detection import Detection
+from t3d_ros.pipeline import Pipeline, PipelineConfig, Segmentation
+
+
+class ClusterClassifier(Protocol):
+    """Labels packed clusters: ``(points (sum, C), offsets (K+1,)) -> (labels [K], scores (K,))``."""
+
+    def __call__(self, points: np.ndarray, offsets: np.ndarray) -> tuple[list[str], np.ndarray]: ...
+
+
+@dataclass
+class FrameResult:
+    detections: list[Detection]
+    segmentation: Segmentation
+    timings_ms: dict[str, float]
+
+
+class Perception:
+    """Segmentation + classification of one cloud, configured once, called per frame."""
+
+    def __init__(
+        self,
+        config: PipelineConfig,
+        classifier: ClusterClassifier | None = None,
+        score_threshold: float = 0.0,
+    ) -> None:
+        self.pipeline = Pipeline(config)  # validates
+        self.classifier = classifier
+        self.score_threshold = score_threshold
+
+    @property
+    def config(self) -> PipelineConfig:
+        return self.pipeline.config
+
+    @config.setter
+    def config(self, config: PipelineConfig) -> None:
+        self.pipeline = Pipeline(config)
+
+    def process(self, points: np.ndarray) -> FrameResult:
+        """``points``: (N, C>=3) float32 x, y, z[, intensity]. Never drops a cluster: a cluster whose
+        score is below ``score_threshold`` is reported as ``unknown`` with its score."""
+        seg = self.pipeline(points)
+        timings = dict(seg.timings_ms)
+        k = len(seg.boxes)
+        t0 = time.perf_counter()
+        if self.classifier is not None and k:
+            labels, scores = self.classifier(seg.cluster_points, seg.cluster_offsets)
+            labels = [lab if s >= self.score_threshold else UNKNOWN for lab, s in zip(labels, scores, strict=True)]
+        else:
+            labels, scores = [UNKNOWN] * k, np.ones(k, dtype=np.float32)
+        timings["classify"] = (time.perf_counter() - t0) * 1e3
+        counts = np.diff(seg.cluster_offsets)
+        detections = [
+            Detection(
+                label=labels[i],
+                score=float(scores[i]),
+                center=seg.boxes[i, :3].astype(np.float64),
+                size=seg.boxes[i, 3:6].astype(np.float64),
+                yaw=float(seg.boxes[i, 6]),
+                num_points=int(counts[i]),
+            )
+            for i in range(k)
+        ]
+        return FrameResult(detections, seg, timings)

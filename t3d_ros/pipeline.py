@@ -1,0 +1,252 @@
+"""The segmentation pipeline: crop -> voxel -> ground removal -> clustering -> oriented boxes.
+
+Pure numpy/scipy; no ROS. ``segment(points, config)`` is the one entry point; ``Pipeline`` keeps
+the validated config and the state that is worth building once (the Patchwork++ object).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field, fields
+
+import numpy as np
+
+from . import boxes as _boxes
+from . import cluster as _cluster
+from . import ground as _ground
+from .preprocess import crop_mask, voxel_downsample
+
+GROUND_METHODS = ("envelope", "grid", "patchwork", "none")
+CLUSTER_METHODS = ("cellgraph", "voxel", "kdtree", "grid2d")
+OVERSIZE_POLICIES = ("report", "keep")
+
+
+def _p(default, description: str, unit: str = ""):
+    """A config field whose description and unit become the node's parameter descriptor."""
+    return field(default=default, metadata={"description": description, "unit": unit})
+
+
+@dataclass
+class PipelineConfig:
+    """Parameters of ``segment``. Lengths in metres, angles in degrees, sensor frame (z up)."""
+
+    # Region of interest in the sensor frame.
+    x_min: float = _p(-60.0, "ROI lower x bound", "m")
+    x_max: float = _p(60.0, "ROI upper x bound", "m")
+    y_min: float = _p(-60.0, "ROI lower y bound", "m")
+    y_max: float = _p(60.0, "ROI upper y bound", "m")
+    z_min: float = _p(-3.0, "ROI lower z bound, relative to the sensor", "m")
+    z_max: float = _p(3.0, "ROI upper z bound, relative to the sensor", "m")
+    min_range: float = _p(1.5, "Drop returns closer than this in the xy plane (the vehicle itself)", "m")
+    voxel_size: float = _p(0.0, "Voxel downsampling edge, one real point kept per voxel; 0 = off", "m")
+
+    # Ground removal. "envelope": slope-limited lower envelope of the per-cell lowest returns
+    # (default; see ground.py); "grid": 3x3-cell min z; "patchwork": Patchwork++ (needs
+    # pypatchworkpp); "none": keep every point.
+    ground_method: str = _p("envelope", "Ground removal: envelope, grid, patchwork or none")
+    ground_cell_size: float = _p(0.5, "Bird's-eye cell of the ground grid", "m")
+    ground_height_threshold: float = _p(0.2, "Height above the estimated ground still counted as ground", "m")
+    ground_max_slope_deg: float = _p(13.0, "Steepest ground between neighbouring cells (local slope)", "deg")
+    ground_global_slope_deg: float = _p(10.0, "Seed cells lie within this slope of the sensor's ground", "deg")
+    ground_sensor_height: float = _p(0.0, "Sensor height above the ground; 0 = estimate every frame", "m")
+    ground_radius: float = _p(4.0, "How far a cell may borrow its ground from neighbours", "m")
+
+    # Clustering. "cellgraph": BEV cells linked within a range-adaptive tolerance and z gap
+    # (default; see cluster.py); "voxel": 26-connected 3D voxels; "kdtree": Euclidean on points
+    # (slow); "grid2d": 8-connected BEV cells (fast, merges touching objects).
+    cluster_method: str = _p("cellgraph", "Clustering: cellgraph, voxel, kdtree or grid2d")
+    cluster_cell_size: float = _p(0.15, "Bird's-eye cell (cellgraph, grid2d) or voxel edge (voxel)", "m")
+    cluster_tolerance: float = _p(0.25, "Link distance (cellgraph: across the line of sight)", "m")
+    cluster_radial_tolerance_per_m: float = _p(
+        0.015, "cellgraph: tolerance added along the line of sight per metre of range", "m/m")
+    cluster_tangential_tolerance_per_m: float = _p(
+        0.002, "cellgraph: tolerance added across the line of sight per metre of range", "m/m")
+    cluster_max_tolerance: float = _p(0.9, "Cap of the range-adaptive tolerance", "m")
+    cluster_z_gap: float = _p(0.6, "Largest vertical gap between linked cells near the sensor", "m")
+    cluster_z_gap_per_m: float = _p(0.02, "Added to the z gap per metre of range (ring spacing grows)", "m/m")
+    cluster_z_scale: float = _p(0.5, "kdtree only: z is multiplied by this before the distance test")
+    min_cluster_points: int = _p(10, "Smaller clusters are noise", "points")
+    max_cluster_points: int = _p(20000, "Larger clusters are handled by oversize_policy", "points")
+    # Clusters above max_cluster_points (walls, hedges): "report" leaves them out of the packed
+    # clusters (cluster_id -1) and counts them in Segmentation.n_oversize; "keep" keeps them.
+    oversize_policy: str = _p("report", "Clusters above max_cluster_points: report (count, leave out) or keep")
+
+    box_method: str = _p("lshape", "Oriented boxes: lshape (closeness criterion), minarea or aabb")
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` naming the field, its value and the allowed range."""
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if isinstance(v, float) and not math.isfinite(v):
+                raise ValueError(f"{f.name}={v!r}: must be a finite number")
+
+        def check(name: str, ok: bool, allowed: str) -> None:
+            if not ok:
+                raise ValueError(f"{name}={getattr(self, name)!r}: must be {allowed}")
+
+        check("x_max", self.x_max > self.x_min, f"> x_min ({self.x_min})")
+        check("y_max", self.y_max > self.y_min, f"> y_min ({self.y_min})")
+        check("z_max", self.z_max > self.z_min, f"> z_min ({self.z_min})")
+        check("min_range", self.min_range >= 0, ">= 0")
+        check("voxel_size", self.voxel_size == 0 or 0.01 <= self.voxel_size <= 5.0,
+              "0 (off) or in [0.01, 5] m")
+        check("ground_method", self.ground_method in GROUND_METHODS, f"one of {GROUND_METHODS}")
+        check("ground_cell_size", 0.05 <= self.ground_cell_size <= 10.0, "in [0.05, 10] m")
+        check("ground_height_threshold", 0 < self.ground_height_threshold <= 2.0, "in (0, 2] m")
+        check("ground_max_slope_deg", 0 <= self.ground_max_slope_deg < 60, "in [0, 60) degrees")
+        check("ground_global_slope_deg", 0 <= self.ground_global_slope_deg < 60, "in [0, 60) degrees")
+        check("ground_sensor_height", 0 <= self.ground_sensor_height <= 20, "in [0, 20] m (0: estimate)")
+        check("ground_radius", 0 < self.ground_radius <= 50, "in (0, 50] m")
+        check("cluster_method", self.cluster_method in CLUSTER_METHODS, f"one of {CLUSTER_METHODS}")
+        check("cluster_cell_size", 0.02 <= self.cluster_cell_size <= 2.0, "in [0.02, 2] m")
+        check("cluster_tolerance", 0 < self.cluster_tolerance <= 5.0, "in (0, 5] m")
+        check("cluster_radial_tolerance_per_m", 0 <= self.cluster_radial_tolerance_per_m <= 0.1,
+              "in [0, 0.1] m/m")
+        check("cluster_tangential_tolerance_per_m", 0 <= self.cluster_tangential_tolerance_per_m <= 0.1,
+              "in [0, 0.1] m/m")
+        check("cluster_max_tolerance", self.cluster_max_tolerance >= self.cluster_tolerance,
+              f">= cluster_tolerance ({self.cluster_tolerance})")
+        check("cluster_max_tolerance", self.cluster_max_tolerance <= 10 * self.cluster_cell_size + 1e-9,
+              f"<= 10 * cluster_cell_size ({10 * self.cluster_cell_size:g} m)")
+        check("cluster_z_gap", 0 <= self.cluster_z_gap <= 10, "in [0, 10] m")
+        check("cluster_z_gap_per_m", 0 <= self.cluster_z_gap_per_m <= 1, "in [0, 1] m/m")
+        check("cluster_z_scale", 0 < self.cluster_z_scale <= 1, "in (0, 1]")
+        check("min_cluster_points", isinstance(self.min_cluster_points, int) and self.min_cluster_points >= 1,
+              "an integer >= 1")
+        check("max_cluster_points", isinstance(self.max_cluster_points, int)
+              and self.max_cluster_points >= self.min_cluster_points,
+              f"an integer >= min_cluster_points ({self.min_cluster_points})")
+        check("oversize_policy", self.oversize_policy in OVERSIZE_POLICIES, f"one of {OVERSIZE_POLICIES}")
+        check("box_method", self.box_method in _boxes.BOX_METHODS, f"one of {tuple(_boxes.BOX_METHODS)}")
+
+
+@dataclass
+class Segmentation:
+    """Result of ``segment``. M: points after crop/voxel; K: kept clusters; C: input columns."""
+
+    points: np.ndarray  # (M, C) float32, the cloud that was segmented
+    ground: np.ndarray  # (M,) bool
+    cluster_id: np.ndarray  # (M,) int32, -1 for ground / noise / rejected (too small, oversize)
+    cluster_offsets: np.ndarray  # (K+1,) int64; cluster k is cluster_points[off[k]:off[k+1]]
+    cluster_points: np.ndarray  # (sum, C) float32, packed points of the kept clusters
+    boxes: np.ndarray  # (K, 7) float32 [cx, cy, cz, length, width, height, yaw]
+    input_cluster_id: np.ndarray  # (N_input,) int32 cluster of every input point, -1 none
+    input_ground: np.ndarray  # (N_input,) bool
+    timings_ms: dict[str, float] = field(default_factory=dict)  # crop, voxel, ground, cluster, boxes
+    n_oversize: int = 0  # clusters above max_cluster_points (left out unless oversize_policy="keep")
+
+    @property
+    def num_clusters(self) -> int:
+        """K, the number of kept clusters."""
+        return len(self.cluster_offsets) - 1
+
+    def cluster(self, k: int) -> np.ndarray:
+        """Points (n_k, C) of cluster ``k``."""
+        return self.cluster_points[self.cluster_offsets[k] : self.cluster_offsets[k + 1]]
+
+
+class Pipeline:
+    """A validated config plus per-config state; ``pipeline(points)`` segments one cloud."""
+
+    def __init__(self, config: PipelineConfig | None = None) -> None:
+        self.config = config if config is not None else PipelineConfig()
+        self.config.validate()
+        self._patchwork = None
+        if self.config.ground_method == "patchwork":
+            c = self.config
+            reach = math.hypot(max(abs(c.x_min), abs(c.x_max)), max(abs(c.y_min), abs(c.y_max)))
+            self._patchwork = _ground.PatchworkGround(
+                sensor_height=c.ground_sensor_height or 1.73, max_range=reach, min_range=c.min_range
+            )
+
+    def _ground(self, xyz: np.ndarray, pts: np.ndarray) -> np.ndarray:
+        c = self.config
+        if c.ground_method == "envelope":
+            return _ground.envelope_ground(
+                xyz, c.ground_cell_size, c.ground_height_threshold, c.ground_max_slope_deg,
+                c.ground_global_slope_deg, c.ground_sensor_height or None, c.ground_radius,
+            )
+        if c.ground_method == "grid":
+            return _ground.grid_min_z_ground(xyz, c.ground_cell_size, c.ground_height_threshold)
+        if c.ground_method == "patchwork":
+            return self._patchwork(xyz, pts[:, 3] if pts.shape[1] > 3 else None)
+        return np.zeros(len(xyz), bool)
+
+    def _cluster(self, xyz: np.ndarray) -> np.ndarray:
+        c = self.config
+        if c.cluster_method == "cellgraph":
+            return _cluster.cell_graph_clusters(
+                xyz, c.cluster_cell_size, c.cluster_tolerance, c.cluster_radial_tolerance_per_m,
+                c.cluster_tangential_tolerance_per_m,
+                c.cluster_max_tolerance, c.cluster_z_gap, c.cluster_z_gap_per_m,
+            )
+        if c.cluster_method == "voxel":
+            return _cluster.voxel_components(xyz, c.cluster_cell_size, 2 * c.cluster_cell_size)
+        if c.cluster_method == "kdtree":
+            return _cluster.euclidean_kdtree_downsampled(xyz, c.cluster_tolerance, c.cluster_z_scale)
+        return _cluster.grid2d_components(xyz, c.cluster_cell_size)
+
+    def __call__(self, points: np.ndarray) -> Segmentation:
+        """Segment ``points`` (N, C>=3) float x, y, z[, intensity, ...]; see ``segment``."""
+        c = self.config
+        points = np.asarray(points)
+        if points.ndim != 2 or points.shape[1] < 3:
+            raise ValueError(f"points must have shape (N, C>=3), got {points.shape}")
+        n_in, ncol = points.shape
+        t = {}
+        t0 = time.perf_counter()
+        keep = np.flatnonzero(
+            crop_mask(points, (c.x_min, c.x_max), (c.y_min, c.y_max), (c.z_min, c.z_max), c.min_range)
+        )
+        pts = points[keep].astype(np.float32, copy=False)
+        if not np.all(np.isfinite(pts[:, 3:])):  # NaN in an extra column: drop the row as well
+            ok = np.isfinite(pts[:, 3:]).all(axis=1)
+            keep, pts = keep[ok], pts[ok]
+        t1 = time.perf_counter()
+        t["crop"] = (t1 - t0) * 1e3
+        to_seg = None  # position in the segmented cloud of every kept input point (voxel on)
+        if c.voxel_size > 0 and len(pts):
+            rep, to_seg = voxel_downsample(pts[:, :3], c.voxel_size)
+            pts = pts[rep]
+        t2 = time.perf_counter()
+        t["voxel"] = (t2 - t1) * 1e3
+        m = len(pts)
+        # Separate contiguous columns: every stage indexes x, y, z many times.
+        xyz = np.ascontiguousarray(pts[:, :3])
+        ground = self._ground(xyz, pts) if m else np.zeros(0, bool)
+        t3 = time.perf_counter()
+        t["ground"] = (t3 - t2) * 1e3
+        ng = np.flatnonzero(~ground)
+        labels = self._cluster(xyz[ng]) if len(ng) else np.zeros(0, np.int32)
+        cid_ng, order, offsets, n_over = _cluster.pack_clusters(
+            labels, c.min_cluster_points, c.max_cluster_points, c.oversize_policy == "keep"
+        )
+        cluster_id = np.full(m, -1, np.int32)
+        cluster_id[ng] = cid_ng
+        packed = ng[order]
+        cluster_points = pts[packed]
+        t4 = time.perf_counter()
+        t["cluster"] = (t4 - t3) * 1e3
+        bxs = _boxes.fit_boxes(xyz[packed], offsets, c.box_method)
+        t["boxes"] = (time.perf_counter() - t4) * 1e3
+
+        input_cluster_id = np.full(n_in, -1, np.int32)
+        input_ground = np.zeros(n_in, bool)
+        input_cluster_id[keep] = cluster_id if to_seg is None else cluster_id[to_seg]
+        input_ground[keep] = ground if to_seg is None else ground[to_seg]
+        return Segmentation(
+            points=pts.reshape(m, ncol), ground=ground, cluster_id=cluster_id, cluster_offsets=offsets,
+            cluster_points=cluster_points.reshape(-1, ncol), boxes=bxs, input_cluster_id=input_cluster_id,
+            input_ground=input_ground, timings_ms=t, n_oversize=n_over,
+        )
+
+
+def segment(points: np.ndarray, config: PipelineConfig | None = None) -> Segmentation:
+    """Segment one cloud.
+
+    points: (N, C>=3) float x, y, z[, intensity, ...] in the sensor frame; rows with a NaN/Inf
+    are dropped. Handles N=0, a single point and all-ground clouds (zero clusters). For many
+    frames build a ``Pipeline`` once instead (validation and Patchwork++ set-up happen once).
+    """
+    return Pipeline(config)(points)

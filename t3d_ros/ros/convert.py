@@ -1,0 +1,109 @@
+"""ROS message <-> core conversions: PointCloud2, MarkerArray, DiagnosticArray."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from builtin_interfaces.msg import Duration
+from geometry_msgs.msg import Point
+from sensor_msgs.msg import PointCloud2, PointField
+from std_msgs.msg import ColorRGBA, Header
+from visualization_msgs.msg import Marker, MarkerArray
+
+from t3d_ros.classes import CLASS_COLORS, UNKNOWN
+from t3d_ros.cloud import Field, cloud_view, layout_of, points_from_view
+from t3d_ros.detection import Detection
+
+
+def msg_view(msg: PointCloud2) -> np.ndarray:
+    """Zero-copy structured (height, width) view of a PointCloud2; raises ``CloudError``."""
+    fields = [Field(f.name, f.offset, f.datatype, f.count) for f in msg.fields]
+    return cloud_view(msg.data, fields, msg.point_step, msg.width, msg.height, msg.row_step, msg.is_bigendian)
+
+
+def msg_to_points(msg: PointCloud2) -> np.ndarray:
+    """(N, 4) float32 x, y, z, intensity of the finite points; raises ``CloudError``."""
+    return points_from_view(msg_view(msg))
+
+
+def array_to_msg(array: np.ndarray, header: Header, height: int = 1, is_dense: bool = True) -> PointCloud2:
+    """A PointCloud2 carrying a structured ``array`` (N,) as ``height`` rows; copies once."""
+    layout = layout_of(array)
+    msg = PointCloud2()
+    msg.header = header
+    msg.height = height
+    msg.width = array.shape[0] // height if height else 0
+    msg.fields = [PointField(name=f.name, offset=f.offset, datatype=f.datatype, count=f.count) for f in layout.fields]
+    msg.is_bigendian = array.dtype.fields[layout.fields[0].name][0].byteorder == ">" if layout.fields else False
+    msg.point_step = layout.point_step
+    msg.row_step = layout.point_step * msg.width
+    msg.is_dense = is_dense
+    msg.data = array.tobytes()
+    return msg
+
+
+def _color(label: str, alpha: float) -> ColorRGBA:
+    r, g, b = CLASS_COLORS.get(label, CLASS_COLORS[UNKNOWN])
+    return ColorRGBA(r=r, g=g, b=b, a=alpha)
+
+
+def detections_to_markers(
+    detections: Sequence[Detection], header: Header, lifetime_s: float = 0.0, ns: str = "t3d_ros"
+) -> MarkerArray:
+    """DELETEALL (so no stale box stays in rviz), then per detection an oriented CUBE coloured by
+    class and a TEXT label with the score above it. Marker ids: 2*i (box) and 2*i+1 (text)."""
+    out = MarkerArray()
+    clear = Marker()
+    clear.header = header
+    clear.ns = ns
+    clear.action = Marker.DELETEALL
+    out.markers.append(clear)
+    life = Duration(sec=int(lifetime_s), nanosec=int((lifetime_s % 1.0) * 1e9))
+    for i, det in enumerate(detections):
+        box = Marker()
+        box.header = header
+        box.ns = ns
+        box.id = 2 * i
+        box.type = Marker.CUBE
+        box.action = Marker.ADD
+        box.pose.position.x, box.pose.position.y, box.pose.position.z = (float(v) for v in det.center)
+        box.pose.orientation.z = float(np.sin(det.yaw / 2))
+        box.pose.orientation.w = float(np.cos(det.yaw / 2))
+        box.scale.x, box.scale.y, box.scale.z = (max(float(v), 0.05) for v in det.size)
+        box.color = _color(det.label, 0.45)
+        box.lifetime = life
+        out.markers.append(box)
+        text = Marker()
+        text.header = header
+        text.ns = ns
+        text.id = 2 * i + 1
+        text.type = Marker.TEXT_VIEW_FACING
+        text.action = Marker.ADD
+        text.pose.position = Point(
+            x=float(det.center[0]), y=float(det.center[1]), z=float(det.center[2] + det.size[2] / 2 + 0.4)
+        )
+        text.pose.orientation.w = 1.0
+        text.scale.z = 0.6
+        text.color = _color(det.label, 1.0)
+        text.text = f"{det.label} {det.score:.2f}"
+        text.lifetime = life
+        out.markers.append(text)
+    return out
+
+
+def clusters_to_array(points: np.ndarray, offsets: np.ndarray, class_ids: np.ndarray) -> np.ndarray:
+    """Structured (sum,) array x, y, z, intensity, instance (uint32, 1..K), class_id (int16,
+    index into CLASSES, -2 for unknown) of the packed cluster points, for ``~/clusters``."""
+    n = int(offsets[-1]) if len(offsets) else 0
+    dtype = np.dtype([("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("intensity", "<f4"),
+                      ("instance", "<u4"), ("class_id", "<i2")])
+    out = np.zeros(n, dtype=dtype)
+    if n == 0:
+        return out
+    for col, name in enumerate(("x", "y", "z", "intensity")[: points.shape[1]]):
+        out[name] = points[:n, col]
+    counts = np.diff(offsets)
+    out["instance"] = np.repeat(np.arange(1, len(counts) + 1, dtype=np.uint32), counts)
+    out["class_id"] = np.repeat(class_ids.astype(np.int16), counts)
+    return out

@@ -1,0 +1,229 @@
+"""perception_node: PointCloud2 in, labelled boxes out. Wiring only; the work is in ``t3d_ros.perception``.
+
+Subscribes ``cloud_topic`` (sensor-data QoS: best effort, keep last 1, so reliable and best-effort
+publishers are both received and a slow frame never builds a queue). Publishes, stamped with the
+input header:
+  ~/markers     visualization_msgs/MarkerArray  DELETEALL + oriented CUBE and TEXT per object
+  ~/clusters    sensor_msgs/PointCloud2         cluster points with instance and class_id fields
+  ~/detections  std_msgs/String                 JSON, the same contract as ``python -m t3d_ros detect``
+  ~/debug/processing_time_ms, ~/debug/pipeline_latency_ms  std_msgs/Float64
+  /diagnostics  diagnostic_msgs/DiagnosticArray health, latency, rejected-message counts
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+import time
+import traceback
+from collections import Counter, deque
+
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import PointCloud2
+from std_msgs.msg import Float64, String
+from visualization_msgs.msg import MarkerArray
+
+from t3d_ros.classes import CLASSES, UNKNOWN_ID
+from t3d_ros.cloud import CloudError
+from t3d_ros.config import pipeline_config
+from t3d_ros.perception import Perception
+from t3d_ros.pipeline import PipelineConfig
+from t3d_ros.ros.convert import array_to_msg, clusters_to_array, detections_to_markers, msg_to_points
+
+DEVICES = ("auto", "cpu", "cuda")
+LOG_INTERVAL_S = 10.0  # at most one log line per fault cause in this period
+
+# Node parameters that are not pipeline settings: (name, default, description, read_only, range).
+NODE_PARAMS: list[tuple[str, object, str, bool, tuple[float, float] | None]] = [
+    ("cloud_topic", "points", "Input sensor_msgs/PointCloud2 topic (sensor-data QoS).", True, None),
+    ("model_path", "", "Classifier model bundle; empty = clustering only (every cluster 'unknown').", True, None),
+    ("device", "auto", "Classifier device: auto, cpu or cuda.", True, None),
+    ("score_threshold", 0.0, "Clusters scoring below this [0-1] are labelled 'unknown' (never dropped).",
+     False, (0.0, 1.0)),
+    ("publish_markers", True, "Publish ~/markers (MarkerArray).", False, None),
+    ("publish_clusters", True, "Publish ~/clusters (PointCloud2 with instance and class_id).", False, None),
+    ("publish_detections", True, "Publish ~/detections (JSON in std_msgs/String).", False, None),
+    ("marker_lifetime", 1.0, "Marker lifetime [s]; boxes vanish this long after the last frame (0 = forever).",
+     False, (0.0, 3600.0)),
+    ("diagnostics_period", 1.0, "Period of /diagnostics messages [s].", True, (0.1, 60.0)),
+]
+
+
+def _descriptor(name: str, description: str, read_only: bool, value_range, value) -> ParameterDescriptor:
+    d = ParameterDescriptor(name=name, description=description, read_only=read_only)
+    if value_range is not None and isinstance(value, float):
+        d.floating_point_range = [FloatingPointRange(from_value=float(value_range[0]), to_value=float(value_range[1]))]
+    elif value_range is not None and isinstance(value, int) and not isinstance(value, bool):
+        d.integer_range = [IntegerRange(from_value=int(value_range[0]), to_value=int(value_range[1]), step=1)]
+    return d
+
+
+class PerceptionNode(Node):
+    def __init__(self, **kwargs) -> None:
+        super().__init__("perception_node", **kwargs)
+        for name, default, desc, read_only, rng in NODE_PARAMS:
+            self.declare_parameter(name, default, _descriptor(name, desc, read_only, rng, default))
+        for f in dataclasses.fields(PipelineConfig):
+            meta = f.metadata
+            desc = meta.get("description", f.name) + (f" [{meta['unit']}]" if meta.get("unit") else "")
+            self.declare_parameter(f.name, f.default, _descriptor(f.name, desc, False, meta.get("range"), f.default))
+
+        p = self._params()
+        if p["device"] not in DEVICES:
+            raise ValueError(f"parameter device={p['device']!r} is not one of {', '.join(DEVICES)}")
+        if p["model_path"]:
+            # The classifier arrives with the model bundle format; until then refuse a model
+            # rather than pretend to use it.
+            raise ValueError(
+                f"model_path={p['model_path']!r}: this build has no classifier yet; "
+                "set model_path to '' for clustering-only mode"
+            )
+        self.perception = Perception(pipeline_config(p), None, p["score_threshold"])
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+
+        qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.BEST_EFFORT)
+        self.sub = self.create_subscription(PointCloud2, p["cloud_topic"], self._on_cloud, qos)
+        self.pub_markers = self.create_publisher(MarkerArray, "~/markers", 5)
+        self.pub_clusters = self.create_publisher(PointCloud2, "~/clusters", 5)
+        self.pub_detections = self.create_publisher(String, "~/detections", 5)
+        self.pub_processing = self.create_publisher(Float64, "~/debug/processing_time_ms", 5)
+        self.pub_latency = self.create_publisher(Float64, "~/debug/pipeline_latency_ms", 5)
+        self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 5)
+        self.create_timer(p["diagnostics_period"], self._publish_diagnostics)
+
+        self.frames = 0
+        self.rejected: Counter[str] = Counter()
+        self.errors = 0
+        self._last_log: dict[str, float] = {}
+        self._latencies: deque[float] = deque(maxlen=200)
+        self._last_frame_id = ""
+        self._last_clusters = 0
+        self.get_logger().info(
+            f"listening on '{self.sub.topic_name}' (best effort); clustering-only mode, "
+            f"ground={self.perception.config.ground_method}, cluster={self.perception.config.cluster_method}"
+        )
+
+    def _params(self) -> dict:
+        return {name: value.value for name, value in self.get_parameters_by_prefix("").items()}
+
+    def _on_set_parameters(self, params: list[Parameter]) -> SetParametersResult:
+        changes = {p.name: p.value for p in params}
+        try:
+            config = pipeline_config(changes, self.perception.config)
+        except (ValueError, TypeError) as e:
+            return SetParametersResult(successful=False, reason=str(e))
+        self.perception.config = config
+        if "score_threshold" in changes:
+            self.perception.score_threshold = float(changes["score_threshold"])
+        return SetParametersResult(successful=True)
+
+    def _log_limited(self, cause: str, message: str, error: bool = False) -> None:
+        now = time.monotonic()
+        if now - self._last_log.get(cause, -1e9) < LOG_INTERVAL_S:
+            return
+        self._last_log[cause] = now
+        count = self.rejected[cause] if cause in self.rejected else self.errors
+        text = f"{message} (seen {count} time(s); next report of this cause in >= {LOG_INTERVAL_S:.0f} s)"
+        (self.get_logger().error if error else self.get_logger().warning)(text)
+
+    def _on_cloud(self, msg: PointCloud2) -> None:
+        t0 = time.perf_counter()
+        self._last_frame_id = msg.header.frame_id
+        try:
+            points = msg_to_points(msg)
+        except CloudError as e:
+            self.rejected[e.cause] += 1
+            self._log_limited(e.cause, f"dropped PointCloud2 from '{self.sub.topic_name}': {e}")
+            return
+        decode_ms = (time.perf_counter() - t0) * 1e3
+        try:
+            res = self.perception.process(points)
+        except Exception as e:  # never let one frame kill the node; report it with its traceback
+            self.errors += 1
+            self._log_limited(f"internal:{type(e).__name__}",
+                              f"processing failed on a {len(points)}-point cloud: {e}\n{traceback.format_exc()}",
+                              error=True)
+            return
+        t1 = time.perf_counter()
+        p = self._params()
+        header = msg.header
+        if p["publish_markers"]:
+            self.pub_markers.publish(detections_to_markers(res.detections, header, p["marker_lifetime"]))
+        if p["publish_clusters"]:
+            ids = np.array([CLASSES.index(d.label) if d.label in CLASSES else UNKNOWN_ID for d in res.detections])
+            arr = clusters_to_array(res.segmentation.cluster_points, res.segmentation.cluster_offsets, ids)
+            self.pub_clusters.publish(array_to_msg(arr, header))
+        timings = {"decode": decode_ms, **res.timings_ms, "messages": (time.perf_counter() - t1) * 1e3}
+        if p["publish_detections"]:
+            doc = {
+                "frame": header.frame_id,
+                "stamp": {"sec": header.stamp.sec, "nanosec": header.stamp.nanosec},
+                "num_points": int(len(points)),
+                "detections": [d.to_json() for d in res.detections],
+                "timing_ms": {k: round(v, 3) for k, v in timings.items()},
+            }
+            self.pub_detections.publish(String(data=json.dumps(doc)))
+        total_ms = (time.perf_counter() - t0) * 1e3
+        self.pub_processing.publish(Float64(data=total_ms))
+        stamp_ns = header.stamp.sec * 1_000_000_000 + header.stamp.nanosec
+        if stamp_ns > 0:
+            self.pub_latency.publish(Float64(data=(self.get_clock().now().nanoseconds - stamp_ns) * 1e-6))
+        self._latencies.append(total_ms)
+        self._last_clusters = len(res.detections)
+        self.frames += 1
+
+    def _publish_diagnostics(self) -> None:
+        status = DiagnosticStatus(name="t3d_ros: perception", hardware_id=self._last_frame_id or "none")
+        lat = np.array(self._latencies) if self._latencies else np.zeros(1)
+        values = {
+            "frames_processed": self.frames,
+            "frames_rejected": sum(self.rejected.values()),
+            "processing_errors": self.errors,
+            "processing_ms_p50": f"{np.percentile(lat, 50):.2f}",
+            "processing_ms_p95": f"{np.percentile(lat, 95):.2f}",
+            "clusters_last_frame": self._last_clusters,
+            "mode": "clustering only",
+        }
+        values.update({f"rejected.{cause}": n for cause, n in sorted(self.rejected.items())})
+        status.values = [KeyValue(key=k, value=str(v)) for k, v in values.items()]
+        if self.errors:
+            status.level, status.message = DiagnosticStatus.ERROR, f"{self.errors} frame(s) failed in processing"
+        elif self.rejected:
+            status.level, status.message = DiagnosticStatus.WARN, "malformed clouds rejected: " + ", ".join(
+                f"{c} x{n}" for c, n in sorted(self.rejected.items()))
+        elif self.frames == 0:
+            status.level, status.message = DiagnosticStatus.WARN, f"no cloud received on '{self.sub.topic_name}'"
+        else:
+            status.level, status.message = DiagnosticStatus.OK, "ok"
+        msg = DiagnosticArray(status=[status])
+        msg.header.stamp = self.get_clock().now().to_msg()
+        self.pub_diag.publish(msg)
+
+
+def main(args: list[str] | None = None) -> int:
+    rclpy.init(args=args)
+    try:
+        node = PerceptionNode()
+    except Exception as e:  # configuration errors: one clear line, no traceback, non-zero exit
+        rclpy.logging.get_logger("perception_node").fatal(f"cannot start: {type(e).__name__}: {e}")
+        rclpy.try_shutdown()
+        return 2
+    try:
+        rclpy.spin(node)
+    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,157 @@
+"""Models of real spinning LiDARs: beam elevations, horizontal resolution, range, noise.
+
+Numbers come from the manufacturers' data sheets (Velodyne VLP-16, HDL-32E, HDL-64E S2 as used in
+KITTI, Ouster OS1-128). Ring 0 is always the lowest beam, as in Velodyne's ``ring`` field (the Ouster
+driver counts from the top; the ROS adapter flips it when it imitates that layout).
+
+Columns are azimuth samples of one revolution. The sensor spins clockwise seen from above (as
+Velodyne and Ouster do); column 0 points backwards (-x) and column ``c`` is fired at
+``c / (columns * rate_hz)`` seconds after the scan start, see :func:`column_azimuths`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class SensorModel:
+    """A spinning multi-beam LiDAR.
+
+    Attributes:
+        name: key in :data:`SENSORS`.
+        vertical_angles_deg: elevation of each beam in degrees, ring 0 = lowest, (rings,).
+        columns: azimuth samples per revolution.
+        min_range, max_range: returns outside [min_range, max_range] metres are dropped.
+        range_noise_std: Gaussian range noise (1 sigma) in metres at short range.
+        dropout: probability that a return is lost at random (on top of the weak-signal loss).
+        rate_hz: default spin rate; sets the per-point ``time``.
+        mount_height: height of the optical centre above the ground in metres.
+        layout: PointCloud2 layout its driver publishes, ``"velodyne"`` or ``"ouster"``.
+        range_10pct: range in metres up to which a 10 % reflective Lambertian target facing the
+            sensor is still detected (data-sheet figure); sets the weak-signal dropout.
+        intensity_gain: scale of the intensity model (1.3 gives KITTI-like values, median ~0.3 x 255).
+        intensity_range, intensity_power: intensity falls as ``1 / (1 + (r / intensity_range) ** power)``;
+            KITTI's HDL-64E is flat to ~25 m and mostly 0 beyond 50 m, calibrated sensors fall slowly.
+        intensity_offset: subtracted (in 0..1 units) before clipping, so dark or far targets read 0
+            as in real data (KITTI: ~8 % zeros within 20 m).
+        elevation_jitter_deg: std of the per-beam calibration error of a unit (drawn per scan).
+        mixed_pixels: probability that a beam grazing an object's silhouette returns a range up to
+            0.5 m behind it (the "veil" behind edges in real data).
+    """
+
+    name: str
+    vertical_angles_deg: tuple[float, ...]
+    columns: int
+    min_range: float
+    max_range: float
+    range_noise_std: float
+    dropout: float
+    rate_hz: float = 10.0
+    mount_height: float = 1.73
+    layout: str = "velodyne"
+    range_10pct: float = 50.0
+    intensity_gain: float = 1.3
+    intensity_range: float = 38.0
+    intensity_power: float = 5.0
+    intensity_offset: float = 0.03
+    elevation_jitter_deg: float = 0.02
+    mixed_pixels: float = 0.2
+
+    @property
+    def rings(self) -> int:
+        """Number of beams."""
+        return len(self.vertical_angles_deg)
+
+    @property
+    def num_rays(self) -> int:
+        """Rays per revolution, ``rings * columns``."""
+        return self.rings * self.columns
+
+
+def column_azimuths(columns: int) -> np.ndarray:
+    """Azimuth in radians (atan2(y, x) convention) of every column, (columns,) float64.
+
+    Column 0 points backwards and the azimuth decreases with the column (clockwise spin).
+    """
+    return np.pi - 2.0 * np.pi * (np.arange(columns, dtype=np.float64) + 0.5) / columns
+
+
+def azimuth_to_column(azimuth: np.ndarray, columns: int) -> np.ndarray:
+    """Continuous (unwrapped, not rounded) column coordinate of azimuths in radians, same shape."""
+    return (np.pi - np.asarray(azimuth, dtype=np.float64)) * (columns / (2.0 * np.pi)) - 0.5
+
+
+def _hdl64_angles() -> tuple[float, ...]:
+    # HDL-64E S2 (KITTI): upper block 32 lasers +2.0 .. -8.33 deg (1/3 deg), lower block 32 lasers
+    # -8.83 .. -24.8 deg (~1/2 deg); 26.8 deg vertical field of view as in the KITTI paper.
+    upper = np.linspace(2.0, -8.33, 32)
+    lower = np.linspace(-8.83, -24.8, 32)
+    return tuple(float(a) for a in np.sort(np.concatenate([upper, lower])))
+
+
+SENSORS: dict[str, SensorModel] = {
+    "vlp16": SensorModel(
+        name="vlp16",
+        vertical_angles_deg=tuple(float(a) for a in np.arange(-15.0, 15.01, 2.0)),
+        columns=1800,  # 0.2 deg at 10 Hz
+        min_range=0.5,
+        max_range=100.0,
+        range_noise_std=0.03,
+        dropout=0.02,
+        mount_height=0.9,  # typical robot / small vehicle mount
+        intensity_range=70.0,
+        intensity_power=2.0,
+        range_10pct=50.0,
+    ),
+    "hdl32": SensorModel(
+        name="hdl32",
+        vertical_angles_deg=tuple(float(a) for a in np.round(np.linspace(-30.67, 10.67, 32), 3)),
+        columns=2170,  # ~0.166 deg at 10 Hz
+        min_range=1.0,
+        max_range=100.0,
+        range_noise_std=0.02,
+        dropout=0.02,
+        mount_height=1.84,  # nuScenes roof mount
+        intensity_range=60.0,
+        intensity_power=2.5,
+        range_10pct=45.0,
+    ),
+    "hdl64": SensorModel(
+        name="hdl64",
+        vertical_angles_deg=_hdl64_angles(),
+        columns=2083,  # 0.1728 deg at 10 Hz, as in KITTI
+        min_range=2.0,  # KITTI crops the roof of its own car
+        max_range=120.0,
+        range_noise_std=0.02,
+        dropout=0.01,
+        mount_height=1.73,
+        range_10pct=50.0,
+    ),
+    "os1-128": SensorModel(
+        name="os1-128",
+        vertical_angles_deg=tuple(float(a) for a in np.linspace(-22.5, 22.5, 128)),
+        columns=1024,
+        min_range=0.5,
+        max_range=120.0,
+        range_noise_std=0.025,
+        dropout=0.01,
+        mount_height=1.6,
+        layout="ouster",
+        intensity_range=200.0,
+        intensity_power=2.0,
+        intensity_offset=0.01,
+        range_10pct=45.0,
+        elevation_jitter_deg=0.01,
+    ),
+}
+
+
+def get_sensor(name: str) -> SensorModel:
+    """The :class:`SensorModel` called ``name``; raises ``ValueError`` listing the known names."""
+    try:
+        return SENSORS[name]
+    except KeyError:
+        raise ValueError(f"unknown sensor {name!r}; known sensors: {', '.join(SENSORS)}") from None

@@ -1,0 +1,65 @@
+"""``python -m t3d_ros sim`` and ``detect`` as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import KITTI_ROOT, REPO, kitti_available
+
+
+def _run(*args: str, cwd=REPO) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "t3d_ros", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=300)
+
+
+def _check_frame_doc(doc: dict, frame: str) -> None:
+    assert doc["frame"] == frame
+    assert set(doc) == {"frame", "detections", "timing_ms"}
+    assert doc["detections"], "no detections"
+    for d in doc["detections"]:
+        assert set(d) == {"label", "score", "center", "size", "yaw", "num_points"}
+        assert isinstance(d["label"], str) and 0.0 <= d["score"] <= 1.0
+        assert len(d["center"]) == 3 and len(d["size"]) == 3 and all(s >= 0 for s in d["size"])
+        assert isinstance(d["num_points"], int) and d["num_points"] > 0
+    assert all(isinstance(v, float) and v >= 0 for v in doc["timing_ms"].values())
+
+
+def test_sim_then_detect_on_its_files(tmp_path):
+    proc = _run("sim", "--sensor", "vlp16", "--frames", "2", "--seed", "7", "--out", str(tmp_path / "sim"))
+    assert proc.returncode == 0, proc.stderr
+    bins = sorted((tmp_path / "sim").glob("*.bin"))
+    assert len(bins) == 2
+    objects = json.loads(bins[0].with_name(bins[0].name.replace(".bin", ".objects.json")).read_text())
+    assert objects and {"label", "center", "size", "yaw"} <= set(objects[0])
+    out = tmp_path / "det.json"
+    proc = _run("detect", *map(str, bins), "--json", str(out), "--png", str(tmp_path / "png"))
+    assert proc.returncode == 0, proc.stderr
+    docs = json.loads(out.read_text())
+    assert isinstance(docs, list) and len(docs) == 2
+    for doc, path in zip(docs, bins, strict=True):
+        _check_frame_doc(doc, str(path))
+    assert len(list((tmp_path / "png").glob("*.png"))) == 2
+
+
+@pytest.mark.skipif(not kitti_available(), reason="shared KITTI frames not present")
+def test_detect_on_a_kitti_frame_writes_json_and_png(tmp_path):
+    frame = str(KITTI_ROOT / "velodyne" / "000000.bin")
+    proc = _run("detect", frame, "--json", str(tmp_path / "d.json"), "--png", str(tmp_path / "bev.png"),
+                "--params", str(REPO / "config" / "perception.yaml"))
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads((tmp_path / "d.json").read_text())
+    _check_frame_doc(doc, frame)
+    assert (tmp_path / "bev.png").stat().st_size > 10_000
+    assert all(d["label"] == "unknown" for d in doc["detections"])  # no classifier configured
+
+
+def test_detect_reports_a_bad_file_clearly(tmp_path):
+    bad = tmp_path / "bad.bin"
+    bad.write_bytes(np.zeros(3, np.float32).tobytes())
+    proc = _run("detect", str(bad))
+    assert proc.returncode != 0
+    assert "16-byte" in proc.stderr and "Traceback" not in proc.stderr

@@ -1,0 +1,81 @@
+"""Ground removal on synthetic terrain: flat, slope, kerb, and objects standing on them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from t3d_ros import ground
+
+
+def _terrain(seed: int = 0, n: int = 40000):
+    """Random ground samples on a 10 degree slope (x > 10 m) with a 0.15 m kerb (y < -4 m), plus a
+    car-like box (1.5 m) and a pedestrian column (1.8 m, legs from 0.05 m). Returns xyz (N, 3)
+    , is_ground (N,) and the height of every point above the terrain (N,)."""
+    rng = np.random.default_rng(seed)
+    r = np.sqrt(rng.uniform(2.0**2, 40.0**2, n))
+    a = rng.uniform(-np.pi, np.pi, n)
+    x, y = r * np.cos(a), r * np.sin(a)
+
+    def gz(x, y):
+        return -1.73 + np.tan(np.radians(10)) * np.clip(x - 10.0, 0, 10) + np.where(y < -4.0, 0.15, 0.0)
+
+    z = gz(x, y) + rng.normal(0, 0.015, n)
+    objs = []
+    for cx, cy, lx, ly, h, z0 in [(8.0, -5.5, 4.0, 1.8, 1.5, 0.25), (14.0, 3.0, 0.5, 0.5, 1.8, 0.05)]:
+        m = 1500
+        ox = cx + rng.uniform(-lx / 2, lx / 2, m)
+        oy = cy + rng.uniform(-ly / 2, ly / 2, m)
+        oz = gz(ox, oy) + rng.uniform(z0, h, m)
+        objs.append(np.column_stack([ox, oy, oz]))
+    xyz = np.concatenate([np.column_stack([x, y, z])] + objs).astype(np.float32)
+    is_ground = np.r_[np.ones(n, bool), np.zeros(len(xyz) - n, bool)]
+    return xyz, is_ground, xyz[:, 2] - gz(xyz[:, 0], xyz[:, 1])
+
+
+def test_envelope_on_slope_and_kerb():
+    xyz, gt, height = _terrain()
+    pred = ground.envelope_ground(xyz)
+    assert pred[gt].mean() > 0.99  # slope and kerb stay ground
+    # Object points more than 0.3 m above the terrain are never ground (low objects survive).
+    assert not pred[~gt & (height > 0.3)].any()
+
+
+def test_grid_min_z_fails_on_slope_where_envelope_does_not():
+    xyz, gt, _ = _terrain()
+    env = ground.envelope_ground(xyz, cell_size=0.5)
+    grid = ground.grid_min_z_ground(xyz, cell_size=1.0, height_threshold=0.15)
+    slope = gt & (xyz[:, 0] > 11) & (xyz[:, 0] < 19)
+    assert env[slope].mean() > grid[slope].mean()
+
+
+def test_sensor_height_estimate():
+    xyz, _, _ = _terrain()
+    assert abs(ground.estimate_sensor_height(xyz) - 1.73) < 0.05
+    assert np.isnan(ground.estimate_sensor_height(np.zeros((0, 3), np.float32)))
+
+
+def test_slope_envelope_is_lipschitz_below_input():
+    rng = np.random.default_rng(1)
+    z = rng.normal(0, 1, (30, 30)).astype(np.float32)
+    z[rng.random(z.shape) < 0.3] = np.inf
+    g = ground.slope_envelope(z, cell=0.5, max_slope=0.2, radius_cells=60)
+    assert np.all(g <= z)
+    fin = np.isfinite(g)
+    step = np.abs(np.diff(np.where(fin, g, 0), axis=0))[fin[1:] & fin[:-1]]
+    assert step.max() <= 0.5 * 0.2 + 1e-5
+
+
+@pytest.mark.parametrize("fn", [ground.envelope_ground, ground.grid_min_z_ground])
+@pytest.mark.parametrize("n", [0, 1, 3])
+def test_tiny_inputs(fn, n):
+    xyz = np.tile(np.array([[5.0, 1.0, -1.7]], np.float32), (n, 1))
+    assert fn(xyz).shape == (n,)
+
+
+def test_patchwork_baseline_on_plane():
+    pytest.importorskip("pypatchworkpp")
+    xyz, gt, _ = _terrain()
+    pred = ground.PatchworkGround(sensor_height=1.73)(xyz)
+    assert pred.shape == gt.shape
+    assert pred[gt].mean() > 0.8 and pred[~gt].mean() < 0.2

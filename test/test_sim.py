@@ -1,0 +1,239 @@
+"""Tests of the simulated LiDAR world (t3d_ros.sim): sensors, scenes, ray casting, files."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+
+import numpy as np
+import pytest
+
+from t3d_ros.classes import CLASSES, GROUND_ID, NO_INSTANCE
+from t3d_ros.sim import SENSORS, Frame, Scene, SimObject, generate_scene, get_sensor, scan, simulate
+from t3d_ros.sim import objects as ob
+from t3d_ros.sim.io import load_frame, save_frame
+from t3d_ros.sim.scene import GroundModel
+
+# exact geometry: no noise, no dropout, no calibration error, no edge veil
+IDEAL = dataclasses.replace(
+    get_sensor("hdl64"),
+    name="hdl64",
+    range_noise_std=0.0,
+    dropout=0.0,
+    elevation_jitter_deg=0.0,
+    mixed_pixels=0.0,
+)
+
+
+def _box_obj(iid: int, label: str, center, size, refl: float = 0.5, yaw: float = 0.0) -> SimObject:
+    part = ob.box(center, size, refl, rot=ob.rot_z(yaw))
+    return SimObject.from_parts(iid, label, [part], yaw)
+
+
+def _in_box(xyz: np.ndarray, obj: SimObject, margin: float) -> np.ndarray:
+    d = xyz - obj.center
+    c, s = np.cos(obj.yaw), np.sin(obj.yaw)
+    u, v = d[:, 0] * c + d[:, 1] * s, -d[:, 0] * s + d[:, 1] * c
+    half = 0.5 * obj.size + margin
+    return (np.abs(u) <= half[0]) & (np.abs(v) <= half[1]) & (np.abs(d[:, 2]) <= half[2])
+
+
+@pytest.fixture(scope="module")
+def street() -> tuple[Scene, Frame]:
+    return simulate(3, "hdl64")
+
+
+def test_sensors_real_beam_patterns() -> None:
+    assert {"vlp16", "hdl32", "hdl64", "os1-128"} <= set(SENSORS)
+    rings = {"vlp16": 16, "hdl32": 32, "hdl64": 64, "os1-128": 128}
+    for name, n in rings.items():
+        s = get_sensor(name)
+        el = np.asarray(s.vertical_angles_deg)
+        assert s.rings == n and s.name == name
+        assert np.all(np.diff(el) > 0), "ring 0 must be the lowest beam"
+        assert s.layout in ("velodyne", "ouster") and 0 < s.min_range < s.max_range
+    assert np.allclose(get_sensor("vlp16").vertical_angles_deg, np.arange(-15, 16, 2))
+    hdl32 = np.asarray(get_sensor("hdl32").vertical_angles_deg)
+    assert hdl32[0] == pytest.approx(-30.67, abs=0.01) and hdl32[-1] == pytest.approx(10.67, abs=0.01)
+    assert np.allclose(np.diff(hdl32), 1.33, atol=0.01)
+    hdl64 = np.asarray(get_sensor("hdl64").vertical_angles_deg)
+    assert hdl64[-1] == pytest.approx(2.0, abs=0.1) and -25.0 < hdl64[0] < -24.0
+    steps = -np.diff(hdl64[::-1])
+    assert np.allclose(steps[:31], 1 / 3, atol=0.02) and np.allclose(steps[-31:], 0.5, atol=0.03)
+    os1 = np.asarray(get_sensor("os1-128").vertical_angles_deg)
+    assert (
+        os1[0] == pytest.approx(-22.5)
+        and os1[-1] == pytest.approx(22.5)
+        and np.allclose(np.diff(os1), 45 / 127)
+    )
+    assert get_sensor("vlp16").columns == 1800 and get_sensor("hdl64").columns == 2083
+    with pytest.raises(ValueError, match="vlp16"):
+        get_sensor("nope")
+
+
+def test_deterministic_by_seed() -> None:
+    s1, f1 = simulate(11, "vlp16")
+    s2, f2 = simulate(11, "vlp16")
+    assert len(s1.objects) == len(s2.objects)
+    for a in ("xyz", "intensity", "ring", "column", "label", "instance", "time"):
+        assert np.array_equal(getattr(f1, a), getattr(f2, a)), a
+    _, f3 = simulate(12, "vlp16")
+    assert len(f3) != len(f1) or not np.array_equal(f3.xyz, f1.xyz)
+
+
+def test_frame_fields_and_ranges(street: tuple[Scene, Frame]) -> None:
+    scene, f = street
+    s = f.sensor
+    n = len(f)
+    assert n > 50_000
+    assert f.xyz.shape == (n, 3) and f.xyz.dtype == np.float32
+    assert f.intensity.dtype == np.float32 and f.intensity.min() >= 0 and f.intensity.max() <= 255
+    assert f.ring.dtype == np.uint16 and f.ring.max() < s.rings
+    assert f.column.dtype == np.uint32 and f.column.max() < s.columns
+    assert f.label.dtype == np.int16 and f.instance.dtype == np.int32 and f.time.dtype == np.float32
+    assert np.all((f.range >= s.min_range) & (f.range <= s.max_range))
+    assert np.allclose(np.linalg.norm(f.xyz, axis=1), f.range, atol=1e-3)
+    assert np.all(np.diff(f.time) >= 0) and f.time.max() < 1.0 / s.rate_hz
+    # a return per ray at most, and each point's elevation is its ring's angle
+    assert len(np.unique(f.ring.astype(np.int64) * s.columns + f.column)) == n
+    el = np.degrees(np.arcsin(f.xyz[:, 2] / f.range))
+    assert np.percentile(np.abs(el - np.asarray(s.vertical_angles_deg)[f.ring]), 99) < 0.1
+    grid = f.organized("range")
+    assert grid.shape == (s.rings, s.columns) and np.count_nonzero(~np.isnan(grid)) == n
+
+
+def test_labels_and_instances_consistent(street: tuple[Scene, Frame]) -> None:
+    scene, f = street
+    assert np.all((f.label == GROUND_ID) == (f.instance == NO_INSTANCE))
+    objs = {o.instance_id: o for o in scene.objects}
+    assert len(objs) == len(scene.objects) and min(objs) >= 1
+    for iid in np.unique(f.instance[f.instance > 0]):
+        o = objs[int(iid)]
+        m = f.instance == iid
+        assert np.all(f.label[m] == CLASSES.index(o.label))
+        # noise (3 sigma), the edge veil (0.5 m) and foliage depth scatter
+        margin = 0.1 + 0.5 + (0.5 if o.label == "vegetation" else 0.0)
+        assert _in_box(f.xyz[m].astype(np.float64), o, margin).mean() > 0.99, o
+
+
+def test_points_lie_in_gt_boxes_without_noise() -> None:
+    scene = generate_scene(5, sensor_height=IDEAL.mount_height)
+    f = scan(scene, IDEAL, seed=1)
+    objs = {o.instance_id: o for o in scene.objects}
+    for iid in np.unique(f.instance[f.instance > 0]):
+        o = objs[int(iid)]
+        margin = 0.51 if o.label == "vegetation" else 0.01
+        inside = _in_box(f.xyz[f.instance == iid].astype(np.float64), o, margin)
+        assert inside.all(), (o.label, o.instance_id, (~inside).sum())
+
+
+def test_ground_points_near_ground_model(street: tuple[Scene, Frame]) -> None:
+    scene, f = street
+    g = f.label == GROUND_ID
+    assert g.mean() > 0.2
+    xyz = f.xyz[g].astype(np.float64)
+    dz = np.abs(xyz[:, 2] - scene.ground.height(xyz[:, 0], xyz[:, 1]))
+    assert np.median(dz) < 0.03
+    assert np.mean(dz < 0.3) > 0.99  # kerb faces lie between road and sidewalk height (+ bumps)
+    # the ground sits at the mount height below the sensor
+    assert abs(float(scene.ground.height(np.zeros(1), np.zeros(1))[0]) + scene.sensor_height) < 0.1
+
+
+def test_box_shows_only_faces_towards_sensor() -> None:
+    box = _box_obj(1, "misc", (10.0, 0.0, -0.23), (2.0, 2.0, 3.0))  # 1.27 m above the sensor
+    f = scan(Scene([box], GroundModel.flat()), IDEAL, seed=0)
+    m = f.instance == 1
+    assert m.sum() > 300
+    assert np.allclose(f.xyz[m, 0], 9.0, atol=1e-3)  # front face only: no top, no sides, no back
+    # and nothing behind it in its shadow
+    shadow = (f.xyz[:, 0] > 11.0) & (np.abs(f.xyz[:, 1] / f.xyz[:, 0]) < 0.9 / 11.0)
+    assert not np.any(shadow & (f.label != GROUND_ID))
+    # a low box seen from above shows its top as well
+    low = _box_obj(1, "misc", (10.0, 0.0, -1.73 + 0.4), (2.0, 2.0, 0.8))
+    f = scan(Scene([low], GroundModel.flat()), IDEAL, seed=0)
+    pts = f.xyz[f.instance == 1]
+    top = np.isclose(pts[:, 2], -1.73 + 0.8, atol=1e-3)
+    front = np.isclose(pts[:, 0], 9.0, atol=1e-3)
+    assert top.sum() > 20 and front.sum() > 20 and np.all(top | front)
+
+
+def test_object_behind_wall_is_occluded() -> None:
+    wall = _box_obj(1, "structure", (8.0, 0.0, 0.0), (0.3, 12.0, 6.0))
+    car_parts = ob.place_parts(ob.car(np.random.default_rng(0)), np.array([14.0, 0.0, -1.73]), np.eye(3))
+    car = SimObject.from_parts(2, "car", car_parts, 0.0)
+    f = scan(Scene([wall, car], GroundModel.flat()), IDEAL, seed=0)
+    assert np.sum(f.instance == 1) > 1000
+    assert np.sum(f.instance == 2) == 0
+    # without the wall the car is seen
+    f = scan(Scene([car], GroundModel.flat()), IDEAL, seed=0)
+    assert np.sum(f.instance == 2) > 200
+
+
+def test_dropout_rate() -> None:
+    wall = _box_obj(1, "structure", (6.0, 0.0, 0.0), (0.3, 10.0, 8.0), refl=0.8)
+    scene = Scene([wall], GroundModel.flat())
+    base = dataclasses.replace(IDEAL, dropout=0.0)
+    n0 = np.sum(scan(scene, base, seed=0).instance == 1)
+    for p in (0.1, 0.3):
+        n = np.sum(scan(scene, dataclasses.replace(base, dropout=p), seed=0).instance == 1)
+        assert abs(n / n0 - (1 - p)) < 0.02
+
+
+def test_range_limits_and_sparsity_with_distance() -> None:
+    s = dataclasses.replace(IDEAL, max_range=30.0)
+    near = _box_obj(1, "car", (10.0, -5.0, -1.0), (4.0, 1.8, 1.5))
+    far = _box_obj(2, "car", (25.0, 5.0, -1.0), (4.0, 1.8, 1.5))
+    beyond = _box_obj(3, "car", (40.0, 0.0, -1.0), (4.0, 1.8, 1.5))
+    f = scan(Scene([near, far, beyond], GroundModel.flat()), s, seed=0)
+    counts = np.bincount(f.instance, minlength=4)
+    assert counts[1] > 3 * counts[2] > 0 and counts[3] == 0
+    assert f.range.max() <= 30.0
+
+
+def test_class_coverage_and_density() -> None:
+    seen: set[int] = set()
+    for seed in range(4):
+        scene, f = simulate(seed, "hdl64")
+        assert all(o.label in CLASSES for o in scene.objects)
+        assert len({o.instance_id for o in scene.objects}) == len(scene.objects)
+        seen |= set(np.unique(f.label[f.label >= 0]).tolist())
+    assert seen == set(range(len(CLASSES)))
+    few = generate_scene(2, density=0.3)
+    many = generate_scene(2, density=2.0)
+    assert len(many.objects) > len(few.objects)
+
+
+def test_no_overlapping_objects() -> None:
+    scene = generate_scene(7)
+    low = [o for o in scene.objects if o.label in ("car", "truck", "pedestrian", "cyclist")]
+    c = np.array([o.center[:2] for o in low])
+    r = np.array([0.5 * min(o.size[0], o.size[1]) for o in low])  # inscribed circles never intersect
+    d = np.hypot(c[:, None, 0] - c[None, :, 0], c[:, None, 1] - c[None, :, 1])
+    np.fill_diagonal(d, np.inf)
+    assert np.all(d > r[:, None] + r[None, :])
+
+
+def test_save_load_round_trip(tmp_path, street: tuple[Scene, Frame]) -> None:
+    scene, f = street
+    save_frame(tmp_path, "000003", scene, f)
+    raw = np.fromfile(tmp_path / "000003.bin", dtype=np.float32).reshape(-1, 4)
+    assert raw.shape == (len(f), 4) and raw[:, 3].max() <= 1.0
+    g, objs = load_frame(tmp_path, "000003")
+    assert np.array_equal(g.xyz, f.xyz) and np.array_equal(g.label, f.label)
+    assert np.array_equal(g.instance, f.instance) and np.array_equal(g.ring, f.ring)
+    assert np.array_equal(g.column, f.column) and np.allclose(g.intensity, f.intensity)
+    assert g.sensor == f.sensor and len(objs) == len(scene.objects)
+    counts = np.bincount(f.instance, minlength=len(scene.objects) + 1)
+    for o in objs:
+        assert o["num_points"] == counts[o["instance_id"]]
+        assert set(o) == {"instance_id", "label", "center", "size", "yaw", "num_points"}
+
+
+def test_cli_writes_frames(tmp_path) -> None:
+    from t3d_ros.sim import cli
+
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+    args = parser.parse_args(["--sensor", "vlp16", "--frames", "2", "--seed", "4", "--out", str(tmp_path)])
+    assert cli.run(args) == 0
+    assert sorted(p.name for p in tmp_path.glob("*.bin")) == ["000004.bin", "000005.bin"]
