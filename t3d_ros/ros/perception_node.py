@@ -20,7 +20,6 @@ import traceback
 from collections import Counter, deque
 
 import numpy as np
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
 from rclpy.node import Node
@@ -36,6 +35,7 @@ from t3d_ros.config import pipeline_config
 from t3d_ros.perception import Perception
 from t3d_ros.pipeline import PipelineConfig
 from t3d_ros.ros.convert import array_to_msg, clusters_to_array, detections_to_markers, msg_to_points
+from t3d_ros.ros.spin import run_node
 
 DEVICES = ("auto", "cpu", "cuda")
 LOG_INTERVAL_S = 10.0  # at most one log line per fault cause in this period
@@ -208,21 +208,7 @@ class PerceptionNode(Node):
 
 
 def main(args: list[str] | None = None) -> int:
-    rclpy.init(args=args)
-    try:
-        node = PerceptionNode()
-    except Exception as e:  # configuration errors: one clear line, no traceback, non-zero exit
-        rclpy.logging.get_logger("perception_node").fatal(f"cannot start: {type(e).__name__}: {e}")
-        rclpy.try_shutdown()
-        return 2
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return run_node(PerceptionNode, "perception_node", args)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ import sys
 import time
 
 import numpy as np
-import rclpy
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
@@ -25,6 +24,7 @@ from visualization_msgs.msg import MarkerArray
 from t3d_ros.cloud import LAYOUTS, build_cloud
 from t3d_ros.detection import Detection
 from t3d_ros.ros.convert import array_to_msg, detections_to_markers
+from t3d_ros.ros.spin import run_node
 from t3d_ros.sim import SENSORS, Frame, Scene, SensorModel, simulate
 
 
@@ -124,21 +124,7 @@ class SimLidarNode(Node):
 
 
 def main(args: list[str] | None = None) -> int:
-    rclpy.init(args=args)
-    try:
-        node = SimLidarNode()
-    except Exception as e:  # configuration errors: one clear line, no traceback
-        rclpy.logging.get_logger("sim_lidar_node").fatal(f"cannot start: {type(e).__name__}: {e}")
-        rclpy.try_shutdown()
-        return 2
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return run_node(SimLidarNode, "sim_lidar_node", args)
 
 
 if __name__ == "__main__":
