@@ -13,9 +13,9 @@ export FASTDDS_DEFAULT_PROFILES_FILE ?= $(CURDIR)/config/fastdds_localhost.xml
 DEMO_SECONDS ?= 10
 SENSOR ?= hdl64
 
-.PHONY: setup build demo test lint clean
+.PHONY: setup build demo test lint clean model
 
-$(VENV)/.installed: requirements.txt requirements-ros.txt requirements-dev.txt setup.py
+$(VENV)/.installed: requirements.txt requirements-ros.txt requirements-train.txt requirements-dev.txt setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements-dev.txt
@@ -41,3 +41,7 @@ test: setup lint
 
 clean:
 	rm -rf build install log out
+
+# Reproduce the shipped model and the T3DNet ablation (long: see scripts/train_t3dnet.sh).
+model: setup
+	bash scripts/train_t3dnet.sh

@@ -10,6 +10,7 @@ setup(
     name=package_name,
     version="0.1.0",
     packages=find_packages(exclude=["test", "test.*"]),
+    package_data={"t3d_ros.ops": ["csrc/*.cu"]},  # CUDA kernels, compiled on demand with nvcc
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{package_name}"]),
         (f"share/{package_name}", ["package.xml"]),

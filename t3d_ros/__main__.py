@@ -15,11 +15,28 @@ def main(argv: list[str] | None = None) -> int:
 
     sim_cli.add_arguments(sub.add_parser("sim", help="simulate LiDAR frames with ground truth to files"))
     detect_cli.add_arguments(sub.add_parser("detect", help="detect objects in point-cloud files"))
+    commands = {"sim": sim_cli.run, "detect": detect_cli.run}
+    # The offline companion needs torch; without it, sim and detect still work.
+    try:
+        from t3d_ros.train import cli as train_cli
+    except ImportError as e:
+        train_cli, missing = None, e
+    for name, help_text in (("train", "train a teacher or the tiny model (NetAug, distillation)"),
+                            ("export", "export a checkpoint as a model bundle (ONNX + weights + card)"),
+                            ("eval", "accuracy, confusion matrix, parameters, FLOPs, latency of a model"),
+                            ("classify", "label files that hold one object each")):
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        if train_cli is not None:
+            getattr(train_cli, f"add_{name}_arguments")(p)
+            commands[name] = getattr(train_cli, f"run_{name}")
     args = parser.parse_args(argv)
-    run = {"sim": sim_cli.run, "detect": detect_cli.run}[args.command]
+    if args.command not in commands:
+        print(f"error: '{args.command}' needs the offline dependencies (torch): {missing}", file=sys.stderr)
+        return 2
+    run = commands[args.command]
     try:
         return run(args)
-    except (OSError, ValueError) as e:  # bad files and settings: one clear line, no traceback
+    except (OSError, ValueError, RuntimeError) as e:  # bad files and settings: one clear line, no traceback
         print(f"error: {e}", file=sys.stderr)
         return 2
 

@@ -17,11 +17,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", type=Path, help="write detections here ('-' = stdout; default stdout)")
     parser.add_argument("--png", type=Path, help="bird's-eye PNG; with several frames, a folder for one PNG each")
     parser.add_argument("--params", type=Path, help="a ROS parameter file such as config/perception.yaml")
+    parser.add_argument("--model", help="classifier model card; default: the params file's model_path "
+                        "('' = clustering only)")
+    parser.add_argument("--device", default="auto", help="classifier device: auto, cpu or cuda")
 
 
 def run(args: argparse.Namespace) -> int:
     params = load_ros_params(args.params) if args.params else {}
-    perception = Perception(pipeline_config(params))
+    model = args.model if args.model is not None else params.get("model_path", "")
+    classifier = None
+    if model:
+        from t3d_ros.classifier import Classifier
+
+        classifier = Classifier(model, args.device, warn=lambda m: print(m, file=sys.stderr))
+    perception = Perception(pipeline_config(params), classifier, float(params.get("score_threshold", 0.0)))
     results = []
     for path in args.files:
         points = read_points(path)

@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 from conftest import KITTI_ROOT, REPO, kitti_available
 
+from t3d_ros.classes import CLASSES, UNKNOWN
+
 
 def _run(*args: str, cwd=REPO) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "t3d_ros", *args], cwd=cwd, capture_output=True, text=True,
@@ -54,7 +56,11 @@ def test_detect_on_a_kitti_frame_writes_json_and_png(tmp_path):
     doc = json.loads((tmp_path / "d.json").read_text())
     _check_frame_doc(doc, frame)
     assert (tmp_path / "bev.png").stat().st_size > 10_000
-    assert all(d["label"] == "unknown" for d in doc["detections"])  # no classifier configured
+    assert {d["label"] for d in doc["detections"]} <= set(CLASSES) | {UNKNOWN}
+    proc = _run("detect", frame, "--json", str(tmp_path / "u.json"), "--model", "")  # clustering only
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads((tmp_path / "u.json").read_text())
+    assert doc["detections"] and all(d["label"] == UNKNOWN and d["score"] == 1.0 for d in doc["detections"])
 
 
 def test_detect_reports_a_bad_file_clearly(tmp_path):

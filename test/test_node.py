@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from conftest import spin_until
 
+from t3d_ros.classes import CLASSES, UNKNOWN
 from t3d_ros.cloud import KITTI, VELODYNE, build_cloud
 
 pytestmark = pytest.mark.ros
@@ -83,26 +84,27 @@ def _send(ros_node, pub, msg, out, stamp_ns: int, timeout: float = 20.0):
 
 
 def _matches(objects, frame, boxes: np.ndarray, max_range: float = 40.0, min_points: int = 30):
-    """(matched, total) ground-truth objects with a box centre inside their footprint (+0.5 m)."""
+    """Per ground-truth object (>= min_points returns, within max_range): (its class, the index of a
+    box whose centre lies inside its footprint grown by 0.5 m, or -1)."""
     counts = np.bincount(frame.instance, minlength=max(o.instance_id for o in objects) + 1)
-    total = matched = 0
+    out = []
     for o in objects:
         if counts[o.instance_id] < min_points or np.hypot(*o.center[:2]) > max_range:
             continue
-        total += 1
         c, s = np.cos(o.yaw), np.sin(o.yaw)
         d = boxes[:, :2] - o.center[:2]
         local = np.c_[d[:, 0] * c + d[:, 1] * s, -d[:, 0] * s + d[:, 1] * c]
         inside = (np.abs(local[:, 0]) <= o.size[0] / 2 + 0.5) & (np.abs(local[:, 1]) <= o.size[1] / 2 + 0.5)
-        matched += bool(inside.any())
-    return matched, total
+        out.append((o.label, int(np.flatnonzero(inside)[0]) if inside.any() else -1))
+    return out
 
 
 def test_node_detects_simulated_objects(perception, ros_node):
     from visualization_msgs.msg import Marker
 
     node, pub, out = perception
-    for i, seed in enumerate((11, 12)):
+    correct = total = 0
+    for i, seed in enumerate((300_011, 300_012)):  # scenes the shipped model never saw
         scene, frame, msg = _sim_msg(seed)
         stamp = 1_700_000_000_000_000_000 + i * 100_000_000
         markers, det = _send(ros_node, pub, msg, out, stamp)
@@ -113,12 +115,19 @@ def test_node_detects_simulated_objects(perception, ros_node):
         cubes = [m for m in markers.markers if m.type == Marker.CUBE]
         texts = [m for m in markers.markers if m.type == Marker.TEXT_VIEW_FACING]
         assert len(cubes) == len(texts) == len(det["detections"]) > 10
-        assert all(t.text == "unknown 1.00" for t in texts)
+        labels = [d["label"] for d in det["detections"]]
+        assert set(labels) <= set(CLASSES) | {UNKNOWN}
+        assert [t.text.split()[0] for t in texts] == labels
         boxes = np.array([[m.pose.position.x, m.pose.position.y] for m in cubes])
-        matched, total = _matches(scene.objects, frame, boxes)
-        assert total > 10 and matched >= 0.85 * total, f"{matched}/{total} ground-truth objects found"
+        matches = _matches(scene.objects, frame, boxes)
+        found = [(truth, labels[i]) for truth, i in matches if i >= 0]
+        assert len(matches) > 10 and len(found) >= 0.85 * len(matches), f"{len(found)}/{len(matches)} objects found"
+        if not all(label == UNKNOWN for label in labels):  # a classifier is configured (the shipped model)
+            correct += sum(t == p for t, p in found)
+            total += len(found)
         assert det["num_points"] == len(frame.xyz)
         assert {"decode", "ground", "cluster"} <= set(det["timing_ms"])
+    assert total == 0 or correct >= 0.6 * total, f"shipped model labels {correct}/{total} objects correctly"
 
 
 def _bad(kind: str):
@@ -225,6 +234,30 @@ def test_bad_configuration_fails_at_start_with_a_clear_error(start_node, overrid
     assert node.wait_exit(timeout=30) == 2
     log = node.output()
     assert "cannot start" in log and message in log and "Traceback" not in log, log
+
+
+def test_corrupt_model_fails_at_start_and_cuda_falls_back_to_cpu(start_node, ros_node, tmp_path):
+    from t3d_ros.classifier import resolve_model_path
+
+    shipped = resolve_model_path()
+    if not shipped.is_file():
+        pytest.skip("no shipped model")
+    bad = tmp_path / "bad.json"
+    bad.write_text(shipped.read_text())
+    (tmp_path / "t3d_tiny.onnx").write_bytes(b"not an onnx file")
+    card = json.loads(shipped.read_text())
+    card["files"]["onnx"] = "t3d_tiny.onnx"
+    bad.write_text(json.dumps(card))
+    node = start_node("perception_node", "-p", f"model_path:={bad}", "-p", "backend:=onnxruntime",
+                      params="perception.yaml")
+    assert node.wait_exit(timeout=60) == 2
+    log = node.output()
+    assert "cannot load ONNX model" in log and "Traceback" not in log, log
+    node = start_node("perception_node", "-p", "device:=cuda", "-p", f"cloud_topic:={TOPIC}x", params="perception.yaml")
+    assert spin_until(ros_node, lambda: "listening on" in node.output(), 60), node.output()
+    log = node.output()
+    assert log.count("no usable GPU") + log.count("sees no GPU") == 1, log
+    assert node.proc.poll() is None
 
 
 def test_sim_lidar_to_perception_chain(start_node, ros_node):

@@ -30,6 +30,7 @@ from std_msgs.msg import Float64, String
 from visualization_msgs.msg import MarkerArray
 
 from t3d_ros.classes import CLASSES, UNKNOWN_ID
+from t3d_ros.classifier import BACKENDS, DEVICES, Classifier
 from t3d_ros.cloud import CloudError
 from t3d_ros.config import pipeline_config
 from t3d_ros.perception import Perception
@@ -37,14 +38,15 @@ from t3d_ros.pipeline import PipelineConfig
 from t3d_ros.ros.convert import array_to_msg, clusters_to_array, detections_to_markers, msg_to_points
 from t3d_ros.ros.spin import run_node
 
-DEVICES = ("auto", "cpu", "cuda")
 LOG_INTERVAL_S = 10.0  # at most one log line per fault cause in this period
 
 # Node parameters that are not pipeline settings: (name, default, description, read_only, range).
 NODE_PARAMS: list[tuple[str, object, str, bool, tuple[float, float] | None]] = [
     ("cloud_topic", "points", "Input sensor_msgs/PointCloud2 topic (sensor-data QoS).", True, None),
-    ("model_path", "", "Classifier model bundle; empty = clustering only (every cluster 'unknown').", True, None),
-    ("device", "auto", "Classifier device: auto, cpu or cuda.", True, None),
+    ("model_path", "", "Classifier model card (.json; a bare name is looked up in share/t3d_ros/models); "
+     "empty = clustering only (every cluster 'unknown').", True, None),
+    ("device", "auto", "Classifier device: auto (the GPU when there is one), cpu or cuda.", True, None),
+    ("backend", "auto", "Classifier runtime: auto (ONNX Runtime when installed), onnxruntime or torch.", True, None),
     ("score_threshold", 0.0, "Clusters scoring below this [0-1] are labelled 'unknown' (never dropped).",
      False, (0.0, 1.0)),
     ("publish_markers", True, "Publish ~/markers (MarkerArray).", False, None),
@@ -76,16 +78,20 @@ class PerceptionNode(Node):
             self.declare_parameter(f.name, f.default, _descriptor(f.name, desc, False, meta.get("range"), f.default))
 
         p = self._params()
-        if p["device"] not in DEVICES:
-            raise ValueError(f"parameter device={p['device']!r} is not one of {', '.join(DEVICES)}")
+        classifier = None
         if p["model_path"]:
-            # The classifier arrives with the model bundle format; until then refuse a model
-            # rather than pretend to use it.
-            raise ValueError(
-                f"model_path={p['model_path']!r}: this build has no classifier yet; "
-                "set model_path to '' for clustering-only mode"
-            )
-        self.perception = Perception(pipeline_config(p), None, p["score_threshold"])
+            t0 = time.perf_counter()
+            classifier = Classifier(p["model_path"], p["device"], p["backend"], warn=self.get_logger().warning)
+            self.mode = f"classifier {classifier.card['name']} ({classifier.description})"
+            self.get_logger().info(
+                f"loaded {classifier.card['path']}: {len(classifier.classes)} classes, {classifier.description}, "
+                f"{classifier.spec.n_points} points per cluster, ready in {(time.perf_counter() - t0):.1f} s")
+        else:
+            if p["device"] not in DEVICES or p["backend"] not in BACKENDS:
+                raise ValueError(f"device={p['device']!r} / backend={p['backend']!r}: choose device from "
+                                 f"{', '.join(DEVICES)} and backend from {', '.join(BACKENDS)}")
+            self.mode = "clustering only"
+        self.perception = Perception(pipeline_config(p), classifier, p["score_threshold"])
         self.add_on_set_parameters_callback(self._on_set_parameters)
 
         qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.BEST_EFFORT)
@@ -106,7 +112,7 @@ class PerceptionNode(Node):
         self._last_frame_id = ""
         self._last_clusters = 0
         self.get_logger().info(
-            f"listening on '{self.sub.topic_name}' (best effort); clustering-only mode, "
+            f"listening on '{self.sub.topic_name}' (best effort); {self.mode}, "
             f"ground={self.perception.config.ground_method}, cluster={self.perception.config.cluster_method}"
         )
 
@@ -189,7 +195,7 @@ class PerceptionNode(Node):
             "processing_ms_p50": f"{np.percentile(lat, 50):.2f}",
             "processing_ms_p95": f"{np.percentile(lat, 95):.2f}",
             "clusters_last_frame": self._last_clusters,
-            "mode": "clustering only",
+            "mode": self.mode,
         }
         values.update({f"rejected.{cause}": n for cause, n in sorted(self.rejected.items())})
         status.values = [KeyValue(key=k, value=str(v)) for k, v in values.items()]

@@ -1,0 +1,191 @@
+"""Numpy augmentations of one cluster (N, 4) x, y, z, intensity in the SENSOR frame.
+
+The clusters are partial views seen from the sensor, so geometric changes are chosen to keep the
+view consistent: rotating about the vertical axis through the sensor moves the object around the
+sensor and its visible side turns with it; rotation about the cluster's own centre is kept small
+(large angles would show the hidden side facing the sensor). Sizes are metric and matter for the
+classes (car vs truck), so scale jitter stays mild. Every function takes a ``np.random.Generator``;
+the same seed gives the same output. :class:`Augment` chains them with strengths, all scaled by one
+``strength`` scalar (small models prefer weaker augmentation).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+
+def _rot_z(points: np.ndarray, angle: float, cx: float = 0.0, cy: float = 0.0) -> np.ndarray:
+    c, s = math.cos(angle), math.sin(angle)
+    out = points.copy()
+    x, y = points[:, 0] - cx, points[:, 1] - cy
+    out[:, 0] = c * x - s * y + cx
+    out[:, 1] = s * x + c * y + cy
+    return out
+
+
+def rotate_about_sensor(points: np.ndarray, angle: float) -> np.ndarray:
+    """(N, C) rotated by ``angle`` (rad) about the z axis through the sensor (origin)."""
+    return _rot_z(points, angle)
+
+
+def rotate_about_centre(points: np.ndarray, angle: float) -> np.ndarray:
+    """(N, C) rotated by ``angle`` (rad) about the vertical axis through the xy centroid."""
+    if not len(points):
+        return points.copy()
+    cx, cy = points[:, :2].mean(axis=0)
+    return _rot_z(points, angle, float(cx), float(cy))
+
+
+def tilt(points: np.ndarray, pitch: float, roll: float) -> np.ndarray:
+    """(N, C) rotated about the sensor's y (pitch) then x (roll) axes (rad): a tilted mount / slope."""
+    cp, sp, cr, sr = math.cos(pitch), math.sin(pitch), math.cos(roll), math.sin(roll)
+    rot_y = np.array([[cp, 0, sp], [0, 1, 0], [-sp, 0, cp]])
+    rot_x = np.array([[1, 0, 0], [0, cr, -sr], [0, sr, cr]])
+    out = points.copy()
+    out[:, :3] = (points[:, :3].astype(np.float64) @ (rot_x @ rot_y).T).astype(points.dtype)
+    return out
+
+
+def scale_about_base(points: np.ndarray, factor: float) -> np.ndarray:
+    """(N, C) scaled by ``factor`` about the cluster's bottom centre (xy centroid, lowest z), so the
+    object keeps standing where it stood and its range barely changes."""
+    if not len(points):
+        return points.copy()
+    base = np.array([*points[:, :2].mean(axis=0), points[:, 2].min()], dtype=np.float64)
+    out = points.copy()
+    out[:, :3] = ((points[:, :3] - base) * factor + base).astype(points.dtype)
+    return out
+
+
+def ring_rows(points: np.ndarray, gap_deg: float = 0.15) -> np.ndarray:
+    """(N,) int64 scan row of every point, from its elevation angle seen from the sensor.
+
+    Returns of one laser lie on a cone (constant elevation), so sorted elevations jump by the ring
+    spacing (0.33-2 deg for common sensors) between rings: a jump above ``gap_deg`` starts a new row.
+    """
+    if not len(points):
+        return np.zeros(0, np.int64)
+    elev = np.degrees(np.arctan2(points[:, 2], np.hypot(points[:, 0], points[:, 1])))
+    order = np.argsort(elev, kind="stable")
+    new_row = np.concatenate([[0], (np.diff(elev[order]) > gap_deg).astype(np.int64)])
+    rows = np.empty(len(points), np.int64)
+    rows[order] = np.cumsum(new_row)
+    return rows
+
+
+def ring_dropout(points: np.ndarray, step: int, rng: np.random.Generator, min_points: int = 1) -> np.ndarray:
+    """Keep every ``step``-th scan row (random phase): a sparser sensor or a farther object."""
+    rows = ring_rows(points)
+    keep = rows % step == rng.integers(step)
+    return points[keep] if keep.sum() >= min_points else points
+
+
+def random_dropout(points: np.ndarray, fraction: float, rng: np.random.Generator, min_points: int = 1) -> np.ndarray:
+    """Drop each point with probability ``fraction`` (never below ``min_points`` points)."""
+    keep = rng.random(len(points)) >= fraction
+    if keep.sum() < min(min_points, len(points)):
+        keep[rng.choice(len(points), min(min_points, len(points)), replace=False)] = True
+    return points[keep]
+
+
+def occlude(points: np.ndarray, fraction: float, rng: np.random.Generator, min_points: int = 1) -> np.ndarray:
+    """Remove up to ``fraction`` of the points in one piece: a random azimuth sector as seen from the
+    sensor (something in front of the object) or, half of the time, one side along a random
+    horizontal direction (a cut-off end). Keeps at least ``min_points`` points."""
+    n = len(points)
+    if n <= min_points or fraction <= 0:
+        return points
+    if rng.random() < 0.5:
+        az = np.arctan2(points[:, 1], points[:, 0])
+        az = (az - np.median(az) + np.pi) % (2 * np.pi) - np.pi  # unwrap around the object's bearing
+        key = az
+    else:
+        a = rng.uniform(0, 2 * np.pi)
+        key = points[:, 0] * math.cos(a) + points[:, 1] * math.sin(a)
+    order = np.argsort(key, kind="stable")
+    n_cut = min(int(round(fraction * n)), n - min_points)
+    if n_cut <= 0:
+        return points
+    start = rng.integers(0, n - n_cut + 1)  # a contiguous run in the sorted order = one sector/side
+    keep = np.ones(n, bool)
+    keep[order[start : start + n_cut]] = False
+    return points[keep]
+
+
+def jitter(points: np.ndarray, sigma: float, rng: np.random.Generator, clip: float = 3.0) -> np.ndarray:
+    """Gaussian xyz noise of std ``sigma`` (m), clipped at ``clip`` sigma."""
+    out = points.copy()
+    noise = np.clip(rng.normal(0.0, 1.0, (len(points), 3)), -clip, clip) * sigma
+    out[:, :3] += noise.astype(points.dtype)
+    return out
+
+
+@dataclass
+class Augment:
+    """Random augmentation of one cluster; ``aug(points, rng)`` -> (M, 4) float32, M <= N.
+
+    Magnitudes and probabilities are multiplied by ``strength`` (0: only the rotation about the
+    sensor, which is an exact symmetry of the data and therefore not scaled; set
+    ``sensor_yaw_deg=0`` too for the identity).
+    """
+
+    strength: float = 1.0
+    sensor_yaw_deg: float = 180.0  # any angle is consistent: the object just sits at another bearing
+    centre_yaw_deg: float = 10.0  # small: larger angles turn the hidden side towards the sensor
+    tilt_deg: float = 3.0  # pitch/roll of the sensor mount or the road
+    scale: float = 0.1  # factor in [1 - scale, 1 + scale]
+    dropout_prob: float = 0.5
+    dropout_max: float = 0.3  # fraction of points dropped at random, uniform in [0, max]
+    ring_dropout_prob: float = 0.2
+    ring_step_max: int = 3  # keep every k-th ring, k in [2, ring_step_max]
+    jitter_sigma: tuple[float, float] = (0.01, 0.03)  # m, drawn uniformly
+    occlusion_prob: float = 0.3
+    occlusion_max: float = 0.3  # largest share of the points removed by one occluder
+    intensity_gain: float = 0.3  # intensity * uniform(1 - gain, 1 + gain): sensors scale it differently
+    intensity_noise: float = 0.02
+    intensity_zero_prob: float = 0.1  # some sensors / folders give no intensity at all
+    min_points: int = 8  # dropouts and occlusion never leave fewer points than this (or than N)
+
+    def __call__(self, points: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """points (N, 4) float32 sensor frame -> augmented (M, 4) float32."""
+        pts = np.array(points, dtype=np.float32, copy=True)
+        if pts.ndim != 2 or pts.shape[1] < 4:
+            raise ValueError(f"points must have shape (N, 4), got {pts.shape}")
+        s = max(float(self.strength), 0.0)
+        keep_min = min(self.min_points, len(pts))
+
+        def p(prob: float) -> bool:
+            return rng.random() < min(prob * s, 1.0)
+
+        # View-dependent removals first, while the geometry is still the one the sensor saw.
+        if self.ring_step_max >= 2 and p(self.ring_dropout_prob):
+            pts = ring_dropout(pts, int(rng.integers(2, self.ring_step_max + 1)), rng, keep_min)
+        if p(self.occlusion_prob):
+            pts = occlude(pts, rng.uniform(0, self.occlusion_max), rng, keep_min)
+        if p(self.dropout_prob):
+            pts = random_dropout(pts, rng.uniform(0, self.dropout_max), rng, keep_min)
+        if not len(pts):
+            return pts
+        if self.centre_yaw_deg > 0 and s > 0:
+            pts = rotate_about_centre(pts, math.radians(rng.uniform(-1, 1) * self.centre_yaw_deg * s))
+        if self.sensor_yaw_deg > 0:
+            pts = rotate_about_sensor(pts, math.radians(rng.uniform(-1, 1) * self.sensor_yaw_deg))
+        if self.tilt_deg > 0 and s > 0:
+            t = math.radians(self.tilt_deg * s)
+            pts = tilt(pts, rng.uniform(-t, t), rng.uniform(-t, t))
+        if self.scale > 0 and s > 0:
+            pts = scale_about_base(pts, rng.uniform(1 - self.scale * s, 1 + self.scale * s))
+        if s > 0 and self.jitter_sigma[1] > 0:
+            pts = jitter(pts, rng.uniform(*self.jitter_sigma) * s, rng)
+        if s > 0:
+            if p(self.intensity_zero_prob):
+                pts[:, 3] = 0.0
+            else:
+                g = self.intensity_gain * s
+                pts[:, 3] *= rng.uniform(1 - g, 1 + g)
+                pts[:, 3] += rng.normal(0, self.intensity_noise * s, len(pts)).astype(np.float32)
+                np.clip(pts[:, 3], 0.0, 1.0, out=pts[:, 3])
+        return pts.astype(np.float32, copy=False)

@@ -1,0 +1,330 @@
+"""Training datasets: sim clusters, ModelNet40 layouts, KITTI objects, user folders, augmentation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from t3d_ros.classes import CLASSES
+from t3d_ros.kitti import kitti_root
+from t3d_ros.train.augment import Augment, occlude, random_dropout, ring_dropout, ring_rows, rotate_about_sensor
+from t3d_ros.train.datasets import (
+    ClusterSet,
+    load_folder,
+    load_kitti_frame_clusters,
+    load_kitti_objects,
+    load_modelnet40,
+    load_or_make_sim_clusters,
+    make_sim_clusters,
+    sim_cache_key,
+)
+
+SEEDS, SENSORS = (3, 4), ("vlp16", "hdl64")
+
+
+@pytest.fixture(scope="module")
+def sim() -> ClusterSet:
+    return make_sim_clusters(SEEDS, SENSORS, min_purity=0.7)
+
+
+def _check_valid(cs: ClusterSet) -> None:
+    assert cs.points.dtype == np.float32 and cs.points.shape[1] == 4
+    assert cs.offsets.dtype == np.int64 and cs.offsets[0] == 0 and cs.offsets[-1] == len(cs.points)
+    assert np.all(np.diff(cs.offsets) > 0), "empty cluster"
+    assert cs.labels.dtype == np.int64 and len(cs.labels) == len(cs)
+    assert np.all((cs.labels >= 0) & (cs.labels < len(cs.class_names)))
+    for key in ("source", "range_m", "purity", "sensor", "frame"):
+        assert len(cs.meta[key]) == len(cs), key
+    assert np.all((cs.points[:, 3] >= 0) & (cs.points[:, 3] <= 1))
+
+
+def test_sim_clusters_valid(sim: ClusterSet) -> None:
+    _check_valid(sim)
+    assert sim.class_names == CLASSES
+    assert len(sim) > 50
+    assert sim.sizes.min() >= 10
+    assert sim.meta["purity"].min() >= 0.7
+    assert set(sim.meta["sensor"].tolist()) == set(SENSORS)
+    assert set(sim.meta["frame"].tolist()) == set(SEEDS)
+    assert len(set(sim.labels.tolist())) >= 4  # a street scene has cars, poles, structures, ...
+    s = sim.info["summary"]
+    assert s["frames"] == 4 and s["kept"] == len(sim)
+    assert s["clusters"] == s["kept"] + s["dropped_ground"] + s["dropped_small"] + s["dropped_impure"]
+    # Clusters are in the sensor frame, not centred: range_m is the centroid's xy distance.
+    i = int(np.argmax(sim.meta["range_m"]))
+    c = sim.cluster(i)
+    assert sim.meta["range_m"][i] > 5
+    assert np.isclose(np.hypot(*c[:, :2].mean(axis=0)), sim.meta["range_m"][i], atol=1e-3)
+
+
+def test_sim_labels_match_ground_truth(sim: ClusterSet) -> None:
+    # Cross-check the majority vote against the simulator on one frame, independently of the packing.
+    from t3d_ros.pipeline import Pipeline
+    from t3d_ros.sim import simulate
+
+    _, frame = simulate(SEEDS[0], SENSORS[1])
+    pts = np.column_stack([frame.xyz, frame.intensity]).astype(np.float32)
+    seg = Pipeline()(pts)
+    mine = sim.subset((sim.meta["frame"] == SEEDS[0]) & (sim.meta["sensor"] == SENSORS[1]))
+    checked = 0
+    for k in range(seg.num_clusters):
+        lab = frame.label[seg.input_cluster_id == k]
+        vals, counts = np.unique(lab, return_counts=True)
+        if vals[np.argmax(counts)] < 0 or counts.max() / len(lab) < 0.7:
+            continue
+        # Find the same cluster by its first point.
+        first = seg.cluster(k)[0, :3]
+        j = [i for i in range(len(mine)) if np.array_equal(mine.cluster(i)[0, :3], first)]
+        assert len(j) == 1
+        assert mine.labels[j[0]] == vals[np.argmax(counts)]
+        assert np.isclose(mine.meta["purity"][j[0]], counts.max() / len(lab))
+        assert len(mine.cluster(j[0])) == len(seg.cluster(k))
+        checked += 1
+    assert checked == len(mine)
+
+
+def test_sim_deterministic_and_workers(sim: ClusterSet) -> None:
+    again = make_sim_clusters(SEEDS, SENSORS, min_purity=0.7, workers=2)
+    assert np.array_equal(again.points, sim.points)
+    assert np.array_equal(again.offsets, sim.offsets)
+    assert np.array_equal(again.labels, sim.labels)
+    for k in sim.meta:
+        assert np.array_equal(again.meta[k], sim.meta[k])
+
+
+def test_min_purity_filters() -> None:
+    strict = make_sim_clusters(SEEDS[:1], SENSORS[:1], min_purity=0.99)
+    assert strict.meta["purity"].min() >= 0.99
+    loose = make_sim_clusters(SEEDS[:1], SENSORS[:1], min_purity=0.0)
+    assert len(loose) >= len(strict)
+    assert loose.info["summary"]["dropped_impure"] == 0
+
+
+def test_save_load_round_trip(sim: ClusterSet, tmp_path) -> None:
+    path = sim.save(tmp_path / "sim.npz")
+    back = ClusterSet.load(path)
+    assert np.array_equal(back.points, sim.points) and back.points.dtype == np.float32
+    assert np.array_equal(back.offsets, sim.offsets) and np.array_equal(back.labels, sim.labels)
+    assert back.class_names == sim.class_names
+    assert back.info == sim.info
+    for k, v in sim.meta.items():
+        assert back.meta[k].dtype == v.dtype and np.array_equal(back.meta[k], v), k
+    with np.load(path, allow_pickle=False) as z:  # no object arrays anywhere
+        assert all(z[k].dtype != object for k in z.files)
+
+
+def test_cache(sim: ClusterSet, tmp_path) -> None:
+    key = sim_cache_key(SEEDS, SENSORS, min_purity=0.7)
+    (tmp_path / f"sim_{key}.npz").parent.mkdir(exist_ok=True)
+    sim.save(tmp_path / f"sim_{key}.npz")  # pre-seed: the call must load it, not recompute
+    got = load_or_make_sim_clusters(tmp_path, SEEDS, SENSORS, min_purity=0.7)
+    assert np.array_equal(got.points, sim.points)
+    assert sim_cache_key(SEEDS, SENSORS, min_purity=0.8) != key
+    assert sim_cache_key(SEEDS[::-1], SENSORS, min_purity=0.7) != key
+
+
+def test_split_by_frame(sim: ClusterSet) -> None:
+    parts = sim.split((0.5, 0.5), seed=1)
+    assert sum(len(p) for p in parts) == len(sim)
+    frames = [set(p.meta["frame"].tolist()) for p in parts]
+    assert frames[0] and frames[1] and not frames[0] & frames[1]
+    # Every sensor's view of one scene stays in one part.
+    for p, f in zip(parts, frames, strict=True):
+        assert len(p) == int(np.isin(sim.meta["frame"], list(f)).sum())
+    again = sim.split((0.5, 0.5), seed=1)
+    assert np.array_equal(again[0].labels, parts[0].labels)
+
+
+def test_subset_and_counts(sim: ClusterSet) -> None:
+    idx = np.array([5, 0, 2])
+    sub = sim.subset(idx)
+    for j, i in enumerate(idx):
+        assert np.array_equal(sub.cluster(j), sim.cluster(i))
+    assert sum(sim.class_counts().values()) == len(sim)
+    assert list(sim.class_counts()) == list(CLASSES)
+    with pytest.raises(ValueError):
+        ClusterSet(sim.points, sim.offsets[:-1], sim.labels, sim.class_names)
+
+
+# ---------------------------------------------------------------------------------------------
+# ModelNet40, both layouts on tiny fixtures
+# ---------------------------------------------------------------------------------------------
+
+MN_CLASSES = ("airplane", "bathtub", "night_stand")  # one name with an underscore
+
+
+def _objects(rng: np.random.Generator) -> dict[str, list[np.ndarray]]:
+    return {c: [rng.normal(size=(40, 3)) * (i + 1) + 5 for _ in range(2)] for i, c in enumerate(MN_CLASSES)}
+
+
+def test_modelnet_txt_layout(tmp_path) -> None:
+    objs = _objects(np.random.default_rng(0))
+    root = tmp_path / "modelnet40_normal_resampled"
+    root.mkdir()
+    (root / "modelnet40_shape_names.txt").write_text("\n".join(MN_CLASSES) + "\n")
+    ids = {"train": [], "test": []}
+    for c, arrs in objs.items():
+        (root / c).mkdir()
+        for j, xyz in enumerate(arrs):
+            sid = f"{c}_{j + 1:04d}"
+            normals = np.tile([0.0, 0.0, 1.0], (len(xyz), 1))
+            np.savetxt(root / c / f"{sid}.txt", np.hstack([xyz, normals]), delimiter=",", fmt="%.6f")
+            ids["train" if j == 0 else "test"].append(sid)
+    for split, names in ids.items():
+        (root / f"modelnet40_{split}.txt").write_text("\n".join(names) + "\n")
+    cs = load_modelnet40(tmp_path, "train", n_points=32)  # parent folder: layout found inside it
+    _check_valid(cs)
+    assert cs.class_names == MN_CLASSES and cs.labels.tolist() == [0, 1, 2]
+    assert cs.sizes.tolist() == [32, 32, 32]
+    expect = objs["night_stand"][0][:32]
+    expect = expect - expect.mean(axis=0)
+    expect /= np.linalg.norm(expect, axis=1).max()
+    assert np.allclose(cs.cluster(2)[:, :3], expect, atol=1e-5)
+    assert np.allclose(np.linalg.norm(cs.points[:, :3], axis=1).max(), 1.0, atol=1e-5)
+    assert np.all(cs.points[:, 3] == 0) and np.all(cs.meta["range_m"] == 0)
+    test = load_modelnet40(root, "test", n_points=None)
+    assert test.labels.tolist() == [0, 1, 2] and test.sizes.tolist() == [40, 40, 40]
+
+
+def test_modelnet_h5_layout(tmp_path) -> None:
+    h5py = pytest.importorskip("h5py")
+    objs = _objects(np.random.default_rng(1))
+    root = tmp_path / "modelnet40_ply_hdf5_2048"
+    root.mkdir()
+    (root / "shape_names.txt").write_text("\n".join(MN_CLASSES) + "\n")
+    for split, j in (("train", 0), ("test", 1)):
+        data = np.stack([objs[c][j] for c in MN_CLASSES]).astype(np.float32)  # (3, 40, 3)
+        with h5py.File(root / f"ply_data_{split}0.h5", "w") as f:
+            f["data"] = data
+            f["label"] = np.array([[2], [0], [1]], np.uint8)  # labels need not follow the names
+    cs = load_modelnet40(root, "train", n_points=16)
+    _check_valid(cs)
+    assert cs.class_names == MN_CLASSES and cs.labels.tolist() == [2, 0, 1]
+    assert cs.sizes.tolist() == [16, 16, 16]
+    expect = objs["airplane"][0][:16]
+    expect = expect - expect.mean(axis=0)
+    expect /= np.linalg.norm(expect, axis=1).max()
+    assert np.allclose(cs.cluster(0)[:, :3], expect, atol=1e-5)
+    assert len(load_modelnet40(tmp_path, "test")) == 3
+
+
+def test_modelnet_missing_names_files(tmp_path) -> None:
+    with pytest.raises(FileNotFoundError, match="modelnet40_train.txt.*ply_data_train"):
+        load_modelnet40(tmp_path, "train")
+
+
+# ---------------------------------------------------------------------------------------------
+# KITTI (the shared development frames; skipped where absent)
+# ---------------------------------------------------------------------------------------------
+
+KITTI = kitti_root()
+needs_kitti = pytest.mark.skipif(not (KITTI / "training" / "velodyne").is_dir(), reason="no KITTI frames")
+
+
+@needs_kitti
+def test_kitti_objects() -> None:
+    cs = load_kitti_objects(KITTI)
+    _check_valid(cs)
+    names = [cs.class_names[i] for i in cs.labels]
+    assert names.count("car") >= 1 and "pedestrian" in names and "cyclist" in names
+    assert "truck" in names  # KITTI 'Truck' -> truck
+    assert "DontCare" not in names
+    car = [len(cs.cluster(i)) for i, n in enumerate(names) if n == "car"]
+    assert max(car) >= 50
+    # Ground removed: the grown box around the pedestrian (8.7 m) holds a ring of ground returns;
+    # none of them, and nothing below the labelled box bottom, is kept.
+    from t3d_ros.kitti import load_frame, points_in_boxes
+
+    pts, lab = load_frame(KITTI, "000000")
+    raw = pts[points_in_boxes(pts[:, :3], lab.boxes, 0.2)[:, 0]]
+    ped = cs.cluster(names.index("pedestrian"))
+    bottom = lab.boxes[0, 2] - lab.boxes[0, 5] / 2
+    assert ped[:, 2].min() >= bottom and ped[:, 2].max() > bottom + 1.5
+    assert len(ped) <= len(raw) - 50
+    assert set(cs.meta["frame"].tolist()) <= {0, 1, 2}
+    only_ped = load_kitti_objects(KITTI, frames=[0], classes={"Pedestrian": "pedestrian"})
+    assert [only_ped.class_names[i] for i in only_ped.labels] == ["pedestrian"]
+
+
+@needs_kitti
+def test_kitti_frame_clusters() -> None:
+    cs = load_kitti_frame_clusters(KITTI)
+    _check_valid(cs)
+    names = [cs.class_names[i] for i in cs.labels]
+    assert "pedestrian" in names
+    assert cs.meta["purity"].min() >= 0.3
+    s = cs.info["summary"]
+    assert s["unlabelled"] > 0 and s["kept"] == len(cs)
+
+
+# ---------------------------------------------------------------------------------------------
+# User folder
+# ---------------------------------------------------------------------------------------------
+
+
+def test_folder_all_formats(tmp_path) -> None:
+    pypcd4 = pytest.importorskip("pypcd4")
+    rng = np.random.default_rng(2)
+    arrs = [np.column_stack([rng.normal(size=(n, 3)) + 10, rng.uniform(0, 1, n)]).astype(np.float32)
+            for n in (11, 12, 13, 14)]
+    (tmp_path / "car").mkdir()
+    (tmp_path / "pole").mkdir()
+    np.save(tmp_path / "car" / "a.npy", arrs[0])
+    arrs[1].tofile(tmp_path / "car" / "b.bin")
+    pypcd4.PointCloud.from_xyzi_points(arrs[2]).save(tmp_path / "pole" / "c.pcd")
+    np.savetxt(tmp_path / "pole" / "d.csv", arrs[3][:, :3], delimiter=",", header="x,y,z", comments="", fmt="%.6f")
+    (tmp_path / "pole" / "README.txt").write_text("ignored")
+    cs = load_folder(tmp_path)
+    _check_valid(cs)
+    assert cs.class_names == ("car", "pole") and cs.labels.tolist() == [0, 0, 1, 1]
+    assert cs.sizes.tolist() == [11, 12, 13, 14]
+    for i in range(3):
+        assert np.allclose(cs.cluster(i), arrs[i], atol=1e-6)
+    assert np.allclose(cs.cluster(3)[:, :3], arrs[3][:, :3], atol=1e-5) and np.all(cs.cluster(3)[:, 3] == 0)
+    mapped = load_folder(tmp_path, CLASSES)
+    assert mapped.class_names == CLASSES
+    assert [CLASSES[i] for i in mapped.labels] == ["car", "car", "pole", "pole"]
+    with pytest.raises(ValueError, match="unknown class.*pole"):
+        load_folder(tmp_path, ("car", "truck"))
+
+
+# ---------------------------------------------------------------------------------------------
+# Augmentation
+# ---------------------------------------------------------------------------------------------
+
+
+def test_augment_shapes_dtypes_determinism(sim: ClusterSet) -> None:
+    aug = Augment()
+    for i in range(min(len(sim), 40)):
+        c = sim.cluster(i)
+        a = aug(c, np.random.default_rng(i))
+        b = aug(c, np.random.default_rng(i))
+        assert a.dtype == np.float32 and a.ndim == 2 and a.shape[1] == 4
+        assert min(len(c), aug.min_points) <= len(a) <= len(c)
+        assert np.array_equal(a, b)
+        assert np.all((a[:, 3] >= 0) & (a[:, 3] <= 1)) and np.all(np.isfinite(a))
+    c = sim.cluster(0)
+    assert not np.array_equal(aug(c, np.random.default_rng(0)), aug(c, np.random.default_rng(1)))
+    identity = Augment(strength=0.0, sensor_yaw_deg=0.0)
+    assert np.array_equal(identity(c, np.random.default_rng(0)), c)
+
+
+def test_augment_geometry(sim: ClusterSet) -> None:
+    rng = np.random.default_rng(0)
+    big = sim.cluster(int(np.argmax(sim.sizes)))
+    # Rotation about the sensor keeps ranges; rotation about the centre keeps the centroid.
+    rot = rotate_about_sensor(big, 1.0)
+    assert np.allclose(np.hypot(rot[:, 0], rot[:, 1]), np.hypot(big[:, 0], big[:, 1]), atol=1e-4)
+    # Weak augmentation moves points less than strong augmentation (no sensor yaw to compare shapes).
+    def spread(s: float) -> float:
+        a = Augment(strength=s, sensor_yaw_deg=0.0, dropout_prob=0, ring_dropout_prob=0, occlusion_prob=0)
+        return float(np.mean([np.abs(a(big, np.random.default_rng(k))[:, :3] - big[:, :3]).mean() for k in range(5)]))
+    assert 0 < spread(0.2) < spread(1.0)
+    # Ring dropout on a sim cluster: rows follow the lasers, every 2nd row keeps about half the points.
+    rows = ring_rows(big)
+    assert rows.max() >= 3
+    kept = ring_dropout(big, 2, rng)
+    assert 0.25 * len(big) < len(kept) < 0.75 * len(big)
+    assert len(random_dropout(big, 0.99, rng, min_points=20)) >= 20
+    occ = occlude(big, 0.3, rng, min_points=8)
+    assert abs(len(occ) - 0.7 * len(big)) <= 2

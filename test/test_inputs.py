@@ -1,0 +1,52 @@
+"""Cluster -> network inputs (the representation shared by training and the node)."""
+
+import numpy as np
+import pytest
+
+from t3d_ros.inputs import InputSpec, make_inputs
+
+
+def _box(rng, n, size, centre):
+    return np.c_[rng.uniform(-0.5, 0.5, (n, 3)) * size + centre, rng.uniform(0, 1, n)].astype(np.float32)
+
+
+def test_metric_inputs_keep_size_and_are_centred():
+    rng = np.random.default_rng(0)
+    car = _box(rng, 500, [4.5, 1.8, 1.5], [20, 5, -1])
+    cone = _box(rng, 30, [0.3, 0.3, 0.7], [8, -3, -1.4])
+    pts = np.concatenate([car, cone])
+    spec = InputSpec(64, ((16, 0.4, 8), (4, 0.8, 8)), ("intensity", "height"))
+    inp = make_inputs(pts, np.array([0, 500, 530]), spec, backend="cpu")
+    assert inp.xyz.shape == (2, 64, 3) and inp.feats.shape == (2, 64, 2) and inp.globals.shape == (2, 5)
+    np.testing.assert_allclose(inp.xyz[:, :, :2].mean(1), 0, atol=1e-5)
+    np.testing.assert_allclose(inp.xyz[:, :, 2].min(1), 0, atol=1e-6)
+    assert np.ptp(inp.xyz[0, :, 0]) > 3.5 and np.ptp(inp.xyz[1, :, 0]) < 0.4  # metres, not rescaled
+    ext = inp.globals[:, :3]
+    assert ext[0, 0] > ext[0, 1] > ext[1, 0] and abs(ext[0, 2] - 1.5) < 0.1  # principal spreads, z extent
+    np.testing.assert_allclose(inp.globals[:, 3], np.log1p([500, 30]) / 10, rtol=1e-6)
+    np.testing.assert_allclose(inp.globals[:, 4], np.hypot([20, 8], [5, -3]) / 50, rtol=0.02)
+    assert [a.shape for a in inp.indices] == [(2, 16), (2, 16, 8), (2, 4), (2, 4, 8)]
+    # the extent feature does not change when the cluster turns about the vertical
+    c, s = np.cos(0.7), np.sin(0.7)
+    rot = car.copy()
+    rot[:, :2] = car[:, :2] @ np.array([[c, -s], [s, c]]).T
+    again = make_inputs(rot, np.array([0, 500]), spec, backend="cpu")
+    np.testing.assert_allclose(again.globals[0, :3], ext[0], rtol=1e-4)
+
+
+def test_unit_sphere_scale_loses_size():
+    rng = np.random.default_rng(1)
+    big, small = _box(rng, 200, [4, 4, 4], [10, 0, 0]), _box(rng, 200, [0.4, 0.4, 0.4], [10, 0, 0])
+    spec = InputSpec(32, (), (), (), scale="unit_sphere")
+    inp = make_inputs(np.concatenate([big, small]), np.array([0, 200, 400]), spec, backend="cpu")
+    radii = np.linalg.norm(inp.xyz, axis=2).max(axis=1)
+    np.testing.assert_allclose(radii, 1.0, rtol=1e-5)
+
+
+def test_spec_round_trip_and_errors():
+    spec = InputSpec(128, ((64, 0.4, 16),), ("height",), ("extent",))
+    assert InputSpec.from_json(spec.to_json()) == spec
+    with pytest.raises(ValueError, match="unknown point feature"):
+        InputSpec(point_features=("colour",))
+    with pytest.raises(ValueError, match="at least one point"):
+        make_inputs(np.zeros((3, 4), np.float32), np.array([0, 3, 3]), spec)
