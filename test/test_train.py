@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -137,3 +138,20 @@ def test_eval_and_classify_commands(tiny_run, data, tmp_path):
     assert [x["file"] for x in lines] == files
     expected, _ = Classifier(card, device="cpu")(val.points[: val.offsets[3]], val.offsets[:4])
     assert [x["label"] for x in lines] == expected
+
+
+def test_torchrun_ddp_on_cpu(data, tmp_path):
+    """Two processes under torchrun (gloo on the CPU; NCCL on GPUs) train one short epoch together."""
+    data[1].save(tmp_path / "val.npz")
+    torchrun = shutil.which("torchrun", path=os.path.dirname(sys.executable)) or shutil.which("torchrun")
+    if torchrun is None:
+        pytest.skip("torchrun not installed")
+    proc = subprocess.run(
+        [torchrun, "--nproc_per_node", "2", "-m", "t3d_ros", "train", "--model", "tiny", "--data",
+         str(tmp_path / "val.npz"), "--epochs", "1", "--batch-size", "16", "--epoch-clusters", "128",
+         "--n-points", "64", "--out", str(tmp_path / "ddp"), "--quiet"],
+        cwd=REPO, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = list(csv.DictReader(open(tmp_path / "ddp" / "log.csv")))
+    assert len(rows) == 1 and int(rows[0]["step"]) == 4  # 128 clusters / (2 processes x 16)
+    assert (tmp_path / "ddp" / "ckpt_best.pt").is_file()
