@@ -29,6 +29,7 @@ setup(
         "console_scripts": [
             "perception_node = t3d_ros.ros.perception_node:main",
             "sim_lidar_node = t3d_ros.ros.sim_lidar_node:main",
+            "replay_node = t3d_ros.ros.replay:main",
         ],
     },
 )

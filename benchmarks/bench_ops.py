@@ -24,8 +24,7 @@ import contextlib
 import json
 import platform
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +32,9 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from t3d_ros.bench.baselines import fpsample_packed  # noqa: E402
+from t3d_ros.bench.data import cluster_frame  # noqa: E402
+from t3d_ros.bench.timing import timed  # noqa: E402
 from t3d_ros.ops import (  # noqa: E402
     SALevel,
     _cpu,
@@ -48,37 +50,10 @@ LEVELS = [SALevel(128, 0.2, 32), SALevel(32, 0.4, 32)]
 OUT = REPO / "benchmarks" / "results"
 
 
-def make_frame(rng: np.random.Generator, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """k clusters, sizes log-uniform in [10, 5000], as blobs of 0.3..4 m anywhere within 40 m."""
-    sizes = np.exp(rng.uniform(np.log(10), np.log(5000), k)).astype(np.int64)
-    clusters = []
-    for n in sizes:
-        extent = rng.uniform(0.3, 4.0, 3) * [1.0, 1.0, 0.5]
-        centre = [*rng.uniform(-40, 40, 2), rng.uniform(-1, 1)]
-        clusters.append(rng.normal(size=(n, 3)) * extent / 2 + centre)
-    return np.concatenate(clusters).astype(np.float32), np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
-
-
 def unit_sphere(batch: np.ndarray) -> np.ndarray:
     xyz = batch - batch.mean(axis=1, keepdims=True)
     scale = np.maximum(np.linalg.norm(xyz, axis=2).max(axis=1), 1e-6)
     return (xyz / scale[:, None, None]).astype(np.float32)
-
-
-def timed(fn: Callable[[], object], runs: int, warmup: int = 2, sync: Callable[[], None] | None = None) -> dict:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(runs):
-        if sync:
-            sync()
-        t0 = time.perf_counter()
-        fn()
-        if sync:
-            sync()
-        times.append((time.perf_counter() - t0) * 1e3)
-    return {"median_ms": float(np.median(times)), "min_ms": float(np.min(times)),
-            "p10_ms": float(np.percentile(times, 10)), "p90_ms": float(np.percentile(times, 90)), "runs": runs}
 
 
 @contextlib.contextmanager
@@ -94,19 +69,9 @@ def one_thread() -> Iterator[None]:
             _cpu.numba.set_num_threads(saved)
 
 
-def fpsample_packed(fn: Callable, pts: np.ndarray, off: np.ndarray, k: int) -> np.ndarray:
-    out = np.empty((len(off) - 1, k), np.int64)
-    for i in range(len(off) - 1):
-        c = pts[off[i]:off[i + 1]]
-        m = min(k, len(c))
-        idx = np.asarray(fn(c, m), np.int64)
-        out[i] = idx[np.arange(k) % m]
-    return out
-
-
 def bench(args: argparse.Namespace) -> dict:
     rng = np.random.default_rng(args.seed)
-    pts, off = make_frame(rng, args.clusters)
+    pts, off = cluster_frame(rng, args.clusters)
     sizes = np.diff(off)
     runs, ref_runs = (10, 1) if args.quick else (100, 3)
     res: dict = {

@@ -27,92 +27,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from t3d_ros import boxes as B  # noqa: E402
-from t3d_ros.kitti import OBJECT_TYPES, kitti_root, load_frame, points_in_boxes  # noqa: E402
-from t3d_ros.metrics import bev_iou, evaluate, pool, yaw_error  # noqa: E402
-from t3d_ros.pipeline import Pipeline, PipelineConfig  # noqa: E402
-from t3d_ros.preprocess import voxel_downsample  # noqa: E402
-
-THINGS = ("car", "truck", "pedestrian", "cyclist", "pole", "misc")
-DEFAULT = PipelineConfig()
-
-
-class DbscanPipeline(Pipeline):
-    """Pipeline with sklearn DBSCAN clustering (benchmark only): eps = cluster_tolerance,
-    min_samples 1 (pure Euclidean linkage) on a tolerance/3 voxel downsample, as the KD-tree."""
-
-    def _cluster(self, xyz: np.ndarray) -> np.ndarray:
-        from sklearn.cluster import DBSCAN
-
-        keep, inv = voxel_downsample(xyz, self.config.cluster_tolerance / 3)
-        lab = DBSCAN(eps=self.config.cluster_tolerance, min_samples=1).fit_predict(xyz[keep])
-        return lab[inv].astype(np.int32)
-
-
-def candidates() -> dict[str, tuple[str, Pipeline]]:
-    """name -> (stage it varies, pipeline). The default appears once, under both stages."""
-    out: dict[str, tuple[str, Pipeline]] = {}
-    d = f"{DEFAULT.ground_method}+{DEFAULT.cluster_method}"
-    out[d] = ("default", Pipeline(PipelineConfig()))
-    for g in ("grid", "patchwork"):
-        try:
-            out[f"{g}+{DEFAULT.cluster_method}"] = ("ground", Pipeline(PipelineConfig(ground_method=g)))
-        except ImportError:
-            print(f"skipping ground {g}: not installed")
-    for c in ("voxel", "kdtree", "grid2d"):
-        out[f"{DEFAULT.ground_method}+{c}"] = ("cluster", Pipeline(PipelineConfig(cluster_method=c)))
-    try:
-        import sklearn  # noqa: F401
-
-        out[f"{DEFAULT.ground_method}+dbscan"] = (
-            "cluster", DbscanPipeline(PipelineConfig(cluster_method="kdtree", cluster_tolerance=0.4)))
-    except ImportError:
-        print("skipping dbscan: scikit-learn not installed")
-    return out
-
-
-def timed(pipe: Pipeline, pts: np.ndarray, reps: int):
-    segs = [pipe(pts) for _ in range(reps)]
-    t = {k: float(np.median([s.timings_ms[k] for s in segs])) for k in segs[0].timings_ms}
-    t["total"] = float(np.median([sum(s.timings_ms.values()) for s in segs]))
-    return segs[0], t
-
-
-def sim_frames(seeds: int):
-    from t3d_ros.classes import CLASSES
-    from t3d_ros.sim import SENSORS, simulate
-
-    for sensor in SENSORS:
-        for seed in range(seeds):
-            scene, f = simulate(100 + seed, sensor)
-            inst = f.instance.astype(np.int64).copy()
-            lab = f.label.astype(np.int64)
-            stuff = np.isin(lab, [CLASSES.index(c) for c in CLASSES if c not in THINGS])
-            inst[stuff] = 0  # background for object metrics
-            gt_boxes = {o.instance_id: np.r_[o.center, o.size, o.yaw]
-                        for o in scene.objects if o.label in ("car", "truck")}
-            pts = np.column_stack([f.xyz, f.intensity])
-            yield sensor, f"{sensor}/{seed}", pts, inst, f.label == -1, gt_boxes
-
-
-def kitti_frames():
-    root = kitti_root(REPO)
-    for fr in ("000000", "000001", "000002"):
-        if not (root / "training" / "velodyne" / f"{fr}.bin").exists():
-            return
-        pts, lab = load_frame(root, fr)
-        keep = np.isin(lab.names, OBJECT_TYPES)
-        bx = lab.boxes[keep]
-        inside = points_in_boxes(pts[:, :3], bx, margin=0.1)
-        # Per-point instance: inside the box and above its bottom 0.15 m (label slack is ground).
-        above = pts[:, 2, None] > (bx[:, 2] - bx[:, 5] / 2 + 0.15)[None, :]
-        m = inside & above
-        inst = np.where(m.any(1), m.argmax(1) + 1, 0)
-        rng = np.hypot(bx[:, 0], bx[:, 1])
-        counts = m.sum(0)
-        eval_ids = np.flatnonzero((rng <= 40) & (counts >= 20)) + 1
-        inst = np.where(np.isin(inst, eval_ids), inst, 0)
-        gt_boxes = {i + 1: bx[i] for i in range(len(bx)) if lab.names[keep][i] in ("Car", "Van", "Truck")}
-        yield "kitti", f"kitti/{fr}", pts, inst, None, gt_boxes
+from t3d_ros.bench.baselines import candidates, score_segmentation, timed_segment  # noqa: E402
+from t3d_ros.bench.data import kitti_frames, sim_frames  # noqa: E402
+from t3d_ros.metrics import bev_iou, pool, yaw_error  # noqa: E402
 
 
 def box_quality(seg, inst, gt_boxes, match, reps: int):
@@ -155,27 +72,27 @@ def main() -> None:
     frames = list(sim_frames(args.seeds)) + list(kitti_frames())
     rows: dict[str, dict[str, dict]] = {}  # dataset -> candidate -> {"q": [...], "t": [...]}
     boxes_acc: dict[str, dict[str, dict[str, list]]] = {}
-    for ds, fname, pts, inst, gt_ground, gt_boxes in frames:
+    for fr in frames:
+        ds = fr.dataset
         for name, (_, pipe) in cands.items():
-            seg, t = timed(pipe, pts, args.reps)
-            min_pts = 20 if ds == "kitti" else 10
-            q, match = evaluate(seg.input_cluster_id, seg.input_ground, inst, gt_ground, min_points=min_pts)
+            seg, t = timed_segment(pipe, fr.points, args.reps)
+            q, match = score_segmentation(seg, ds, fr.instance, fr.gt_ground)
             r = rows.setdefault(ds, {}).setdefault(name, {"q": [], "t": []})
             r["q"].append(q)
             r["t"].append(t)
             if name == default_name:
-                bq = box_quality(seg, inst, gt_boxes, match, args.reps)
+                bq = box_quality(seg, fr.instance, fr.gt_boxes, match, args.reps)
                 for bm, v in bq.items():
                     acc = boxes_acc.setdefault(ds, {}).setdefault(bm, {"ms": [], "iou": [], "yaw": []})
                     acc["ms"].append(v["ms"])
                     acc["iou"] += v["iou"]
                     acc["yaw"] += v["yaw"]
-        print(f"done {fname}", flush=True)
+        print(f"done {fr.name}", flush=True)
 
     result = {"machine": platform.processor() or platform.machine(), "python": platform.python_version(),
-              "default": default_name, "frames": [f[1] for f in frames], "segmentation": {}, "boxes": {}}
+              "default": default_name, "frames": [f.name for f in frames], "segmentation": {}, "boxes": {}}
     md = ["# Segmentation benchmark", "",
-          f"Frames: {len(frames)} ({', '.join(sorted({f[0] for f in frames}))}); "
+          f"Frames: {len(frames)} ({', '.join(sorted({f.dataset for f in frames}))}); "
           f"{args.seeds} sim seeds per sensor; "
           f"median of {args.reps} runs per frame. Default: `{default_name}`. Times are per stage in ms "
           "(ratio = candidate / default, same stage; total = crop + voxel + ground + cluster + boxes).", ""]

@@ -10,12 +10,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m t3d_ros", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    from t3d_ros import detect_cli
+    from t3d_ros import detect_cli, eval_kitti
+    from t3d_ros.ros import replay as replay_cli  # imports rclpy only when it runs
     from t3d_ros.sim import cli as sim_cli
 
     sim_cli.add_arguments(sub.add_parser("sim", help="simulate LiDAR frames with ground truth to files"))
-    detect_cli.add_arguments(sub.add_parser("detect", help="detect objects in point-cloud files"))
-    commands = {"sim": sim_cli.run, "detect": detect_cli.run}
+    detect_cli.add_arguments(sub.add_parser("detect", help="detect objects in point-cloud files and MCAP bags"))
+    eval_kitti.add_arguments(sub.add_parser("eval-kitti", help="evaluate detections against KITTI label_2 boxes"))
+    replay_cli.add_arguments(sub.add_parser("replay", help="publish a bag's PointCloud2 clouds over ROS 2"))
+    commands = {"sim": sim_cli.run, "detect": detect_cli.run, "eval-kitti": eval_kitti.run, "replay": replay_cli.run}
+    from t3d_ros.bench import cli as bench_cli  # rclpy, matplotlib and the baselines load only when it runs
+
+    bench_cli.add_arguments(sub.add_parser("bench", help="time every stage of the node beside its baselines"))
+    commands["bench"] = bench_cli.run
     # The offline companion needs torch; without it, sim and detect still work.
     try:
         from t3d_ros.train import cli as train_cli

@@ -82,6 +82,21 @@ def load_card(path: str | Path) -> dict:
     return doc
 
 
+def onnx_session_options(threads: int = 0, spinning: bool = False):
+    """ONNX Runtime session options of the node. ``threads``: intra-op threads (0: ORT's choice, one
+    per physical core). ``spinning`` off: by default ORT's idle worker threads spin-wait for the
+    next op, burning the cores that the numba sampling ops and the rest of the robot share; on this
+    2-core machine with another process busy, a frame's network time doubled with spinning on
+    (``python -m t3d_ros bench`` measures both settings side by side)."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3  # providers that are listed but cannot start are not errors here
+    opts.intra_op_num_threads = threads
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
+    return opts
+
+
 def _softmax(logits: np.ndarray) -> np.ndarray:
     z = logits - logits.max(axis=1, keepdims=True)
     e = np.exp(z)
@@ -110,6 +125,7 @@ class Classifier:
         if backend == "auto":
             backend = "onnxruntime" if _has("onnxruntime") and "onnx" in files else "torch"
         self.ops_backend = "cpu"
+        self.last_timings_ms: dict[str, float] = {}
         if backend == "onnxruntime":
             self._load_onnx(base / files.get("onnx", ""), device, warn)
         else:
@@ -128,8 +144,7 @@ class Classifier:
             wanted = [p for p in ("TensorrtExecutionProvider", "CUDAExecutionProvider") if p in available] + wanted
         elif device == "cuda":
             warn("device 'cuda' requested but no usable GPU was found: running the classifier on the CPU")
-        opts = ort.SessionOptions()
-        opts.log_severity_level = 3  # providers that are listed but cannot start are not errors here
+        opts = onnx_session_options()
         try:
             self.session = ort.InferenceSession(str(path), opts, providers=wanted)
         except Exception as e:
@@ -184,9 +199,14 @@ class Classifier:
 
     # --- inference -----------------------------------------------------------------------------
     def logits(self, points: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-        """(K, num_classes) raw network outputs for K packed clusters."""
+        """(K, num_classes) raw network outputs for K packed clusters. Leaves the ms of its two
+        parts in ``last_timings_ms`` ("sample_group": inputs and indices, "network")."""
+        t0 = time.perf_counter()
         inputs = make_inputs(points, offsets, self.spec, backend="cpu")
-        return np.asarray(self._run(inputs.as_list()), dtype=np.float32)
+        t1 = time.perf_counter()
+        out = np.asarray(self._run(inputs.as_list()), dtype=np.float32)
+        self.last_timings_ms = {"sample_group": (t1 - t0) * 1e3, "network": (time.perf_counter() - t1) * 1e3}
+        return out
 
     def __call__(self, points: np.ndarray, offsets: np.ndarray) -> tuple[list[str], np.ndarray]:
         if len(offsets) < 2:
@@ -214,9 +234,15 @@ def _has(module: str) -> bool:
 
 
 def _cuda_usable() -> bool:
-    """A GPU that CUDA can use (via torch when installed; else ONNX Runtime decides at session start)."""
-    if _has("torch"):
-        import torch
+    """A GPU that the CUDA driver can use. Asks the driver library directly (cuInit, cuDeviceGetCount)
+    rather than importing torch, which would add ~400 MB to the node for a yes/no question."""
+    import ctypes
 
-        return torch.cuda.is_available()
-    return True
+    for name in ("libcuda.so.1", "libcuda.so", "nvcuda.dll"):
+        try:
+            lib = ctypes.CDLL(name)
+        except OSError:
+            continue
+        count = ctypes.c_int(0)
+        return lib.cuInit(0) == 0 and lib.cuDeviceGetCount(ctypes.byref(count)) == 0 and count.value > 0
+    return False

@@ -34,6 +34,9 @@ FORMAT_DATATYPE = {np.dtype(v).str[1:]: k for k, v in DATATYPE_FORMAT.items()}
 # Far above any real sensor (an OS2-128 at 2048 columns is 262k points); a width or height
 # beyond this is a corrupt header, not a cloud.
 MAX_POINTS = 10_000_000
+# Real points are 12-100 bytes (a 352-float SHOT descriptor is 1.4 kB); numpy cannot even describe
+# a point of 2 GB. A larger point_step is a corrupt header.
+MAX_POINT_STEP = 65_536
 
 INTENSITY_NAMES = ("intensity", "reflectance", "reflectivity", "i")
 
@@ -110,17 +113,25 @@ LAYOUTS: dict[str, Layout] = {lay.name: lay for lay in (VELODYNE, OUSTER, LIVOX,
 def fields_dtype(fields: tuple[Field, ...] | list[Field], point_step: int, is_bigendian: bool) -> np.dtype:
     """Structured dtype over one point of ``point_step`` bytes.
 
-    Fields with an unknown datatype or a duplicate name are left out (x, y, z then fail later with
-    a clear error); a field that runs past ``point_step`` is an error.
+    Fields with an unknown datatype or a duplicate name are left out (a missing x, y or z then fails
+    later with a clear error); x, y or z with an unknown datatype, and a field that runs past
+    ``point_step``, are errors.
     """
-    if point_step <= 0:
-        raise CloudError(f"point_step is {point_step}; it must be the byte size of one point (> 0)", "point_step")
+    if point_step <= 0 or point_step > MAX_POINT_STEP:
+        raise CloudError(f"point_step is {point_step}; it must be the byte size of one point "
+                         f"(1..{MAX_POINT_STEP})", "point_step")
     order = ">" if is_bigendian else "<"
     names: list[str] = []
     formats: list = []
     offsets: list[int] = []
     for f in fields:
         fmt = DATATYPE_FORMAT.get(int(f.datatype))
+        if fmt is None and f.name in ("x", "y", "z") and f.name not in names:
+            raise CloudError(
+                f"field {f.name!r} has datatype {f.datatype}, which is no sensor_msgs/PointField type "
+                "(1..8: INT8, UINT8, INT16, UINT16, INT32, UINT32, FLOAT32, FLOAT64)",
+                "datatype",
+            )
         if fmt is None or not f.name or f.name in names:
             continue
         count = max(int(f.count), 1)
@@ -207,17 +218,21 @@ def points_from_view(view: np.ndarray, with_intensity: bool = True) -> np.ndarra
             )
     flat = view.reshape(-1)
     inten = intensity_name(names) if with_intensity else None
-    out = np.empty((flat.shape[0], 4 if with_intensity else 3), dtype=np.float32)
-    for col, name in enumerate("xyz"):
-        out[:, col] = flat[name]  # column copy from the strided buffer; converts byte order
-    if with_intensity:
-        if inten is not None and view.dtype[inten].shape == ():
-            out[:, 3] = flat[inten]
-        else:
-            out[:, 3] = 0.0
-    finite = np.isfinite(out[:, :3]).all(axis=1)
+    fields = ["x", "y", "z"]
+    if with_intensity and inten is not None and view.dtype[inten].shape == ():
+        fields.append(inten)
+    # Field by field into contiguous rows first (converts byte order): writing a strided field into
+    # a contiguous row, the finite test on rows and compress() are each 5-20x faster than the same
+    # on columns of an (N, 4) array or a boolean row mask; only the last copy writes columns.
+    rows = np.empty((len(fields), flat.shape[0]), dtype=np.float32)
+    for r, name in enumerate(fields):
+        rows[r] = flat[name]
+    finite = np.isfinite(rows[0]) & np.isfinite(rows[1]) & np.isfinite(rows[2])
     if not finite.all():
-        out = out[finite]
+        rows = rows.compress(finite, axis=1)
+    out = np.empty((rows.shape[1], 4 if with_intensity else 3), dtype=np.float32)
+    for c in range(out.shape[1]):
+        out[:, c] = rows[c] if c < len(rows) else 0.0  # no intensity field: zeros
     return out
 
 

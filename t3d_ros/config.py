@@ -43,8 +43,12 @@ def pipeline_config(params: dict[str, Any], base: PipelineConfig | None = None) 
     changes = {}
     for f in dataclasses.fields(PipelineConfig):
         if f.name in params:
-            default = getattr(base, f.name)
-            changes[f.name] = type(default)(params[f.name])
+            default, value = getattr(base, f.name), params[f.name]
+            try:
+                changes[f.name] = type(default)(value)
+            except (TypeError, ValueError, OverflowError):
+                kind = {float: "a number", int: "an integer"}.get(type(default), "a string")
+                raise ValueError(f"{f.name}={value!r}: must be {kind}") from None
     config = dataclasses.replace(base, **changes)
     config.validate()
     return config

@@ -7,6 +7,7 @@ the validated config and the state that is worth building once (the Patchwork++ 
 from __future__ import annotations
 
 import math
+import numbers
 import time
 from dataclasses import dataclass, field, fields
 
@@ -20,6 +21,13 @@ from .preprocess import crop_mask, voxel_downsample
 GROUND_METHODS = ("envelope", "grid", "patchwork", "none")
 CLUSTER_METHODS = ("cellgraph", "voxel", "kdtree", "grid2d")
 OVERSIZE_POLICIES = ("report", "keep")
+# The ground and clustering grids are dense over the extent of the cropped points, so the ROI and the
+# cell sizes bound their memory: no ROI bound beyond ROI_LIMIT (m; farther than any LiDAR sees) and at
+# most MAX_GRID_CELLS cells per bird's-eye grid (~0.4 GB of working arrays in the cell-graph clustering),
+# MAX_VOXEL_CELLS per 3D voxel grid (one byte a cell, plus the labels).
+ROI_LIMIT = 1000.0
+MAX_GRID_CELLS = 10_000_000
+MAX_VOXEL_CELLS = 50_000_000
 
 
 def _p(default, description: str, unit: str = ""):
@@ -77,7 +85,13 @@ class PipelineConfig:
     def validate(self) -> None:
         """Raise ``ValueError`` naming the field, its value and the allowed range."""
         for f in fields(self):
-            v = getattr(self, f.name)
+            v, default = getattr(self, f.name), f.default
+            if isinstance(default, float) and (isinstance(v, bool) or not isinstance(v, numbers.Real)):
+                raise ValueError(f"{f.name}={v!r}: must be a number")
+            if isinstance(default, int) and (isinstance(v, bool) or not isinstance(v, numbers.Integral)):
+                raise ValueError(f"{f.name}={v!r}: must be an integer")
+            if isinstance(default, str) and not isinstance(v, str):
+                raise ValueError(f"{f.name}={v!r}: must be a string")
             if isinstance(v, float) and not math.isfinite(v):
                 raise ValueError(f"{f.name}={v!r}: must be a finite number")
 
@@ -88,6 +102,8 @@ class PipelineConfig:
         check("x_max", self.x_max > self.x_min, f"> x_min ({self.x_min})")
         check("y_max", self.y_max > self.y_min, f"> y_min ({self.y_min})")
         check("z_max", self.z_max > self.z_min, f"> z_min ({self.z_min})")
+        for name in ("x_min", "x_max", "y_min", "y_max", "z_min", "z_max"):
+            check(name, abs(getattr(self, name)) <= ROI_LIMIT, f"in [-{ROI_LIMIT:g}, {ROI_LIMIT:g}] m")
         check("min_range", self.min_range >= 0, ">= 0")
         check("voxel_size", self.voxel_size == 0 or 0.01 <= self.voxel_size <= 5.0,
               "0 (off) or in [0.01, 5] m")
@@ -119,6 +135,27 @@ class PipelineConfig:
               f"an integer >= min_cluster_points ({self.min_cluster_points})")
         check("oversize_policy", self.oversize_policy in OVERSIZE_POLICIES, f"one of {OVERSIZE_POLICIES}")
         check("box_method", self.box_method in _boxes.BOX_METHODS, f"one of {tuple(_boxes.BOX_METHODS)}")
+        self._check_grid_sizes()
+
+    def _check_grid_sizes(self) -> None:
+        """The dense grids over the ROI stay within MAX_GRID_CELLS (their memory is bounded)."""
+        dx, dy, dz = self.x_max - self.x_min, self.y_max - self.y_min, self.z_max - self.z_min
+        cell = self.cluster_cell_size
+        grids = []  # (field, cells, budget)
+        if self.cluster_method in ("cellgraph", "grid2d"):
+            grids.append(("cluster_cell_size", (dx / cell + 1) * (dy / cell + 1), MAX_GRID_CELLS))
+        elif self.cluster_method == "voxel":  # 3D grid, z cells of twice the edge
+            grids.append(("cluster_cell_size", (dx / cell + 1) * (dy / cell + 1) * (dz / (2 * cell) + 1),
+                          MAX_VOXEL_CELLS))
+        if self.ground_method in ("envelope", "grid"):
+            g = self.ground_cell_size
+            grids.append(("ground_cell_size", (dx / g + 1) * (dy / g + 1), MAX_GRID_CELLS))
+        for name, cells, budget in grids:
+            if cells > budget:
+                raise ValueError(
+                    f"{name}={getattr(self, name)!r}: the ROI ({dx:g} x {dy:g} x {dz:g} m) would need "
+                    f"{cells / 1e6:.0f} M grid cells, at most {budget / 1e6:.0f} M: "
+                    "use larger cells or a smaller ROI")
 
 
 @dataclass

@@ -26,7 +26,8 @@ def crop_mask(
     m &= (y >= y_range[0]) & (y <= y_range[1])
     m &= (z >= z_range[0]) & (z <= z_range[1])
     if min_range > 0.0:
-        m &= x * x + y * y >= min_range * min_range
+        with np.errstate(over="ignore", invalid="ignore"):  # |x| ~ 1e38 overflows to inf: far, and kept out above
+            m &= x * x + y * y >= min_range * min_range
     return m
 
 

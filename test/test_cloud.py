@@ -114,7 +114,7 @@ def test_missing_intensity_gives_zeros_and_other_names_are_found():
         ({"row_step": 100}, "row_step"),
         ({"width": 10_000, "height": 10_000}, "size"),
         ({"fields": [Field("x", 0, 7), Field("intensity", 4, 7)]}, "missing_xyz"),
-        ({"fields": [Field("x", 0, 7), Field("y", 4, 7), Field("z", 8, 99)]}, "missing_xyz"),  # unknown datatype
+        ({"fields": [Field("x", 0, 7), Field("y", 4, 7), Field("z", 8, 99)]}, "datatype"),  # unknown datatype
     ],
 )
 def test_bad_headers_raise_clear_errors(kwargs, cause):

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 
 import numpy as np
 import pytest
-from conftest import spin_until
+from conftest import REPO, spin_until
 
 from t3d_ros.classes import CLASSES, UNKNOWN
 from t3d_ros.cloud import KITTI, VELODYNE, build_cloud
@@ -289,3 +290,193 @@ def test_sim_lidar_to_perception_chain(start_node, ros_node):
     finally:
         for s in subs:
             ros_node.destroy_subscription(s)
+
+
+# --- robustness (issue 5): what the node does with each kind of bad input or configuration ---------------
+
+def _kitti_msg(points: np.ndarray):
+    """A dense KITTI-layout PointCloud2 of (N, 4) float32 x, y, z, intensity."""
+    from std_msgs.msg import Header
+
+    from t3d_ros.ros.convert import array_to_msg
+
+    arr = build_cloud(KITTI, {"x": points[:, 0], "y": points[:, 1], "z": points[:, 2], "intensity": points[:, 3]})
+    return array_to_msg(arr, Header(frame_id="velodyne"))
+
+
+def _ground(n: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    xy = rng.uniform(-30, 30, (n, 2))
+    xy = xy[np.hypot(xy[:, 0], xy[:, 1]) > 3]
+    return np.c_[xy, -1.7 + rng.normal(0, 0.02, len(xy)), rng.uniform(0, 100, len(xy))].astype(np.float32)
+
+
+def _diag_values(out) -> tuple[object, dict[str, str]]:
+    """The latest /diagnostics status of the perception node and its key/values."""
+    status = out.diagnostics[-1].status[0]
+    return status, {kv.key: kv.value for kv in status.values}
+
+
+def _wait_diag(ros_node, out, ok, timeout: float = 8.0) -> dict[str, str]:
+    out.diagnostics.clear()
+    spin_until(ros_node, lambda: bool(out.diagnostics) and ok(_diag_values(out)[1]), timeout)
+    assert out.diagnostics, "no /diagnostics message"
+    return _diag_values(out)[1]
+
+
+def test_all_ground_cloud_clears_the_previous_boxes(perception, ros_node):
+    from visualization_msgs.msg import Marker
+
+    node, pub, out = perception
+    _, _, busy = _sim_msg(7, "vlp16", organized=False)
+    markers, _ = _send(ros_node, pub, busy, out, 6_000_000_000)
+    assert markers is not None and len(markers.markers) > 1, node.output()
+    markers, det = _send(ros_node, pub, _kitti_msg(_ground(30_000)), out, 6_100_000_000)
+    assert markers is not None, node.output()
+    assert [m.action for m in markers.markers] == [Marker.DELETEALL]  # no stale box stays in rviz
+    assert det["detections"] == [] and det["num_points"] > 25_000
+
+
+def test_each_malformed_cause_is_logged_once_and_counted_in_diagnostics(perception, ros_node):
+    from diagnostic_msgs.msg import DiagnosticStatus
+
+    node, pub, out = perception
+    _, _, good = _sim_msg(3, "vlp16")
+    assert _send(ros_node, pub, good, out, 7_000_000_000)[0] is not None, node.output()
+    causes = {"truncated": "data_size", "no_xyz": "missing_xyz", "point_step": "point_step", "datatype": "datatype"}
+    for _ in range(4):
+        for kind in causes:
+            pub.publish(_bad(kind))
+            spin_until(ros_node, lambda: False, 0.05)
+    # The node goes on with the next valid cloud.
+    assert _send(ros_node, pub, good, out, 7_100_000_000)[0] is not None, node.output()
+    _wait_diag(ros_node, out, lambda v: all(f"rejected.{c}" in v for c in causes.values()))
+    status, values = _diag_values(out)
+    for cause in causes.values():
+        assert int(values.get(f"rejected.{cause}", 0)) >= 1, values
+    assert int(values["frames_rejected"]) == sum(int(values[f"rejected.{c}"]) for c in causes.values())
+    assert int(values["frames_processed"]) >= 2 and values["processing_errors"] == "0"
+    assert status.level == DiagnosticStatus.WARN and "malformed clouds rejected" in status.message
+    log = node.output()
+    assert "Traceback" not in log
+    for text in ("data is truncated", "no z field", "runs past point_step", "has datatype 42"):
+        assert log.count(text) == 1, f"{text!r} logged {log.count(text)} times:\n{log}"
+
+
+def test_oversize_cluster_is_reported_not_silently_dropped(perception, ros_node):
+    from diagnostic_msgs.msg import DiagnosticStatus
+
+    node, pub, out = perception
+    rng = np.random.default_rng(3)
+    wall = np.c_[rng.uniform([12, -8, -1.7], [12.3, 8, 1.0], (30_000, 3)), np.ones(30_000)]  # > 20000 points
+    car = np.c_[rng.uniform([6, 3, -1.7], [10, 4.8, -0.3], (800, 3)), np.ones(800)]
+    pts = np.concatenate([_ground(20_000), wall, car]).astype(np.float32)
+    markers, det = _send(ros_node, pub, _kitti_msg(pts), out, 8_000_000_000)
+    assert markers is not None, node.output()
+    assert len(det["detections"]) == 1 and det["detections"][0]["num_points"] >= 700  # the car; the wall left out
+    _wait_diag(ros_node, out, lambda v: int(v.get("oversize_clusters_left_out", 0)) >= 1)
+    status, values = _diag_values(out)
+    assert values["oversize_clusters_last_frame"] == "1" and int(values["oversize_clusters_left_out"]) >= 1, values
+    assert status.level == DiagnosticStatus.OK and "above max_cluster_points left out" in status.message
+    assert spin_until(ros_node, lambda: "above max_cluster_points=20000 left out" in node.output(), 5), node.output()
+
+
+@pytest.fixture(scope="module")
+def random_bundle(tmp_path_factory):
+    """A model bundle (card, ONNX, weights) of an untrained tiny network over CLASSES, 64 points a cluster."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("onnxruntime")
+    from t3d_ros.inputs import InputSpec
+    from t3d_ros.models import build_model
+    from t3d_ros.train.bundle import export_bundle
+
+    torch.manual_seed(0)
+    base = InputSpec(n_points=64)
+    model = build_model("tiny", len(CLASSES), base.in_feats, base.global_feats)
+    spec = InputSpec(64, tuple(tuple(lv) for lv in model.levels), (), base.global_features)
+    out = tmp_path_factory.mktemp("bundle")
+    torch.save({"model": "tiny", "model_config": {}, "classes": list(CLASSES), "input": spec.to_json(),
+                "state_dict": model.state_dict()}, out / "ckpt.pt")
+    return export_bundle(out / "ckpt.pt", out, "t3d_random")
+
+
+def _mismatched_card(card_path, tmp_path, what: str):
+    card = json.loads(card_path.read_text())
+    if what == "classes":
+        card["classes"] = card["classes"][:-1]
+    else:
+        card["input"]["n_points"] = 128
+    for key in ("onnx", "weights"):  # the network files stay where they are
+        card["files"][key] = str(card_path.parent / card["files"][key])
+    path = tmp_path / f"mismatch_{what}.json"
+    path.write_text(json.dumps(card))
+    return path
+
+
+@pytest.mark.parametrize("what, message", [
+    ("classes", f"network has {len(CLASSES)} outputs, card lists {len(CLASSES) - 1} classes"),
+    ("n_points", "network takes 64 points per cluster, card says 128"),
+])
+def test_model_that_disagrees_with_its_card_fails_at_start(random_bundle, start_node, tmp_path, what, message):
+    from t3d_ros.classifier import Classifier, ModelError
+
+    bad = _mismatched_card(random_bundle, tmp_path, what)
+    with pytest.raises(ModelError, match=message):
+        Classifier(bad, device="cpu", backend="onnxruntime")
+    node = start_node("perception_node", "-p", f"model_path:={bad}", "-p", "backend:=onnxruntime",
+                      params="perception.yaml")
+    assert node.wait_exit(timeout=90) == 2
+    log = node.output()
+    assert "cannot start" in log and message in log and "Traceback" not in log, log
+
+
+def test_cuda_without_a_gpu_falls_back_to_cpu_with_one_warning(random_bundle, start_node, ros_node):
+    from t3d_ros.classifier import _cuda_usable
+
+    if _cuda_usable():
+        pytest.skip("a GPU is usable here")
+    node = start_node("perception_node", "-p", f"model_path:={random_bundle}", "-p", "device:=cuda",
+                      "-p", f"cloud_topic:={TOPIC}x", params="perception.yaml")
+    assert spin_until(ros_node, lambda: "listening on" in node.output() or node.proc.poll() is not None, 120), \
+        node.output()
+    log = node.output()
+    assert node.proc.poll() is None, log
+    assert log.count("no usable GPU") + log.count("sees no GPU") == 1 and "CPUExecutionProvider" in log, log
+
+
+@pytest.mark.parametrize("name, value", [("cluster_tolerance", '"abc"'), ("x_max", "5000.0")])
+def test_wrong_type_or_out_of_range_value_in_the_params_file_fails_at_start(start_node, tmp_path, name, value):
+    text = (REPO / "config" / "perception.yaml").read_text()
+    text, n = re.subn(rf"^(\s*{name}:)\s*\S+", rf"\g<1> {value}", text, flags=re.M)
+    assert n == 1
+    (tmp_path / "params.yaml").write_text(text)
+    node = start_node("perception_node", params=str(tmp_path / "params.yaml"))
+    assert node.wait_exit(timeout=30) == 2
+    log = node.output()
+    assert "cannot start" in log and name in log and "Traceback" not in log, log
+
+
+def test_stale_clouds_are_dropped_and_counted(perception, ros_node):
+    """A cloud older than max_frame_age (0.5 s in the shipped params) is dropped and counted; a fresh
+    one right after it is processed."""
+    node, pub, out = perception
+    _, _, msg = _sim_msg(5, "vlp16", organized=False)
+    stale = ros_node.get_clock().now().nanoseconds - 2_000_000_000
+    msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(stale, 10**9)
+    for _ in range(3):
+        pub.publish(msg)
+        spin_until(ros_node, lambda: False, 0.3)
+
+    def stale_counted() -> bool:
+        return any(kv.key == "frames_stale_dropped" and int(kv.value) >= 1
+                   for d in out.diagnostics for kv in d.status[0].values)
+
+    assert spin_until(ros_node, stale_counted, 10.0), node.output()
+    assert stale not in out.detections and "max_frame_age" in node.output()
+    for _ in range(10):  # a fresh stamp on every try, so that a retry is never stale itself
+        fresh = ros_node.get_clock().now().nanoseconds
+        msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(fresh, 10**9)
+        pub.publish(msg)
+        if spin_until(ros_node, lambda fresh=fresh: fresh in out.detections, 2.0):
+            break
+    assert fresh in out.detections, node.output()

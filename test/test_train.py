@@ -69,6 +69,12 @@ def test_netaug_then_distillation_export_a_plain_tiny_model(tiny_run, data, tmp_
     stage2 = train(_cfg(tmp_path / "s2", init=str(stage1), teacher=str(teacher), epochs=2), *data)
     ck = load_checkpoint(stage2)
     assert ck["model"] == "tiny" and np.isfinite(ck["metrics"]["train_loss"])
+    # Offline distillation: the teacher's logits on the clean clusters, computed once.
+    offline = train(_cfg(tmp_path / "s2_offline", init=str(stage1), teacher=str(teacher), kd_mode="offline",
+                         epochs=1), *data)
+    assert np.isfinite(load_checkpoint(offline)["metrics"]["train_loss"])
+    with pytest.raises(ValueError, match="kd_mode"):
+        train(_cfg(tmp_path / "bad", teacher=str(teacher), kd_mode="sometimes", epochs=1), *data)
     card = json.loads(export_bundle(stage1, tmp_path / "bundle", "netaug").read_text())
     assert card["architecture"]["name"] == "tiny"  # the supernet's base slice
 

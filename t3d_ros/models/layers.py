@@ -1,7 +1,7 @@
 """Building blocks shared by the point-cloud classifiers.
 
 Tensor layout: points are channel-last, ``(B, N, C)``, so that gathering rows by index is one
-``torch.gather`` (ONNX ``GatherElements``); shared MLPs run as 1x1 ``Conv2d`` on ``(B, C, S, K)``
+row gather over the flattened batch (ONNX ``Gather``); shared MLPs run as 1x1 ``Conv2d`` on ``(B, C, S, K)``
 so that BatchNorm normalises channels and ONNX Runtime fuses Conv+BN.
 
 Sampling (FPS) and grouping (ball query) indices are inputs, never computed here (DESIGN §2): the
@@ -35,7 +35,12 @@ class Level(NamedTuple):
 
 def gather_points(x: Tensor, idx: Tensor) -> Tensor:
     """Rows of ``x`` (B, N, C) picked by ``idx`` (B, S) int64 -> (B, S, C)."""
-    return torch.gather(x, 1, idx.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
+    # One row gather over the flattened batch (ONNX Gather): the same values as
+    # torch.gather(x, 1, idx[..., None].expand(...)), whose Expand + GatherElements took ~30% of
+    # the tiny model's ONNX Runtime CPU time, against ~10% for this.
+    b, n, c = x.shape
+    flat = idx + torch.arange(b, device=idx.device).unsqueeze(1) * n
+    return x.reshape(b * n, c).index_select(0, flat.reshape(-1)).reshape(b, idx.shape[1], c)
 
 
 def group_points(x: Tensor, idx: Tensor) -> Tensor:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+# Parallel kernels run on numba's OpenMP threading layer here; t3d_ros/__init__.py makes its idle
+# threads sleep rather than spin (OMP_WAIT_POLICY), which matters on a shared 2-core machine.
 try:
     import numba
     from numba import njit, prange

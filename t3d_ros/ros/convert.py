@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 
 import numpy as np
 from builtin_interfaces.msg import Duration
-from geometry_msgs.msg import Point
+from geometry_msgs.msg import Point, Pose, Quaternion, Vector3
 from sensor_msgs.msg import PointCloud2, PointField
 from std_msgs.msg import ColorRGBA, Header
 from visualization_msgs.msg import Marker, MarkerArray
@@ -53,42 +54,38 @@ def detections_to_markers(
 ) -> MarkerArray:
     """DELETEALL (so no stale box stays in rviz), then per detection an oriented CUBE coloured by
     class and a TEXT label with the score above it. Marker ids: 2*i (box) and 2*i+1 (text)."""
-    out = MarkerArray()
-    clear = Marker()
-    clear.header = header
-    clear.ns = ns
-    clear.action = Marker.DELETEALL
-    out.markers.append(clear)
+    clear = Marker(header=header, ns=ns, action=Marker.DELETEALL)
     life = Duration(sec=int(lifetime_s), nanosec=int((lifetime_s % 1.0) * 1e9))
+    # Markers are shallow copies of two templates, given new pose/scale/colour objects: a Marker()
+    # builds ~15 default sub-messages (texture, mesh file, ...) that each marker would then replace;
+    # copying is ~2x faster per frame and serialises to the same bytes. Shared sub-messages are
+    # never mutated.
+    base = Marker(header=header, ns=ns, action=Marker.ADD, lifetime=life)
+    box_t, text_t = copy.copy(base), copy.copy(base)
+    box_t.type = Marker.CUBE
+    text_t.type = Marker.TEXT_VIEW_FACING
+    text_t.scale = Vector3(z=0.6)
+    colors: dict[str, tuple[ColorRGBA, ColorRGBA]] = {}
+    markers = [clear]
     for i, det in enumerate(detections):
-        box = Marker()
-        box.header = header
-        box.ns = ns
+        if det.label not in colors:
+            colors[det.label] = (_color(det.label, 0.45), _color(det.label, 1.0))
+        cx, cy, cz = (float(v) for v in det.center)
+        box = copy.copy(box_t)
         box.id = 2 * i
-        box.type = Marker.CUBE
-        box.action = Marker.ADD
-        box.pose.position.x, box.pose.position.y, box.pose.position.z = (float(v) for v in det.center)
-        box.pose.orientation.z = float(np.sin(det.yaw / 2))
-        box.pose.orientation.w = float(np.cos(det.yaw / 2))
-        box.scale.x, box.scale.y, box.scale.z = (max(float(v), 0.05) for v in det.size)
-        box.color = _color(det.label, 0.45)
-        box.lifetime = life
-        out.markers.append(box)
-        text = Marker()
-        text.header = header
-        text.ns = ns
+        box.pose = Pose(position=Point(x=cx, y=cy, z=cz),
+                        orientation=Quaternion(z=float(np.sin(det.yaw / 2)), w=float(np.cos(det.yaw / 2))))
+        sx, sy, sz = (max(float(v), 0.05) for v in det.size)
+        box.scale = Vector3(x=sx, y=sy, z=sz)
+        box.color = colors[det.label][0]
+        text = copy.copy(text_t)
         text.id = 2 * i + 1
-        text.type = Marker.TEXT_VIEW_FACING
-        text.action = Marker.ADD
-        text.pose.position = Point(
-            x=float(det.center[0]), y=float(det.center[1]), z=float(det.center[2] + det.size[2] / 2 + 0.4)
-        )
-        text.pose.orientation.w = 1.0
-        text.scale.z = 0.6
-        text.color = _color(det.label, 1.0)
+        text.pose = Pose(position=Point(x=cx, y=cy, z=float(det.center[2] + det.size[2] / 2 + 0.4)))
+        text.color = colors[det.label][1]
         text.text = f"{det.label} {det.score:.2f}"
-        text.lifetime = life
-        out.markers.append(text)
+        markers += (box, text)
+    out = MarkerArray()
+    out.markers = markers
     return out
 
 

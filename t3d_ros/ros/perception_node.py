@@ -39,6 +39,9 @@ from t3d_ros.ros.convert import array_to_msg, clusters_to_array, detections_to_m
 from t3d_ros.ros.spin import run_node
 
 LOG_INTERVAL_S = 10.0  # at most one log line per fault cause in this period
+# Stamps further than this from the node's clock (a bag replayed without use_sim_time, a sensor
+# clock that is not synchronised) cannot be judged by age: max_frame_age is not applied to them.
+CLOCK_MISMATCH_S = 60.0
 
 # Node parameters that are not pipeline settings: (name, default, description, read_only, range).
 NODE_PARAMS: list[tuple[str, object, str, bool, tuple[float, float] | None]] = [
@@ -55,6 +58,8 @@ NODE_PARAMS: list[tuple[str, object, str, bool, tuple[float, float] | None]] = [
     ("marker_lifetime", 1.0, "Marker lifetime [s]; boxes vanish this long after the last frame (0 = forever).",
      False, (0.0, 3600.0)),
     ("diagnostics_period", 1.0, "Period of /diagnostics messages [s].", True, (0.1, 60.0)),
+    ("max_frame_age", 0.5, "Drop a cloud older than this when its callback starts [s] (its stamp against the "
+     "node's clock): after a slow frame, work on fresh data instead of catching up; 0 = off.", False, (0.0, 10.0)),
 ]
 
 
@@ -105,12 +110,23 @@ class PerceptionNode(Node):
         self.create_timer(p["diagnostics_period"], self._publish_diagnostics)
 
         self.frames = 0
+        self.frames_stale = 0  # clouds dropped by max_frame_age
+        self._stale_reported = 0
+        self._clock_mismatch = 0
         self.rejected: Counter[str] = Counter()
         self.errors = 0
         self._last_log: dict[str, float] = {}
         self._latencies: deque[float] = deque(maxlen=200)
         self._last_frame_id = ""
         self._last_clusters = 0
+        # Robustness accounting (issue 5): clusters above max_cluster_points that oversize_policy=report
+        # left out, and frames the sensor sent that never reached this callback (estimated from gaps
+        # between input stamps: a gap of n sensor periods means n - 1 frames were not seen).
+        self.oversize_total = 0
+        self._last_oversize = 0
+        self.frames_skipped = 0
+        self._last_stamp_ns = 0
+        self._stamp_gaps: deque[int] = deque(maxlen=200)
         self.get_logger().info(
             f"listening on '{self.sub.topic_name}' (best effort); {self.mode}, "
             f"ground={self.perception.config.ground_method}, cluster={self.perception.config.cluster_method}"
@@ -130,18 +146,48 @@ class PerceptionNode(Node):
             self.perception.score_threshold = float(changes["score_threshold"])
         return SetParametersResult(successful=True)
 
-    def _log_limited(self, cause: str, message: str, error: bool = False) -> None:
+    def _log_limited(self, cause: str, message: str, error: bool = False, count: int | None = None) -> None:
         now = time.monotonic()
         if now - self._last_log.get(cause, -1e9) < LOG_INTERVAL_S:
             return
         self._last_log[cause] = now
-        count = self.rejected[cause] if cause in self.rejected else self.errors
+        if count is None:
+            count = self.rejected[cause] if cause in self.rejected else self.errors
         text = f"{message} (seen {count} time(s); next report of this cause in >= {LOG_INTERVAL_S:.0f} s)"
         (self.get_logger().error if error else self.get_logger().warning)(text)
+
+    def _count_skipped(self, stamp_ns: int) -> None:
+        """Frames not seen since the last cloud: the gap between input stamps in sensor periods, minus
+        one. The period is the 10th percentile of recent gaps (right whenever some consecutive frames
+        arrive; jitter of a fraction of a period does not count). A stamp that goes back or jumps by
+        more than 10 s is a restart or a pause (a bag looping), not lost frames."""
+        last, self._last_stamp_ns = self._last_stamp_ns, stamp_ns
+        if stamp_ns <= 0 or last <= 0 or stamp_ns <= last or stamp_ns - last > 10_000_000_000:
+            return
+        gap = stamp_ns - last
+        self._stamp_gaps.append(gap)
+        if len(self._stamp_gaps) >= 10:
+            period = float(np.percentile(self._stamp_gaps, 10))
+            self.frames_skipped += max(0, round(gap / period) - 1)
+
+    def _report_oversize(self, n_oversize: int) -> None:
+        """Clusters above max_cluster_points are never dropped silently: counted and logged."""
+        self._last_oversize = n_oversize
+        if n_oversize == 0 or self.perception.config.oversize_policy != "report":
+            return
+        self.oversize_total += n_oversize
+        c = self.perception.config
+        self._log_limited("oversize", f"{n_oversize} cluster(s) above max_cluster_points={c.max_cluster_points} "
+                          "left out of this frame (oversize_policy=report; walls, hedges, or a merge): raise "
+                          "max_cluster_points or set oversize_policy=keep to publish them",
+                          count=self.oversize_total)
 
     def _on_cloud(self, msg: PointCloud2) -> None:
         t0 = time.perf_counter()
         self._last_frame_id = msg.header.frame_id
+        self._count_skipped(msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec)
+        if self._is_stale(msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec):
+            return
         try:
             points = msg_to_points(msg)
         except CloudError as e:
@@ -158,6 +204,7 @@ class PerceptionNode(Node):
                               error=True)
             return
         t1 = time.perf_counter()
+        self._report_oversize(res.segmentation.n_oversize)
         p = self._params()
         header = msg.header
         if p["publish_markers"]:
@@ -185,16 +232,40 @@ class PerceptionNode(Node):
         self._last_clusters = len(res.detections)
         self.frames += 1
 
+    def _is_stale(self, stamp_ns: int) -> bool:
+        """True (counted, logged) for a cloud older than max_frame_age: the keep-last-1 queue bounds
+        the backlog to one cloud, but that cloud may have waited a whole slow callback already."""
+        max_age = self.get_parameter("max_frame_age").value
+        if max_age <= 0 or stamp_ns <= 0:
+            return False
+        age = (self.get_clock().now().nanoseconds - stamp_ns) * 1e-9
+        if abs(age) > CLOCK_MISMATCH_S:
+            self._clock_mismatch += 1
+            self._log_limited("clock_mismatch", f"cloud stamp is {age:.1f} s from this node's clock: max_frame_age "
+                              "not applied (use_sim_time for bags, or synchronise the sensor clock)",
+                              count=self._clock_mismatch)
+            return False
+        if age <= max_age:
+            return False
+        self.frames_stale += 1
+        self._log_limited("stale", f"dropped a cloud {age * 1e3:.0f} ms old (max_frame_age {max_age:g} s): "
+                          "processing is slower than the sensor", count=self.frames_stale)
+        return True
+
     def _publish_diagnostics(self) -> None:
         status = DiagnosticStatus(name="t3d_ros: perception", hardware_id=self._last_frame_id or "none")
         lat = np.array(self._latencies) if self._latencies else np.zeros(1)
         values = {
             "frames_processed": self.frames,
+            "frames_stale_dropped": self.frames_stale,
             "frames_rejected": sum(self.rejected.values()),
             "processing_errors": self.errors,
             "processing_ms_p50": f"{np.percentile(lat, 50):.2f}",
             "processing_ms_p95": f"{np.percentile(lat, 95):.2f}",
             "clusters_last_frame": self._last_clusters,
+            "oversize_clusters_last_frame": self._last_oversize,
+            "oversize_clusters_left_out": self.oversize_total,
+            "frames_skipped_estimate": self.frames_skipped,
             "mode": self.mode,
         }
         values.update({f"rejected.{cause}": n for cause, n in sorted(self.rejected.items())})
@@ -208,6 +279,15 @@ class PerceptionNode(Node):
             status.level, status.message = DiagnosticStatus.WARN, f"no cloud received on '{self.sub.topic_name}'"
         else:
             status.level, status.message = DiagnosticStatus.OK, "ok"
+        if self.oversize_total:  # reported, never silent (issue 5)
+            status.message += f"; {self.oversize_total} cluster(s) above max_cluster_points left out"
+        new_stale, self._stale_reported = self.frames_stale - self._stale_reported, self.frames_stale
+        if new_stale:  # WARN only while it happens: a stale frame now and then is not a lasting fault
+            text = f"{new_stale} stale cloud(s) dropped since the last report (older than max_frame_age)"
+            if status.level == DiagnosticStatus.OK:
+                status.level, status.message = DiagnosticStatus.WARN, text
+            else:
+                status.message += f"; {text}"
         msg = DiagnosticArray(status=[status])
         msg.header.stamp = self.get_clock().now().to_msg()
         self.pub_diag.publish(msg)

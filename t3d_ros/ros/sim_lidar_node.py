@@ -13,7 +13,6 @@ from __future__ import annotations
 import sys
 import time
 
-import numpy as np
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
@@ -21,51 +20,11 @@ from sensor_msgs.msg import PointCloud2
 from std_msgs.msg import Header
 from visualization_msgs.msg import MarkerArray
 
-from t3d_ros.cloud import LAYOUTS, build_cloud
 from t3d_ros.detection import Detection
 from t3d_ros.ros.convert import array_to_msg, detections_to_markers
 from t3d_ros.ros.spin import run_node
-from t3d_ros.sim import SENSORS, Frame, Scene, SensorModel, simulate
-
-
-def frame_to_array(frame: Frame, sensor: SensorModel, organized: bool) -> tuple[np.ndarray, int]:
-    """(structured array in the sensor's driver layout, height) of one simulated frame.
-
-    Organized: every beam of every column has a slot, NaN x/y/z where there was no return.
-    """
-    layout = LAYOUTS[sensor.layout]
-    cols = {"x": frame.xyz[:, 0], "y": frame.xyz[:, 1], "z": frame.xyz[:, 2], "intensity": frame.intensity,
-            "ring": frame.ring}
-    if sensor.layout == "ouster":
-        cols.update(t=(frame.time * 1e9).astype(np.uint32), reflectivity=frame.intensity.astype(np.uint16),
-                    range=(frame.range * 1000).astype(np.uint32))
-    else:
-        cols["time"] = frame.time
-    points = build_cloud(layout, cols)
-    if not organized:
-        return points, 1
-    rings, columns = len(sensor.vertical_angles_deg), sensor.columns
-    grid = np.zeros(rings * columns, dtype=points.dtype)
-    for c in "xyz":
-        grid[c] = np.nan
-    if sensor.layout == "ouster":  # rows are beams (top beam first), columns azimuth
-        slot = (rings - 1 - frame.ring.astype(np.int64)) * columns + frame.column
-        height = rings
-    else:  # velodyne_pointcloud organized: width = lasers, one row per firing
-        slot = frame.column.astype(np.int64) * rings + frame.ring
-        height = columns
-    grid[slot] = points
-    return grid, height
-
-
-def ground_truth_detections(scene: Scene, frame: Frame, min_points: int = 5) -> list[Detection]:
-    """The scene's objects that the frame saw with at least ``min_points`` returns."""
-    counts = np.bincount(frame.instance, minlength=max((o.instance_id for o in scene.objects), default=0) + 1)
-    return [
-        Detection(o.label, 1.0, np.asarray(o.center), np.asarray(o.size), float(o.yaw), int(counts[o.instance_id]))
-        for o in scene.objects
-        if counts[o.instance_id] >= min_points
-    ]
+from t3d_ros.sim import SENSORS, simulate
+from t3d_ros.sim.driver import frame_to_array, ground_truth_detections  # also imported from here by tests
 
 
 class SimLidarNode(Node):

@@ -38,8 +38,15 @@ def save_frame(out_dir: str | Path, stem: str, scene: Scene, frame: Frame) -> li
         intensity=frame.intensity,
         sensor=np.array(frame.sensor.name),
     )
+    paths[2].write_text(json.dumps(objects_json(scene, frame), indent=1))
+    return paths
+
+
+def objects_json(scene: Scene, frame: Frame) -> list[dict]:
+    """The scene's objects as JSON-ready dicts (instance_id, label, center, size, yaw, num_points =
+    the frame's returns from the object); also the ``objects`` of ``sim --bag``'s ``/ground_truth``."""
     counts = np.bincount(frame.instance, minlength=max((o.instance_id for o in scene.objects), default=0) + 1)
-    objs = [
+    return [
         {
             "instance_id": int(o.instance_id),
             "label": o.label,
@@ -50,8 +57,6 @@ def save_frame(out_dir: str | Path, stem: str, scene: Scene, frame: Frame) -> li
         }
         for o in scene.objects
     ]
-    paths[2].write_text(json.dumps(objs, indent=1))
-    return paths
 
 
 def load_frame(directory: str | Path, stem: str) -> tuple[Frame, list[dict]]:

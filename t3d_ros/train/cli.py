@@ -77,6 +77,9 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--teacher", default="", help="teacher checkpoint: distil from it (T3DNet stage 2)")
     p.add_argument("--kd-temperature", type=float, default=d.kd_temperature)
     p.add_argument("--kd-alpha", type=float, default=d.kd_alpha)
+    p.add_argument("--kd-mode", choices=("online", "offline"), default=d.kd_mode,
+                   help="online: the teacher sees every augmented batch; offline: its logits on the clean "
+                        "training clusters, computed once (much faster on a CPU)")
     p.add_argument("--init", default="", help="checkpoint to start from (stage 2 starts from stage 1)")
     p.add_argument("--model-config", type=json.loads, default={}, help="JSON constructor arguments")
     p.add_argument("--seed", type=int, default=d.seed)
@@ -95,7 +98,8 @@ def run_train(args: argparse.Namespace) -> int:
         epochs=args.epochs,
         batch_size=args.batch_size, lr=args.lr, lr_step=args.lr_step, augment_strength=args.augment_strength,
         netaug=args.netaug or args.model == "tiny_netaug", teacher=args.teacher,
-        kd_temperature=args.kd_temperature, kd_alpha=args.kd_alpha, init=args.init, seed=args.seed,
+        kd_temperature=args.kd_temperature, kd_alpha=args.kd_alpha, kd_mode=args.kd_mode,
+        init=args.init, seed=args.seed,
         out=args.out, resume=not args.no_resume, max_steps=args.max_steps, epoch_clusters=args.epoch_clusters,
         progress=not args.quiet,
     )

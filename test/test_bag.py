@@ -1,0 +1,222 @@
+"""MCAP bags: writing and reading PointCloud2 without ROS, `sim --bag`, `detect` on a bag, and `replay`."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from conftest import REPO, spin_until
+
+from t3d_ros.bag import (
+    CLOUD_TYPE,
+    GROUND_TRUTH_TOPIC,
+    BagWriter,
+    bag_files,
+    cloud_topics,
+    iter_raw,
+    read_clouds,
+    read_json_topic,
+    topics,
+)
+from t3d_ros.cloud import KITTI, OUSTER, VELODYNE, build_cloud
+
+STAMP = 1_700_000_000_250_000_000
+
+
+def _cloud(layout, n: int, seed: int = 0, big: bool = False) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    cols = {"x": rng.uniform(-20, 20, n), "y": rng.uniform(-20, 20, n), "z": rng.uniform(-2, 2, n),
+            "intensity": rng.uniform(0, 255, n)}
+    if "ring" in layout.dtype().names:
+        cols["ring"] = rng.integers(0, 16, n)
+    return build_cloud(layout, cols, is_bigendian=big)
+
+
+def _sim_bag(path, frames: int = 2, seed: int = 11):
+    """Record ``frames`` small vlp16 frames; returns the (scene, frame) pairs and the stamps."""
+    from t3d_ros.sim import simulate
+    from t3d_ros.sim.record import SimBagRecorder
+
+    rec = SimBagRecorder(path, "vlp16", start_ns=STAMP)
+    sims, stamps = [], []
+    for i in range(frames):
+        scene, frame = simulate(seed + i, "vlp16")
+        sims.append((scene, frame))
+        stamps.append(rec.add(scene, frame, seed + i))
+    rec.close()
+    return sims, stamps
+
+
+def test_clouds_of_any_layout_round_trip(tmp_path):
+    path = tmp_path / "b.mcap"
+    velo = _cloud(VELODYNE, 64, 1)
+    velo["x"][5] = np.nan  # organized clouds mark no-return with NaN
+    ouster, kitti_be = _cloud(OUSTER, 30, 2), _cloud(KITTI, 20, 3, big=True)
+    with BagWriter(path) as w:
+        w.write_cloud("/velodyne_points", velo, STAMP, "velodyne", height=4, is_dense=False)
+        w.write_cloud("/os/points", ouster, STAMP + 5, "os_sensor")
+        w.write_json(GROUND_TRUTH_TOPIC, {"stamp": {"sec": 1, "nanosec": 7}, "objects": []}, STAMP)
+        w.write_cloud("/velodyne_points", kitti_be, STAMP + 100_000_000, "velodyne")
+    assert topics(path) == {"/velodyne_points": (CLOUD_TYPE, 2), "/os/points": (CLOUD_TYPE, 1),
+                            GROUND_TRUTH_TOPIC: ("std_msgs/msg/String", 1)}
+    clouds = list(read_clouds(path))
+    assert [(c.topic, c.index, c.stamp_ns, c.frame_id) for c in clouds] == [
+        ("/velodyne_points", 0, STAMP, "velodyne"), ("/os/points", 0, STAMP + 5, "os_sensor"),
+        ("/velodyne_points", 1, STAMP + 100_000_000, "velodyne")]
+    assert clouds[0].view.shape == (4, 16) and clouds[0].view.dtype.itemsize == 22
+    assert clouds[1].view.dtype.itemsize == 48 and clouds[2].view.dtype["x"].byteorder == ">"
+    for cloud, src in zip(clouds, (velo, ouster, kitti_be), strict=True):
+        ok = np.isfinite(src["x"])
+        pts = cloud.points()
+        assert len(pts) == ok.sum()
+        np.testing.assert_array_equal(pts[:, 0], src["x"][ok].astype(np.float32))
+        np.testing.assert_array_equal(pts[:, 3], src["intensity"][ok].astype(np.float32))
+    assert [c.topic for c in read_clouds(path, ["/os/points"])] == ["/os/points"]
+    assert read_json_topic(path) == {1_000_000_007: {"stamp": {"sec": 1, "nanosec": 7}, "objects": []}}
+
+
+def test_recorded_messages_are_the_cdr_that_rclpy_reads(tmp_path):
+    pytest.importorskip("rclpy")
+    from rclpy.serialization import deserialize_message, serialize_message
+    from sensor_msgs.msg import PointCloud2
+
+    path = tmp_path / "b.mcap"
+    cloud = _cloud(VELODYNE, 10)
+    with BagWriter(path) as w:
+        w.write_cloud("/points", cloud, STAMP, "lidar", height=2)
+    (_topic, kind, log_time, data), = list(iter_raw(path, ["/points"]))
+    assert (kind, log_time) == (CLOUD_TYPE, STAMP)
+    msg = deserialize_message(data, PointCloud2)
+    assert (msg.height, msg.width, msg.point_step, msg.row_step) == (2, 5, 22, 110)
+    assert [f.name for f in msg.fields] == ["x", "y", "z", "intensity", "ring", "time"]
+    assert (msg.header.frame_id, msg.header.stamp.sec, msg.header.stamp.nanosec) == ("lidar", *divmod(STAMP, 10**9))
+    assert bytes(msg.data) == cloud.tobytes()
+    assert len(serialize_message(msg)) == len(data)  # same CDR (padding bytes may differ)
+
+
+def test_bag_errors_are_clear(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no such bag"):
+        bag_files(tmp_path / "none.mcap")
+    with pytest.raises(FileNotFoundError, match="no .mcap file"):
+        bag_files(tmp_path)
+    (tmp_path / "x.db3").write_bytes(b"")
+    with pytest.raises(ValueError, match="ros2 bag convert"):
+        bag_files(tmp_path / "x.db3")
+    with BagWriter(tmp_path / "rosbag2" / "rosbag2_0.mcap") as w:  # a rosbag2 folder
+        w.write_cloud("/points", _cloud(KITTI, 5), STAMP)
+    assert cloud_topics(tmp_path / "rosbag2") == {"/points": 1}
+    with pytest.raises(ValueError, match="its cloud topics: /points"):
+        cloud_topics(tmp_path / "rosbag2", ["/lidar"])
+
+
+def test_sim_bag_holds_the_frames_and_their_ground_truth(tmp_path):
+    from t3d_ros.sim.io import objects_json
+
+    sims, stamps = _sim_bag(tmp_path / "sim")  # ".mcap" is added
+    path = tmp_path / "sim.mcap"
+    assert stamps == [STAMP, STAMP + 100_000_000]  # vlp16 spins at 10 Hz
+    clouds = list(read_clouds(path))
+    truth = read_json_topic(path)
+    assert [c.stamp_ns for c in clouds] == stamps and sorted(truth) == stamps
+    for cloud, (scene, frame) in zip(clouds, sims, strict=True):
+        assert cloud.view.shape == (1800, 16)  # organized like the driver: one row per firing
+        assert cloud.view.dtype.names == ("x", "y", "z", "intensity", "ring", "time")
+        pts = cloud.points()
+        assert len(pts) == len(frame)
+        np.testing.assert_array_equal(np.sort(pts[:, 0]), np.sort(frame.xyz[:, 0]))
+        doc = truth[cloud.stamp_ns]
+        assert doc["sensor"] == "vlp16" and doc["frame_id"] == "lidar"
+        assert doc["objects"] == json.loads(json.dumps(objects_json(scene, frame)))
+
+
+def test_sim_bag_then_detect_on_the_bag(tmp_path, capsys):
+    from t3d_ros.__main__ import main  # in-process: one interpreter start less per command
+
+    bag = tmp_path / "sim.mcap"
+    assert main(["sim", "--sensor", "vlp16", "--frames", "2", "--seed", "3", "--bag", str(bag)]) == 0
+    assert main(["detect", str(bag), "--json", str(tmp_path / "d.json"), "--png", str(tmp_path / "png"),
+                 "--model", ""]) == 0
+    docs = json.loads((tmp_path / "d.json").read_text())
+    assert [d["frame"] for d in docs] == [f"{bag}:/points#0", f"{bag}:/points#1"]
+    for i, doc in enumerate(docs):
+        assert set(doc) == {"frame", "topic", "index", "stamp", "frame_id", "detections", "timing_ms"}
+        assert (doc["topic"], doc["index"], doc["frame_id"]) == ("/points", i, "lidar")
+        assert doc["detections"] and all(d["label"] == "unknown" for d in doc["detections"])
+    assert docs[1]["stamp"]["sec"] * 10**9 + docs[1]["stamp"]["nanosec"] - (
+        docs[0]["stamp"]["sec"] * 10**9 + docs[0]["stamp"]["nanosec"]) == 100_000_000
+    assert sorted(p.name for p in (tmp_path / "png").glob("*.png")) == ["sim_points_000000.png",
+                                                                        "sim_points_000001.png"]
+    capsys.readouterr()
+    assert main(["detect", str(bag), "--topic", "/lidar", "--model", ""]) == 2
+    assert "its cloud topics: /points" in capsys.readouterr().err
+
+
+@pytest.mark.ros
+def test_replay_node_runs_from_the_install(start_node, tmp_path):
+    node = start_node("replay_node", "-p", f"bag:={tmp_path / 'missing.mcap'}")
+    assert node.wait_exit(30) == 2
+    assert "cannot start" in node.output() and "no such bag" in node.output()
+
+
+@pytest.mark.ros
+def test_replay_publishes_the_recorded_clouds_over_dds(tmp_path, ros_node):
+    import rclpy
+    from rclpy.parameter import Parameter
+    from rclpy.qos import qos_profile_sensor_data
+    from sensor_msgs.msg import PointCloud2
+    from visualization_msgs.msg import Marker, MarkerArray
+
+    from t3d_ros.ros.convert import msg_to_points
+    from t3d_ros.ros.replay import Replayer
+    from t3d_ros.sim.driver import ground_truth_detections
+
+    sims, stamps = _sim_bag(tmp_path / "sim.mcap")
+    topic = "/t3d_test/replay/points"
+    clouds: dict[int, tuple] = {}
+    truth: dict[int, MarkerArray] = {}
+    key = lambda h: h.stamp.sec * 10**9 + h.stamp.nanosec  # noqa: E731
+    subs = [
+        ros_node.create_subscription(PointCloud2, topic, lambda m: clouds.__setitem__(
+            key(m.header), (m.height, m.width, m.header.frame_id, len(msg_to_points(m)))), qos_profile_sensor_data),
+        ros_node.create_subscription(MarkerArray, "/replay_node/ground_truth",
+                                     lambda m: truth.__setitem__(key(m.markers[0].header), m), 10),
+    ]
+    log = open(tmp_path / "replay.log", "w")
+    proc = subprocess.Popen([sys.executable, "-m", "t3d_ros", "replay", str(tmp_path / "sim.mcap"), "--hz", "20",
+                             "--loop", "--remap", f"/points:={topic}"], cwd=REPO, stdout=log,
+                            stderr=subprocess.STDOUT, env=os.environ.copy(), start_new_session=True)
+    try:
+        got = spin_until(ros_node, lambda: set(stamps) <= set(clouds) and set(stamps) <= set(truth), 30)
+        assert got, (tmp_path / "replay.log").read_text()
+        for stamp, (_scene, frame) in zip(stamps, sims, strict=True):
+            assert clouds[stamp] == (1800, 16, "lidar", len(frame))  # recorded stamps, every point
+        cubes = [m for m in truth[stamps[0]].markers if m.type == Marker.CUBE]
+        assert len(cubes) == len(ground_truth_detections(*sims[0])) > 0  # the objects seen with >= 5 returns
+        assert truth[stamps[0]].markers[0].header.frame_id == "lidar"
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+        rc = proc.wait(timeout=15)
+        log.close()
+        for s in subs:
+            ros_node.destroy_subscription(s)
+    assert rc == 0, (tmp_path / "replay.log").read_text()
+
+    def replayer(**params) -> Replayer:  # in ros_node's rclpy context, no process start
+        return Replayer(rclpy.create_node("replay_check", parameter_overrides=[
+            Parameter(k, value=v) for k, v in params.items()]))
+
+    # Without loop the player stops by itself after the bag: 2 clouds + 2 ground-truth messages.
+    player = replayer(bag=str(tmp_path / "sim.mcap"), rate=20.0)
+    t = time.monotonic()
+    assert player.play() == 4 and time.monotonic() - t < 5
+    player.node.destroy_node()
+    with pytest.raises(FileNotFoundError, match="no such bag"):
+        replayer(bag=str(tmp_path / "missing.mcap"))
+    with pytest.raises(ValueError, match="not a sensor_msgs/msg/PointCloud2 topic"):
+        replayer(bag=str(tmp_path / "sim.mcap"), topic="/ground_truth")
