@@ -69,6 +69,8 @@ def evaluate(model_path: str | Path, sources: list[str], sim_seeds: int = 200, c
         runner = clf.description
     else:
         net, spec, classes = model_from_checkpoint(load_checkpoint(model_path))
+        if hasattr(net, "export_base"):  # a NetAug supernet is judged as the tiny model it exports
+            net = net.export_base().eval()
         logits_of = lambda cs: predict(net, cs, spec)  # noqa: E731
         runner = "torch cpu"
     torch.set_grad_enabled(False)
