@@ -82,12 +82,13 @@ def load_card(path: str | Path) -> dict:
     return doc
 
 
-def onnx_session_options(threads: int = 0, spinning: bool = False):
+def onnx_session_options(threads: int = 1, spinning: bool = False):
     """ONNX Runtime session options of the node. ``threads``: intra-op threads (0: ORT's choice, one
-    per physical core). ``spinning`` off: by default ORT's idle worker threads spin-wait for the
-    next op, burning the cores that the numba sampling ops and the rest of the robot share; on this
-    2-core machine with another process busy, a frame's network time doubled with spinning on
-    (``python -m t3d_ros bench`` measures both settings side by side)."""
+    per physical core). One by default: the tiny network's ops are too small to split (on the idle
+    2-core machine 1 thread took 4.3 ms for 64 clusters against 4.5 ms with 2), and it leaves the
+    other cores to the sampling ops and the rest of the robot. ``spinning`` off: by default ORT's
+    idle worker threads spin-wait for the next op, burning shared cores (under load a frame's network
+    time doubled with spinning on). ``python -m t3d_ros bench`` measures these settings side by side."""
     import onnxruntime as ort
 
     opts = ort.SessionOptions()

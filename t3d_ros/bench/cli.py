@@ -478,7 +478,7 @@ def to_markdown(res: dict, png: Path, out: Path) -> str:
         lines.append("")
     if res["ort_threads"]:
         lines += ["ONNX Runtime CPU session settings, network only (median ms; the node uses "
-                  "`onnx_session_options()`: threads = one per core, spinning off):", "",
+                  "`onnx_session_options()`: 1 thread, spinning off):", "",
                   "| intra-op threads | spinning | median ms | p10..p90 ms |", "|---|---|---|---|"]
         lines += [f"| {r['threads']} | {'on' if r['spinning'] else 'off'} | {r['median_ms']:.2f} | "
                   f"{r['p10_ms']:.2f}..{r['p90_ms']:.2f} |" for r in res["ort_threads"]]
