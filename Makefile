@@ -30,7 +30,7 @@ build: setup
 	@echo "built: . install/local_setup.sh"
 
 demo: build
-	. install/local_setup.sh && $(PY) -m t3d_ros.ros.demo --install install --sensor $(SENSOR) \
+	. install/local_setup.sh && $(PY) -m t3d_ros.cli.demo --install install --sensor $(SENSOR) \
 		--seconds $(DEMO_SECONDS) --png out/demo_bev.png
 
 lint: setup

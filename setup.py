@@ -10,7 +10,7 @@ setup(
     name=package_name,
     version="0.1.0",
     packages=find_packages(exclude=["test", "test.*"]),
-    package_data={"t3d_ros.ops": ["csrc/*.cu"]},  # CUDA kernels, compiled on demand with nvcc
+    package_data={"t3d_ros.classify.ops": ["csrc/*.cu"]},  # CUDA kernels, compiled on demand with nvcc
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{package_name}"]),
         (f"share/{package_name}", ["package.xml"]),
@@ -29,7 +29,7 @@ setup(
         "console_scripts": [
             "perception_node = t3d_ros.ros.perception_node:main",
             "sim_lidar_node = t3d_ros.ros.sim_lidar_node:main",
-            "replay_node = t3d_ros.ros.replay:main",
+            "replay_node = t3d_ros.ros.replay_node:main",
         ],
     },
 )

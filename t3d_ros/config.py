@@ -1,4 +1,9 @@
-"""Pipeline configuration from ROS parameter files, shared by the node and the CLI."""
+"""The node's parameters and ROS parameter files, shared by the node and the command line.
+
+``NODE_PARAMS`` lists the parameters that are not segmentation settings (those are the fields of
+``PipelineConfig``); ``load_ros_params`` reads a ROS 2 params YAML; ``pipeline_config`` turns
+parameters into a validated ``PipelineConfig``.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,26 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from t3d_ros.pipeline import PipelineConfig
+from t3d_ros.segment.config import PipelineConfig
+
+# Node parameters that are not pipeline settings: (name, default, description, read_only, range).
+NODE_PARAMS: list[tuple[str, object, str, bool, tuple[float, float] | None]] = [
+    ("cloud_topic", "points", "Input sensor_msgs/PointCloud2 topic (sensor-data QoS).", True, None),
+    ("model_path", "", "Classifier model card (.json; a bare name is looked up in share/t3d_ros/models); "
+     "empty = clustering only (every cluster 'unknown').", True, None),
+    ("device", "auto", "Classifier device: auto (the GPU when there is one), cpu or cuda.", True, None),
+    ("backend", "auto", "Classifier runtime: auto (ONNX Runtime when installed), onnxruntime or torch.", True, None),
+    ("score_threshold", 0.0, "Clusters scoring below this [0-1] are labelled 'unknown' (never dropped).",
+     False, (0.0, 1.0)),
+    ("publish_markers", True, "Publish ~/markers (MarkerArray).", False, None),
+    ("publish_clusters", True, "Publish ~/clusters (PointCloud2 with instance and class_id).", False, None),
+    ("publish_detections", True, "Publish ~/detections (JSON in std_msgs/String).", False, None),
+    ("marker_lifetime", 1.0, "Marker lifetime [s]; boxes vanish this long after the last frame (0 = forever).",
+     False, (0.0, 3600.0)),
+    ("diagnostics_period", 1.0, "Period of /diagnostics messages [s].", True, (0.1, 60.0)),
+    ("max_frame_age", 0.5, "Drop a cloud older than this when its callback starts [s] (its stamp against the "
+     "node's clock): after a slow frame, work on fresh data instead of catching up; 0 = off.", False, (0.0, 10.0)),
+]
 
 
 def load_ros_params(path: str | Path) -> dict[str, Any]:

@@ -8,14 +8,17 @@ Autoware-style nodes) and returns ``Detection`` objects with per-stage timings.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
 from t3d_ros.classes import UNKNOWN
+from t3d_ros.classify.classifier import BACKENDS, DEVICES, Classifier, ModelError
+from t3d_ros.config import pipeline_config
 from t3d_ros.detection import Detection
-from t3d_ros.pipeline import Pipeline, PipelineConfig, Segmentation
+from t3d_ros.segment.pipeline import Pipeline, PipelineConfig, Segmentation
 
 
 class ClusterClassifier(Protocol):
@@ -43,6 +46,29 @@ class Perception:
         self.pipeline = Pipeline(config)  # validates
         self.classifier = classifier
         self.score_threshold = score_threshold
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any], *, model: str | None = None, device: str | None = None,
+                    warn: Callable[[str], None] = print) -> Perception:
+        """The Perception that the node builds from its parameters (or a params file's, or none: the
+        defaults). ``model`` and ``device`` override ``model_path`` and ``device`` (``model=''``:
+        clustering only). Raises ``ValueError`` / ``ModelError`` with one clear line on bad settings."""
+        model = params.get("model_path", "") if model is None else model
+        device = params.get("device", "auto") if device is None else device
+        backend = params.get("backend", "auto")
+        if device not in DEVICES or backend not in BACKENDS:
+            raise ModelError(f"device={device!r} / backend={backend!r}: choose device from {', '.join(DEVICES)} "
+                             f"and backend from {', '.join(BACKENDS)}")
+        classifier = Classifier(model, device, backend, warn=warn) if model else None
+        return cls(pipeline_config(params), classifier, float(params.get("score_threshold", 0.0)))
+
+    @property
+    def mode(self) -> str:
+        """What labels the clusters, in words (for logs and diagnostics)."""
+        if self.classifier is None:
+            return "clustering only"
+        card = getattr(self.classifier, "card", {})
+        return f"classifier {card.get('name', '?')} ({getattr(self.classifier, 'description', '')})"
 
     @property
     def config(self) -> PipelineConfig:

@@ -14,7 +14,14 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-KITTI_ROOT = REPO.parent / "shared" / "data" / "kitti" / "training"
+# The real frames the tests read (never copied into the repository): the workplace's shared data folder
+# beside the checkout, or $T3D_ROS_SHARED_DATA. CI always has it, so under CI=true a test that needs it
+# runs (and fails when it is missing) instead of being skipped.
+SHARED_DATA = Path(os.environ.get("T3D_ROS_SHARED_DATA", REPO.parent / "shared" / "data"))
+KITTI = SHARED_DATA / "kitti"  # KITTI object root: training/{velodyne,label_2,calib}
+KITTI_ROOT = KITTI / "training"
+KITTI_ODOMETRY = SHARED_DATA / "kitti_odometry"  # six unlabelled consecutive frames: velodyne/*.bin
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 # Every DDS participant of the test session stays on loopback, in a domain of its own so that
 # parallel runs (CI beside a developer) never see each other. Set before rclpy is imported.
@@ -27,6 +34,10 @@ os.environ.setdefault("FASTDDS_DEFAULT_PROFILES_FILE", str(REPO / "config" / "fa
 
 def kitti_available() -> bool:
     return (KITTI_ROOT / "velodyne" / "000000.bin").is_file()
+
+
+# Skips a test without the shared KITTI frames, except under CI, where they must be there.
+needs_kitti = pytest.mark.skipif(not kitti_available() and not IN_CI, reason=f"KITTI frames not found in {KITTI}")
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from conftest import REPO, spin_until
 
-from t3d_ros.bag import (
+from t3d_ros.io.bag import (
     CLOUD_TYPE,
     GROUND_TRUTH_TOPIC,
     BagWriter,
@@ -24,7 +24,7 @@ from t3d_ros.bag import (
     read_json_topic,
     topics,
 )
-from t3d_ros.cloud import KITTI, OUSTER, VELODYNE, build_cloud
+from t3d_ros.io.cloud import KITTI, OUSTER, VELODYNE, build_cloud
 
 STAMP = 1_700_000_000_250_000_000
 
@@ -40,8 +40,8 @@ def _cloud(layout, n: int, seed: int = 0, big: bool = False) -> np.ndarray:
 
 def _sim_bag(path, frames: int = 2, seed: int = 11):
     """Record ``frames`` small vlp16 frames; returns the (scene, frame) pairs and the stamps."""
-    from t3d_ros.sim import simulate
-    from t3d_ros.sim.record import SimBagRecorder
+    from t3d_ros.offline.sim import simulate
+    from t3d_ros.offline.sim.record import SimBagRecorder
 
     rec = SimBagRecorder(path, "vlp16", start_ns=STAMP)
     sims, stamps = [], []
@@ -116,7 +116,7 @@ def test_bag_errors_are_clear(tmp_path):
 
 
 def test_sim_bag_holds_the_frames_and_their_ground_truth(tmp_path):
-    from t3d_ros.sim.io import objects_json
+    from t3d_ros.offline.sim.io import objects_json
 
     sims, stamps = _sim_bag(tmp_path / "sim")  # ".mcap" is added
     path = tmp_path / "sim.mcap"
@@ -172,9 +172,9 @@ def test_replay_publishes_the_recorded_clouds_over_dds(tmp_path, ros_node):
     from sensor_msgs.msg import PointCloud2
     from visualization_msgs.msg import Marker, MarkerArray
 
+    from t3d_ros.offline.sim.driver import ground_truth_detections
     from t3d_ros.ros.convert import msg_to_points
-    from t3d_ros.ros.replay import Replayer
-    from t3d_ros.sim.driver import ground_truth_detections
+    from t3d_ros.ros.replay_node import Replayer
 
     sims, stamps = _sim_bag(tmp_path / "sim.mcap")
     topic = "/t3d_test/replay/points"

@@ -7,8 +7,8 @@ import pytest
 
 from t3d_ros.bench.baselines import read_points_per_point
 from t3d_ros.bench.data import resampled, street_with_objects
-from t3d_ros.cloud import LAYOUTS, build_cloud, cloud_view, points_from_view
-from t3d_ros.pipeline import Pipeline
+from t3d_ros.io.cloud import LAYOUTS, build_cloud, cloud_view, points_from_view
+from t3d_ros.segment.pipeline import Pipeline
 
 
 @pytest.mark.parametrize("layout", sorted(LAYOUTS))

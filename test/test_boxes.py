@@ -5,9 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from t3d_ros import boxes
-from t3d_ros.kitti import points_in_boxes
-from t3d_ros.metrics import bev_iou, yaw_error
+from t3d_ros.geometry import bev_iou, points_in_boxes, yaw_error
+from t3d_ros.segment import boxes
 
 
 def _rectangles(seed=0, k=40, l_shape=True):

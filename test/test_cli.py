@@ -7,8 +7,7 @@ import subprocess
 import sys
 
 import numpy as np
-import pytest
-from conftest import KITTI_ROOT, REPO, kitti_available
+from conftest import KITTI_ROOT, REPO, needs_kitti
 
 from t3d_ros.classes import CLASSES, UNKNOWN
 
@@ -47,7 +46,7 @@ def test_sim_then_detect_on_its_files(tmp_path):
     assert len(list((tmp_path / "png").glob("*.png"))) == 2
 
 
-@pytest.mark.skipif(not kitti_available(), reason="shared KITTI frames not present")
+@needs_kitti
 def test_detect_on_a_kitti_frame_writes_json_and_png(tmp_path):
     frame = str(KITTI_ROOT / "velodyne" / "000000.bin")
     proc = _run("detect", frame, "--json", str(tmp_path / "d.json"), "--png", str(tmp_path / "bev.png"),

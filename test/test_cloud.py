@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from t3d_ros.cloud import (
+from t3d_ros.io.cloud import (
     AUTOWARE,
     KITTI,
     LAYOUTS,
@@ -18,7 +18,7 @@ from t3d_ros.cloud import (
     layout_of,
     points_from_view,
 )
-from t3d_ros.frames import read_points
+from t3d_ros.io.frames import read_points
 
 RNG = np.random.default_rng(0)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from t3d_ros import cluster
+from t3d_ros.segment import cluster
 
 
 def _box_surface(c, size, n, rng, yaw=0.0):
@@ -86,11 +86,11 @@ def test_pack_clusters():
     labels = np.array([0] * 5 + [1] * 2 + [2] * 12 + [3] * 5, np.int32)
     rng = np.random.default_rng(0)
     labels = labels[rng.permutation(len(labels))]
-    cid, order, off, n_over = cluster.pack_clusters(labels, min_points=3, max_points=10)
+    cid, order, off, n_over = cluster.pack_labels(labels, min_points=3, max_points=10)
     assert n_over == 1
     assert np.array_equal(np.diff(off), [5, 5])
     assert np.all(cid[labels == 1] == -1) and np.all(cid[labels == 2] == -1)
     for k in range(2):
         assert np.all(cid[order[off[k] : off[k + 1]]] == k)
-    cid2, _, off2, n_over2 = cluster.pack_clusters(labels, 3, 10, keep_oversize=True)
+    cid2, _, off2, n_over2 = cluster.pack_labels(labels, 3, 10, keep_oversize=True)
     assert n_over2 == 1 and len(off2) == 4 and (cid2[labels == 2] >= 0).all()

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import KITTI, needs_kitti
 
 from t3d_ros.classes import CLASSES
-from t3d_ros.kitti import kitti_root
-from t3d_ros.train.augment import Augment, occlude, random_dropout, ring_dropout, ring_rows, rotate_about_sensor
-from t3d_ros.train.datasets import (
+from t3d_ros.offline.data import (
     ClusterSet,
     load_folder,
     load_kitti_frame_clusters,
@@ -18,6 +17,7 @@ from t3d_ros.train.datasets import (
     make_sim_clusters,
     sim_cache_key,
 )
+from t3d_ros.offline.train.augment import Augment, occlude, random_dropout, ring_dropout, ring_rows, rotate_about_sensor
 
 SEEDS, SENSORS = (3, 4), ("vlp16", "hdl64")
 
@@ -59,8 +59,8 @@ def test_sim_clusters_valid(sim: ClusterSet) -> None:
 
 def test_sim_labels_match_ground_truth(sim: ClusterSet) -> None:
     # Cross-check the majority vote against the simulator on one frame, independently of the packing.
-    from t3d_ros.pipeline import Pipeline
-    from t3d_ros.sim import simulate
+    from t3d_ros.offline.sim import simulate
+    from t3d_ros.segment.pipeline import Pipeline
 
     _, frame = simulate(SEEDS[0], SENSORS[1])
     pts = np.column_stack([frame.xyz, frame.intensity]).astype(np.float32)
@@ -217,8 +217,6 @@ def test_modelnet_missing_names_files(tmp_path) -> None:
 # KITTI (the shared development frames; skipped where absent)
 # ---------------------------------------------------------------------------------------------
 
-KITTI = kitti_root()
-needs_kitti = pytest.mark.skipif(not (KITTI / "training" / "velodyne").is_dir(), reason="no KITTI frames")
 
 
 @needs_kitti
@@ -233,7 +231,8 @@ def test_kitti_objects() -> None:
     assert max(car) >= 50
     # Ground removed: the grown box around the pedestrian (8.7 m) holds a ring of ground returns;
     # none of them, and nothing below the labelled box bottom, is kept.
-    from t3d_ros.kitti import load_frame, points_in_boxes
+    from t3d_ros.geometry import points_in_boxes
+    from t3d_ros.io.kitti import load_frame
 
     pts, lab = load_frame(KITTI, "000000")
     raw = pts[points_in_boxes(pts[:, :3], lab.boxes, 0.2)[:, 0]]

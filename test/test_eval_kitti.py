@@ -7,12 +7,11 @@ import subprocess
 import sys
 
 import numpy as np
-import pytest
-from conftest import KITTI_ROOT, REPO, kitti_available
+from conftest import KITTI_ROOT, REPO, needs_kitti
 
 from t3d_ros.detection import Detection
-from t3d_ros.eval_kitti import evaluate_frame, in_camera_fov, match_detections, summarize
-from t3d_ros.kitti import KittiLabels
+from t3d_ros.io.kitti import KittiLabels
+from t3d_ros.offline.eval.kitti import evaluate_frame, in_camera_fov, match_detections, summarize
 
 # A camera looking along the LiDAR's +x (camera x right = -y, y down = -z, z forward = x), 1242 px wide.
 CALIB = {
@@ -98,7 +97,7 @@ def test_recall_precision_and_what_is_ignored():
     assert doc["objects"][0]["detection"]["label"] == "car" and doc["objects"][2]["detection"] is None
 
 
-@pytest.mark.skipif(not kitti_available(), reason="shared KITTI frames not present")
+@needs_kitti
 def test_eval_kitti_on_the_shared_frames(tmp_path):
     root = KITTI_ROOT.parent
     proc = subprocess.run([sys.executable, "-m", "t3d_ros", "eval-kitti", str(root), "--model", "", "--json",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from t3d_ros import ground
+from t3d_ros.segment import ground
 
 
 def _terrain(seed: int = 0, n: int = 40000):

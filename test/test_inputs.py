@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from t3d_ros.inputs import InputSpec, make_inputs
+from t3d_ros.classify.inputs import InputSpec, make_inputs
 
 
 def _box(rng, n, size, centre):

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import KITTI, needs_kitti
 
-from t3d_ros.kitti import OBJECT_TYPES, kitti_root, load_frame, points_in_boxes, read_calib, read_labels
-from t3d_ros.metrics import match_objects
-from t3d_ros.pipeline import Pipeline, PipelineConfig
+from t3d_ros.geometry import points_in_boxes
+from t3d_ros.io.kitti import OBJECT_TYPES, load_frame, read_calib, read_labels
+from t3d_ros.offline.eval.segmentation import match_objects
+from t3d_ros.segment.pipeline import Pipeline, PipelineConfig
 
-ROOT = kitti_root()
+ROOT = KITTI
 FRAMES = ("000000", "000001", "000002")
-needs_kitti = pytest.mark.skipif(
-    not (ROOT / "training" / "velodyne" / "000000.bin").exists(),
-    reason=f"KITTI frames not found under {ROOT}",
-)
 
 
 def test_points_in_boxes_rotated():

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from t3d_ros.models import (
+from t3d_ros.classify.models import (
     MODELS,
     NetAugTinyPointNet2,
     TinyPointNet2,
@@ -19,12 +19,12 @@ from t3d_ros.models import (
     count_params,
     recalibrate_bn,
 )
-from t3d_ros.models.layers import Level, gather_points
+from t3d_ros.classify.models.layers import Level, gather_points
 
 POINTNET2_FAMILY = ["pointnet2_ssg", "pointnet2_msg", "tiny", "tiny_netaug"]
 
 
-# --- a tiny pure-torch reference of the sampling ops (t3d_ros.ops computes the real ones) -------------
+# --- a tiny pure-torch reference of the sampling ops (t3d_ros.classify.ops computes the real ones) -------------
 
 
 def ref_fps(xyz: Tensor, npoint: int) -> Tensor:
@@ -211,7 +211,7 @@ def test_recalibrate_bn_estimates_base_width_statistics() -> None:
 @pytest.mark.parametrize(("name", "in_feats", "global_feats"), [("tiny", 2, 6), ("pointnet2_ssg", 0, 0)])
 def test_onnx_matches_torch_with_dynamic_batch(tmp_path, name: str, in_feats: int, global_feats: int) -> None:
     pytest.importorskip("onnxruntime")
-    from t3d_ros.models.export import export_onnx, run_onnx
+    from t3d_ros.offline.train.export import export_onnx, run_onnx
 
     torch.manual_seed(0)
     model = randomize_bn(build_model(name, 8, in_feats, global_feats)).eval()

@@ -11,7 +11,7 @@ import pytest
 from conftest import REPO, spin_until
 
 from t3d_ros.classes import CLASSES, UNKNOWN
-from t3d_ros.cloud import KITTI, VELODYNE, build_cloud
+from t3d_ros.io.cloud import KITTI, VELODYNE, build_cloud
 
 pytestmark = pytest.mark.ros
 
@@ -21,9 +21,9 @@ TOPIC = "/t3d_test/points"
 def _sim_msg(seed: int, sensor: str = "hdl64", organized: bool = True):
     from std_msgs.msg import Header
 
+    from t3d_ros.offline.sim import SENSORS, simulate
     from t3d_ros.ros.convert import array_to_msg
     from t3d_ros.ros.sim_lidar_node import frame_to_array
-    from t3d_ros.sim import SENSORS, simulate
 
     scene, frame = simulate(seed, sensor)
     arr, height = frame_to_array(frame, SENSORS[sensor], organized)
@@ -238,7 +238,7 @@ def test_bad_configuration_fails_at_start_with_a_clear_error(start_node, overrid
 
 
 def test_corrupt_model_fails_at_start_and_cuda_falls_back_to_cpu(start_node, ros_node, tmp_path):
-    from t3d_ros.classifier import resolve_model_path
+    from t3d_ros.classify.classifier import resolve_model_path
 
     shipped = resolve_model_path()
     if not shipped.is_file():
@@ -386,9 +386,9 @@ def random_bundle(tmp_path_factory):
     """A model bundle (card, ONNX, weights) of an untrained tiny network over CLASSES, 64 points a cluster."""
     torch = pytest.importorskip("torch")
     pytest.importorskip("onnxruntime")
-    from t3d_ros.inputs import InputSpec
-    from t3d_ros.models import build_model
-    from t3d_ros.train.bundle import export_bundle
+    from t3d_ros.classify.inputs import InputSpec
+    from t3d_ros.classify.models import build_model
+    from t3d_ros.offline.train.bundle import export_bundle
 
     torch.manual_seed(0)
     base = InputSpec(n_points=64)
@@ -418,7 +418,7 @@ def _mismatched_card(card_path, tmp_path, what: str):
     ("n_points", "network takes 64 points per cluster, card says 128"),
 ])
 def test_model_that_disagrees_with_its_card_fails_at_start(random_bundle, start_node, tmp_path, what, message):
-    from t3d_ros.classifier import Classifier, ModelError
+    from t3d_ros.classify.classifier import Classifier, ModelError
 
     bad = _mismatched_card(random_bundle, tmp_path, what)
     with pytest.raises(ModelError, match=message):
@@ -431,7 +431,7 @@ def test_model_that_disagrees_with_its_card_fails_at_start(random_bundle, start_
 
 
 def test_cuda_without_a_gpu_falls_back_to_cpu_with_one_warning(random_bundle, start_node, ros_node):
-    from t3d_ros.classifier import _cuda_usable
+    from t3d_ros.classify.classifier import _cuda_usable
 
     if _cuda_usable():
         pytest.skip("a GPU is usable here")

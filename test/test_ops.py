@@ -1,4 +1,4 @@
-"""Sampling ops (t3d_ros.ops): reference semantics, cpu == reference, CUDA build, cuda == reference."""
+"""Sampling ops (t3d_ros.classify.ops): reference semantics, cpu == reference, CUDA build, cuda == reference."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from t3d_ros.ops import (
+from t3d_ros.classify.ops import (
     SALevel,
     ball_query,
     ball_query_reference,
@@ -14,8 +14,8 @@ from t3d_ros.ops import (
     fps_batch,
     fps_packed,
     fps_reference,
-    pack_clusters,
     sample_and_group,
+    sample_clusters,
 )
 
 
@@ -156,7 +156,7 @@ def test_ball_query_cpu_equals_reference():
             assert np.array_equal(got, ball_query_reference(xyz, centres, radius, nsample)), (kind, nsample)
 
 
-# --------------------------------------------------------------------------- sample_and_group, pack_clusters
+# --------------------------------------------------------------------------- sample_and_group, sample_clusters
 
 LEVELS = [SALevel(128, 0.25, 32), SALevel(32, 0.5, 16), SALevel(0, 0.0, 0)]
 
@@ -209,7 +209,7 @@ def test_pack_clusters_numpy():
     sizes = [1, 5, 300, 2000, 64]
     pts, off = packed(rng, sizes)
     feats = np.concatenate([pts, rng.random((len(pts), 1), np.float32)], axis=1)  # x, y, z, intensity
-    batch = pack_clusters(feats, off, 64, backend="cpu")
+    batch = sample_clusters(feats, off, 64, backend="cpu")
     assert batch.shape == (5, 64, 4) and batch.dtype == np.float32
     idx = fps_packed(pts, off, 64, backend="reference")
     assert np.array_equal(batch, feats[idx + off[:-1, None]])
@@ -223,9 +223,9 @@ def test_torch_cpu_tensors_in_torch_out():
     idx = fps_packed(t_pts, t_off, 32)
     assert isinstance(idx, torch.Tensor) and idx.dtype == torch.int64 and idx.device.type == "cpu"
     assert np.array_equal(idx.numpy(), fps_packed(pts, off, 32, backend="reference"))
-    batch = pack_clusters(t_pts, t_off, 128)
+    batch = sample_clusters(t_pts, t_off, 128)
     assert isinstance(batch, torch.Tensor) and batch.shape == (3, 128, 3)
-    assert np.array_equal(batch.numpy(), pack_clusters(pts, off, 128))
+    assert np.array_equal(batch.numpy(), sample_clusters(pts, off, 128))
     fb = fps_batch(batch, 16)
     assert isinstance(fb, torch.Tensor) and np.array_equal(fb.numpy(), fps_batch(batch.numpy(), 16))
     bq = ball_query(batch, batch[:, :8], 0.5, 4)
@@ -292,8 +292,8 @@ def test_cuda_fps_packed_equals_reference(gpu):
         assert np.array_equal(got.cpu().numpy(), fps_packed(pts, off, k, backend="cpu")), k
     ref = np.stack([fps_reference(pts[off[i]:off[i + 1]], 512) for i in range(3)])
     assert np.array_equal(fps_packed(torch.from_numpy(pts).to(gpu), off, 512, backend="cuda")[:3].cpu().numpy(), ref)
-    batch = pack_clusters(torch.from_numpy(pts).to(gpu), torch.from_numpy(off), 256)
-    assert batch.is_cuda and np.array_equal(batch.cpu().numpy(), pack_clusters(pts, off, 256, backend="reference"))
+    batch = sample_clusters(torch.from_numpy(pts).to(gpu), torch.from_numpy(off), 256)
+    assert batch.is_cuda and np.array_equal(batch.cpu().numpy(), sample_clusters(pts, off, 256, backend="reference"))
 
 
 @needs_gpu

@@ -10,7 +10,7 @@ import xml.etree.ElementTree as ET
 from conftest import REPO
 
 from t3d_ros.config import load_ros_params, pipeline_config
-from t3d_ros.pipeline import PipelineConfig
+from t3d_ros.segment.pipeline import PipelineConfig
 
 
 def _launch_strings(path) -> set[str]:

@@ -1,12 +1,12 @@
-"""End-to-end tests of t3d_ros.pipeline on synthetic scans, and on the simulator when present."""
+"""End-to-end tests of t3d_ros.segment.pipeline on synthetic scans, and on the simulator when present."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from t3d_ros.metrics import evaluate
-from t3d_ros.pipeline import Pipeline, PipelineConfig, segment
+from t3d_ros.offline.eval.segmentation import evaluate
+from t3d_ros.segment.pipeline import Pipeline, PipelineConfig, segment
 
 SENSOR_HEIGHT = 1.73
 
@@ -176,7 +176,7 @@ def test_validate_names_the_field(field, value):
 
 def _sim():
     try:
-        from t3d_ros.sim import simulate
+        from t3d_ros.offline.sim import simulate
 
         simulate  # noqa: B018
     except Exception:  # the simulator is optional for these tests
@@ -188,9 +188,9 @@ def _sim():
 def test_against_simulator(sensor):
     simulate = _sim()
     if simulate is None:
-        pytest.skip("t3d_ros.sim not available")
+        pytest.skip("t3d_ros.offline.sim not available")
     from t3d_ros.classes import CLASSES
-    from t3d_ros.metrics import pool
+    from t3d_ros.offline.eval.segmentation import pool
 
     stuff = [CLASSES.index(c) for c in ("vegetation", "structure")]  # background, as in the benchmark
     pipe = Pipeline(PipelineConfig())

@@ -26,18 +26,11 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from t3d_ros.classes import CLASSES, UNKNOWN
-from t3d_ros.cloud import DATATYPE_FORMAT, MAX_POINTS, CloudError, Field, cloud_view, points_from_view
 from t3d_ros.config import pipeline_config
+from t3d_ros.io.cloud import DATATYPE_FORMAT, MAX_POINTS, CloudError, Field, cloud_view, points_from_view
 from t3d_ros.perception import Perception
-from t3d_ros.pipeline import (
-    CLUSTER_METHODS,
-    OVERSIZE_POLICIES,
-    ROI_LIMIT,
-    Pipeline,
-    PipelineConfig,
-    Segmentation,
-    segment,
-)
+from t3d_ros.segment.config import CLUSTER_METHODS, OVERSIZE_POLICIES, ROI_LIMIT
+from t3d_ros.segment.pipeline import Pipeline, PipelineConfig, Segmentation, segment
 
 SETTINGS = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow],
                     derandomize=True)

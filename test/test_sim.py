@@ -1,4 +1,4 @@
-"""Tests of the simulated LiDAR world (t3d_ros.sim): sensors, scenes, ray casting, files."""
+"""Tests of the simulated LiDAR world (t3d_ros.offline.sim): sensors, scenes, ray casting, files."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from t3d_ros.classes import CLASSES, GROUND_ID, NO_INSTANCE
-from t3d_ros.sim import SENSORS, Frame, Scene, SimObject, generate_scene, get_sensor, scan, simulate
-from t3d_ros.sim import objects as ob
-from t3d_ros.sim.io import load_frame, save_frame
-from t3d_ros.sim.scene import GroundModel
+from t3d_ros.offline.sim import SENSORS, Frame, Scene, SimObject, generate_scene, get_sensor, scan, simulate
+from t3d_ros.offline.sim import objects as ob
+from t3d_ros.offline.sim.io import load_frame, save_frame
+from t3d_ros.offline.sim.scene import GroundModel
 
 # exact geometry: no noise, no dropout, no calibration error, no edge veil
 IDEAL = dataclasses.replace(
@@ -230,7 +230,7 @@ def test_save_load_round_trip(tmp_path, street: tuple[Scene, Frame]) -> None:
 
 
 def test_cli_writes_frames(tmp_path) -> None:
-    from t3d_ros.sim import cli
+    from t3d_ros.cli import sim as cli
 
     parser = argparse.ArgumentParser()
     cli.add_arguments(parser)

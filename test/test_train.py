@@ -14,10 +14,10 @@ import pytest
 import torch
 from conftest import REPO
 
-from t3d_ros.classifier import Classifier, ModelError
-from t3d_ros.train.bundle import export_bundle, load_checkpoint, model_from_checkpoint
-from t3d_ros.train.datasets import make_sim_clusters
-from t3d_ros.train.loop import TrainConfig, accuracy, predict, train
+from t3d_ros.classify.classifier import Classifier, ModelError
+from t3d_ros.offline.data import make_sim_clusters
+from t3d_ros.offline.train.bundle import export_bundle, load_checkpoint, model_from_checkpoint
+from t3d_ros.offline.train.loop import TrainConfig, accuracy, predict, train
 
 
 @pytest.fixture(scope="module")

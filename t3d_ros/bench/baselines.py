@@ -13,10 +13,10 @@ from collections.abc import Callable
 
 import numpy as np
 
-from t3d_ros.cloud import DATATYPE_FORMAT, INTENSITY_NAMES, Field
-from t3d_ros.metrics import ObjectMatch, SegmentationQuality, evaluate
-from t3d_ros.pipeline import Pipeline, PipelineConfig, Segmentation
-from t3d_ros.preprocess import voxel_downsample
+from t3d_ros.io.cloud import DATATYPE_FORMAT, INTENSITY_NAMES, Field
+from t3d_ros.offline.eval.segmentation import ObjectMatch, SegmentationQuality, evaluate
+from t3d_ros.segment.pipeline import Pipeline, PipelineConfig, Segmentation
+from t3d_ros.segment.preprocess import voxel_downsample
 
 DEFAULT = PipelineConfig()
 _STRUCT = {"i1": "b", "u1": "B", "i2": "h", "u2": "H", "i4": "i", "u4": "I", "f4": "f", "f8": "d"}

@@ -51,6 +51,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    f"{DEFAULT_TEACHER.relative_to(REPO)} when present")
     p.add_argument("--frames", type=int, default=None, help="simulated frames per sensor (default 10, quick 2)")
     p.add_argument("--reps", type=int, default=None, help="callbacks per frame (default 3, quick 2)")
+    p.add_argument("--kitti", type=Path, default=None,
+                   help="KITTI object root (holding training/velodyne) for the real-frame rows")
 
 
 def _log(msg: str) -> None:
@@ -90,7 +92,7 @@ def node_path(harness: NodeHarness, frames: dict[str, list[BenchFrame]], reps: i
 # --- 2. classifier throughput -----------------------------------------------------------------------
 def real_clusters(frames: list[BenchFrame], k: int) -> tuple[np.ndarray, np.ndarray]:
     """k clusters (packed points, offsets) cut by the default pipeline from simulated frames."""
-    from t3d_ros.pipeline import Pipeline
+    from t3d_ros.segment.pipeline import Pipeline
 
     pipe, pts, sizes = Pipeline(), [], []
     for f in frames:
@@ -147,8 +149,8 @@ def ort_thread_rows(model: Path, pts: np.ndarray, off: np.ndarray, runs: int) ->
 
     import onnxruntime as ort
 
-    from t3d_ros.classifier import load_card, onnx_session_options
-    from t3d_ros.inputs import make_inputs
+    from t3d_ros.classify.classifier import load_card, onnx_session_options
+    from t3d_ros.classify.inputs import make_inputs
 
     card = load_card(model)
     inputs = make_inputs(pts, off, card["input_spec"], backend="cpu").as_list()
@@ -190,7 +192,7 @@ def decode_rows(frames: list[BenchFrame], runs: int) -> list[dict]:
 def segmentation_rows(frames: list[BenchFrame], reps: int, notes: list[str]) -> dict:
     """Default vs Patchwork++ (ground) and vs DBSCAN / KD-tree (clustering): pooled quality and
     median stage times per dataset, ratios to the default."""
-    from t3d_ros.metrics import pool
+    from t3d_ros.offline.eval.segmentation import pool
 
     names = ("patchwork+cellgraph", "envelope+kdtree", "envelope+dbscan")
     cands = B.candidates(names, log=lambda m: notes.append(m))
@@ -216,7 +218,7 @@ def segmentation_rows(frames: list[BenchFrame], reps: int, notes: list[str]) -> 
 
 
 def fps_rows(runs: int, n: int, notes: list[str]) -> list[dict]:
-    from t3d_ros.ops import fps_packed
+    from t3d_ros.classify.ops import fps_packed
 
     pts, off = cluster_frame(np.random.default_rng(0), CLASSIFY_BATCH)
     ours = fps_packed(pts, off, n, backend="cpu")
@@ -241,7 +243,7 @@ def fps_rows(runs: int, n: int, notes: list[str]) -> list[dict]:
 
 # --- 4. cost growth ---------------------------------------------------------------------------------
 def scaling_rows(harness: NodeHarness, base: np.ndarray, points: list[int], clusters: list[int], reps: int) -> dict:
-    from t3d_ros.cloud import KITTI, build_cloud
+    from t3d_ros.io.cloud import KITTI, build_cloud
 
     def run(pts: np.ndarray, objects: int | None = None) -> dict:
         cloud = build_cloud(KITTI, {"x": pts[:, 0], "y": pts[:, 1], "z": pts[:, 2], "intensity": pts[:, 3]})
@@ -334,11 +336,11 @@ def run(args: argparse.Namespace) -> int:
 
     _log(f"simulating {n_frames} frame(s) per sensor ...")
     frames: dict[str, list[BenchFrame]] = {s: list(sim_frames(n_frames, (s,))) for s in SENSORS}
-    kitti = list(kitti_frames())
+    kitti = list(kitti_frames(args.kitti))
     if kitti:
         frames["kitti"] = kitti
     else:
-        notes.append("KITTI frames not found (../shared/data/kitti): KITTI rows skipped")
+        notes.append(f"no KITTI frames ({args.kitti or 'no --kitti ROOT given'}): KITTI rows skipped")
 
     _log("node callback, CPU ...")
     harness = NodeHarness(model, device="cpu")

@@ -1,8 +1,8 @@
 """Frames the benchmarks run on: simulated scenes of every sensor, the shared KITTI frames, and
 synthetic frames of a chosen size (points, clusters) for the cost-growth curves.
 
-Shared by ``python -m t3d_ros bench`` and ``benchmarks/bench_segmentation.py`` /
-``benchmarks/bench_ops.py`` so that every comparison runs on the same frames.
+Shared by ``python -m t3d_ros bench`` and ``python -m t3d_ros.bench.segmentation`` /
+``python -m t3d_ros.bench.ops`` so that every comparison runs on the same frames.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[2]  # the source tree (benchmarks run from a checkout)
+RESULTS = REPO / "benchmarks" / "results"
 THINGS = ("car", "truck", "pedestrian", "cyclist", "pole", "misc")  # objects; vegetation, walls: background
 KITTI_FRAMES = ("000000", "000001", "000002")
 
@@ -40,8 +41,8 @@ class BenchFrame:
 def sim_frames(seeds: int, sensors: tuple[str, ...] | None = None, first_seed: int = 100) -> Iterator[BenchFrame]:
     """``seeds`` simulated frames (seeds first_seed, first_seed+1, ...) of each sensor."""
     from t3d_ros.classes import CLASSES
-    from t3d_ros.sim import SENSORS, simulate
-    from t3d_ros.sim.driver import frame_to_array
+    from t3d_ros.offline.sim import SENSORS, simulate
+    from t3d_ros.offline.sim.driver import frame_to_array
 
     for sensor in sensors or tuple(SENSORS):
         for seed in range(seeds):
@@ -57,13 +58,16 @@ def sim_frames(seeds: int, sensors: tuple[str, ...] | None = None, first_seed: i
                              frame_to_array(f, SENSORS[sensor], organized=True))
 
 
-def kitti_frames(root: Path | None = None) -> Iterator[BenchFrame]:
-    """The shared KITTI frames (none when ``<repo>/../shared/data/kitti`` is absent). Instances:
-    labelled objects within 40 m with >= 20 points, points above the box's bottom 0.15 m."""
-    from t3d_ros.cloud import KITTI, build_cloud
-    from t3d_ros.kitti import OBJECT_TYPES, kitti_root, load_frame, points_in_boxes
+def kitti_frames(root: Path | None) -> Iterator[BenchFrame]:
+    """The KITTI frames 000000..000002 under ``root`` (holding ``training/``; none when ``root`` is None
+    or holds no frames). Instances: labelled objects within 40 m with >= 20 points, points above the
+    box's bottom 0.15 m."""
+    from t3d_ros.geometry import points_in_boxes
+    from t3d_ros.io.cloud import KITTI, build_cloud
+    from t3d_ros.io.kitti import OBJECT_TYPES, load_frame
 
-    root = root or kitti_root(REPO)
+    if root is None:
+        return
     for fr in KITTI_FRAMES:
         if not (root / "training" / "velodyne" / f"{fr}.bin").exists():
             return

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from t3d_ros.inputs import make_inputs
+from t3d_ros.classify.inputs import make_inputs
 
 
 class CheckpointClassifier:
@@ -17,8 +17,8 @@ class CheckpointClassifier:
     def __init__(self, path: str | Path, device: str = "cpu") -> None:
         import torch
 
-        from t3d_ros.models import count_flops, count_params
-        from t3d_ros.train.bundle import example_batch, load_checkpoint, model_from_checkpoint
+        from t3d_ros.classify.models import count_flops, count_params
+        from t3d_ros.offline.train.bundle import example_batch, load_checkpoint, model_from_checkpoint
 
         model, self.spec, self.classes = model_from_checkpoint(load_checkpoint(path))
         self.device = torch.device(device)
@@ -44,7 +44,7 @@ class CheckpointClassifier:
 def load_model(path: str | Path, backend: str, device: str):
     """(classifier with ``logits`` and ``last_timings_ms``, params, MFLOPs per cluster) of a bundle
     card (.json) or a training checkpoint (torch only)."""
-    from t3d_ros.classifier import Classifier
+    from t3d_ros.classify.classifier import Classifier
 
     if Path(path).suffix == ".json":
         clf = Classifier(path, device=device, backend=backend, warn=lambda m: None)

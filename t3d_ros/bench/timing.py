@@ -80,7 +80,7 @@ def machine() -> dict:
         info["onnxruntime"] = onnxruntime.__version__
     except ImportError:
         pass
-    from t3d_ros.ops import _cpu
+    from t3d_ros.classify.ops import _cpu
 
     info["numba_threads"] = _cpu.num_threads()
     return info

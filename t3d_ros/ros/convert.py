@@ -13,8 +13,8 @@ from std_msgs.msg import ColorRGBA, Header
 from visualization_msgs.msg import Marker, MarkerArray
 
 from t3d_ros.classes import CLASS_COLORS, UNKNOWN
-from t3d_ros.cloud import Field, cloud_view, layout_of, points_from_view
 from t3d_ros.detection import Detection
+from t3d_ros.io.cloud import Field, cloud_view, layout_of, points_from_view
 
 
 def msg_view(msg: PointCloud2) -> np.ndarray:

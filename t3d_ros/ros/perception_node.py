@@ -30,38 +30,17 @@ from std_msgs.msg import Float64, String
 from visualization_msgs.msg import MarkerArray
 
 from t3d_ros.classes import CLASSES, UNKNOWN_ID
-from t3d_ros.classifier import BACKENDS, DEVICES, Classifier
-from t3d_ros.cloud import CloudError
-from t3d_ros.config import pipeline_config
+from t3d_ros.config import NODE_PARAMS, pipeline_config
+from t3d_ros.io.cloud import CloudError
 from t3d_ros.perception import Perception
-from t3d_ros.pipeline import PipelineConfig
 from t3d_ros.ros.convert import array_to_msg, clusters_to_array, detections_to_markers, msg_to_points
 from t3d_ros.ros.spin import run_node
+from t3d_ros.segment.pipeline import PipelineConfig
 
 LOG_INTERVAL_S = 10.0  # at most one log line per fault cause in this period
 # Stamps further than this from the node's clock (a bag replayed without use_sim_time, a sensor
 # clock that is not synchronised) cannot be judged by age: max_frame_age is not applied to them.
 CLOCK_MISMATCH_S = 60.0
-
-# Node parameters that are not pipeline settings: (name, default, description, read_only, range).
-NODE_PARAMS: list[tuple[str, object, str, bool, tuple[float, float] | None]] = [
-    ("cloud_topic", "points", "Input sensor_msgs/PointCloud2 topic (sensor-data QoS).", True, None),
-    ("model_path", "", "Classifier model card (.json; a bare name is looked up in share/t3d_ros/models); "
-     "empty = clustering only (every cluster 'unknown').", True, None),
-    ("device", "auto", "Classifier device: auto (the GPU when there is one), cpu or cuda.", True, None),
-    ("backend", "auto", "Classifier runtime: auto (ONNX Runtime when installed), onnxruntime or torch.", True, None),
-    ("score_threshold", 0.0, "Clusters scoring below this [0-1] are labelled 'unknown' (never dropped).",
-     False, (0.0, 1.0)),
-    ("publish_markers", True, "Publish ~/markers (MarkerArray).", False, None),
-    ("publish_clusters", True, "Publish ~/clusters (PointCloud2 with instance and class_id).", False, None),
-    ("publish_detections", True, "Publish ~/detections (JSON in std_msgs/String).", False, None),
-    ("marker_lifetime", 1.0, "Marker lifetime [s]; boxes vanish this long after the last frame (0 = forever).",
-     False, (0.0, 3600.0)),
-    ("diagnostics_period", 1.0, "Period of /diagnostics messages [s].", True, (0.1, 60.0)),
-    ("max_frame_age", 0.5, "Drop a cloud older than this when its callback starts [s] (its stamp against the "
-     "node's clock): after a slow frame, work on fresh data instead of catching up; 0 = off.", False, (0.0, 10.0)),
-]
-
 
 def _descriptor(name: str, description: str, read_only: bool, value_range, value) -> ParameterDescriptor:
     d = ParameterDescriptor(name=name, description=description, read_only=read_only)
@@ -83,20 +62,14 @@ class PerceptionNode(Node):
             self.declare_parameter(f.name, f.default, _descriptor(f.name, desc, False, meta.get("range"), f.default))
 
         p = self._params()
-        classifier = None
-        if p["model_path"]:
-            t0 = time.perf_counter()
-            classifier = Classifier(p["model_path"], p["device"], p["backend"], warn=self.get_logger().warning)
-            self.mode = f"classifier {classifier.card['name']} ({classifier.description})"
+        t0 = time.perf_counter()
+        self.perception = Perception.from_params(p, warn=self.get_logger().warning)
+        self.mode = self.perception.mode
+        clf = self.perception.classifier
+        if clf is not None:
             self.get_logger().info(
-                f"loaded {classifier.card['path']}: {len(classifier.classes)} classes, {classifier.description}, "
-                f"{classifier.spec.n_points} points per cluster, ready in {(time.perf_counter() - t0):.1f} s")
-        else:
-            if p["device"] not in DEVICES or p["backend"] not in BACKENDS:
-                raise ValueError(f"device={p['device']!r} / backend={p['backend']!r}: choose device from "
-                                 f"{', '.join(DEVICES)} and backend from {', '.join(BACKENDS)}")
-            self.mode = "clustering only"
-        self.perception = Perception(pipeline_config(p), classifier, p["score_threshold"])
+                f"loaded {clf.card['path']}: {len(clf.classes)} classes, {clf.description}, "
+                f"{clf.spec.n_points} points per cluster, ready in {(time.perf_counter() - t0):.1f} s")
         self.add_on_set_parameters_callback(self._on_set_parameters)
 
         qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.BEST_EFFORT)

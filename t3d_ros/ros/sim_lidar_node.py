@@ -1,6 +1,6 @@
 """sim_lidar_node: a simulated LiDAR that publishes PointCloud2 like a real driver does.
 
-Scenes come from ``t3d_ros.sim``; each frame is published in the chosen sensor's real field layout
+Scenes come from ``t3d_ros.offline.sim``; each frame is published in the chosen sensor's real field layout
 (Velodyne: x,y,z,intensity,ring,time in 22 packed bytes, organized with width = lasers; Ouster: the
 48-byte padded point, organized rings x columns), NaN where a beam has no return. ``pool_size``
 distinct scenes are simulated and serialised once at start-up and then published in turn at the
@@ -21,10 +21,10 @@ from std_msgs.msg import Header
 from visualization_msgs.msg import MarkerArray
 
 from t3d_ros.detection import Detection
+from t3d_ros.offline.sim import SENSORS, simulate
+from t3d_ros.offline.sim.driver import frame_to_array, ground_truth_detections  # also imported from here by tests
 from t3d_ros.ros.convert import array_to_msg, detections_to_markers
 from t3d_ros.ros.spin import run_node
-from t3d_ros.sim import SENSORS, simulate
-from t3d_ros.sim.driver import frame_to_array, ground_truth_detections  # also imported from here by tests
 
 
 class SimLidarNode(Node):

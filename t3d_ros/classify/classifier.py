@@ -1,0 +1,249 @@
+"""Run a model bundle on a frame's clusters: ONNX Runtime or torch, GPU or CPU.
+
+A bundle is a JSON card (``<name>.json``) beside the network files it names: ``<name>.onnx`` (ONNX
+Runtime) and ``<name>.pt`` (torch state dict). The card holds the class names, the input
+representation (``InputSpec``: points per cluster, features, sampling levels), the architecture,
+metrics and provenance. ``Classifier(path, device)`` loads it once, checks that card and network
+agree, warms up, and then labels all clusters of a frame in one batched call.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from t3d_ros.classify.inputs import InputSpec, make_inputs
+
+CARD_FORMAT = "t3d_ros.model/1"
+SHIPPED_MODEL = "t3d_tiny.json"  # in models/ of the source tree and share/t3d_ros/models of an install
+DEVICES = ("auto", "cpu", "cuda")
+BACKENDS = ("auto", "onnxruntime", "torch")
+
+
+class ModelError(RuntimeError):
+    """A model bundle that cannot be used; the message says which file and why."""
+
+
+def model_dirs() -> list[Path]:
+    """Where bundles given by a bare name are looked up: the install's share folder, then the source tree."""
+    dirs = []
+    try:
+        from ament_index_python.packages import get_package_share_directory
+
+        dirs.append(Path(get_package_share_directory("t3d_ros")) / "models")
+    except Exception:  # not installed with colcon, or no ament_index: the source tree only
+        pass
+    dirs.append(Path(__file__).resolve().parents[2] / "models")
+    return dirs
+
+
+def resolve_model_path(path: str | Path = SHIPPED_MODEL) -> Path:
+    """``path`` as given when it exists, else the first bundle of that name in ``model_dirs()``."""
+    path = Path(path)
+    if path.exists() or path.is_absolute():
+        return path
+    for d in model_dirs():
+        if (d / path).exists():
+            return d / path
+    return path
+
+
+def card_path(path: str | Path) -> Path:
+    """The card of a bundle given as its .json, .onnx or .pt path (or the stem)."""
+    path = resolve_model_path(path)
+    card = path if path.suffix == ".json" else path.with_suffix(".json")
+    if not card.is_file():
+        raise ModelError(f"model card {card} not found (model_path={str(path)!r}); "
+                         "export one with `python -m t3d_ros export`")
+    return card
+
+
+def load_card(path: str | Path) -> dict:
+    """The parsed, checked card of a bundle."""
+    card = card_path(path)
+    try:
+        doc = json.loads(card.read_text())
+    except (OSError, ValueError) as e:
+        raise ModelError(f"model card {card} is not valid JSON: {e}") from None
+    missing = [k for k in ("format", "classes", "input", "architecture", "files") if k not in doc]
+    if missing or doc.get("format") != CARD_FORMAT:
+        raise ModelError(f"{card} is not a t3d_ros model card (format {doc.get('format')!r}, missing {missing})")
+    if not doc["classes"] or len(set(doc["classes"])) != len(doc["classes"]):
+        raise ModelError(f"{card}: 'classes' must be a non-empty list of distinct names")
+    try:
+        doc["input_spec"] = InputSpec.from_json(doc["input"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise ModelError(f"{card}: bad 'input' section: {e}") from None
+    doc["path"] = card
+    return doc
+
+
+def onnx_session_options(threads: int = 1, spinning: bool = False):
+    """ONNX Runtime session options of the node. ``threads``: intra-op threads (0: ORT's choice, one
+    per physical core). One by default: the tiny network's ops are too small to split (on the idle
+    2-core machine 1 thread took 4.3 ms for 64 clusters against 4.5 ms with 2), and it leaves the
+    other cores to the sampling ops and the rest of the robot. ``spinning`` off: by default ORT's
+    idle worker threads spin-wait for the next op, burning shared cores (under load a frame's network
+    time doubled with spinning on). ``python -m t3d_ros bench`` measures these settings side by side."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3  # providers that are listed but cannot start are not errors here
+    opts.intra_op_num_threads = threads
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
+    return opts
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    z = logits - logits.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+class Classifier:
+    """Labels packed clusters: ``classifier(points (P, >=3), offsets (K+1,)) -> (labels, scores (K,))``.
+
+    ``device``: "auto" (the GPU when there is one), "cuda" (falls back to the CPU with a warning when
+    no GPU is usable) or "cpu". ``backend``: "auto" (ONNX Runtime when installed, else torch),
+    "onnxruntime" or "torch". ``self.description`` says what was picked.
+    """
+
+    def __init__(self, path: str | Path, device: str = "auto", backend: str = "auto",
+                 warn: Callable[[str], None] = print) -> None:
+        if device not in DEVICES:
+            raise ModelError(f"device={device!r} is not one of {', '.join(DEVICES)}")
+        if backend not in BACKENDS:
+            raise ModelError(f"backend={backend!r} is not one of {', '.join(BACKENDS)}")
+        self.card = load_card(path)
+        self.classes: list[str] = list(self.card["classes"])
+        self.spec: InputSpec = self.card["input_spec"]
+        base = self.card["path"].parent
+        files = self.card["files"]
+        if backend == "auto":
+            backend = "onnxruntime" if _has("onnxruntime") and "onnx" in files else "torch"
+        self.ops_backend = "cpu"
+        self.last_timings_ms: dict[str, float] = {}
+        if backend == "onnxruntime":
+            self._load_onnx(base / files.get("onnx", ""), device, warn)
+        else:
+            self._load_torch(base / files.get("weights", ""), device, warn)
+        self.warmup()
+
+    # --- loading -------------------------------------------------------------------------------
+    def _load_onnx(self, path: Path, device: str, warn: Callable[[str], None]) -> None:
+        if not path.is_file():
+            raise ModelError(f"ONNX file {path} named by {self.card['path']} not found")
+        import onnxruntime as ort
+
+        available = ort.get_available_providers()
+        wanted = ["CPUExecutionProvider"]
+        if device in ("auto", "cuda") and _cuda_usable():
+            wanted = [p for p in ("TensorrtExecutionProvider", "CUDAExecutionProvider") if p in available] + wanted
+        elif device == "cuda":
+            warn("device 'cuda' requested but no usable GPU was found: running the classifier on the CPU")
+        opts = onnx_session_options()
+        try:
+            self.session = ort.InferenceSession(str(path), opts, providers=wanted)
+        except Exception as e:
+            raise ModelError(f"cannot load ONNX model {path}: {type(e).__name__}: {e}") from None
+        names = [i.name for i in self.session.get_inputs()]
+        expected = ["xyz", "feats", "globals"] + [f"{k}_{i}" for i in range(len(self.spec.levels))
+                                                  for k in ("fps", "group")]
+        if names != expected:
+            raise ModelError(f"{path}: inputs {names} do not match the card's sampling levels (expected {expected})")
+        shape = self.session.get_inputs()[0].shape
+        if isinstance(shape[1], int) and shape[1] != self.spec.n_points:
+            raise ModelError(f"{path}: network takes {shape[1]} points per cluster, card says {self.spec.n_points}")
+        out = self.session.get_outputs()[0].shape[-1]
+        if isinstance(out, int) and out != len(self.classes):
+            raise ModelError(f"{path}: network has {out} outputs, card lists {len(self.classes)} classes")
+        provider = self.session.get_providers()[0]
+        self.description = f"onnxruntime {provider}"
+        self._names = names
+        self._run = lambda arrays: self.session.run(None, dict(zip(self._names, arrays, strict=True)))[0]
+
+    def _load_torch(self, path: Path, device: str, warn: Callable[[str], None]) -> None:
+        if not path.is_file():
+            raise ModelError(f"weights file {path} named by {self.card['path']} not found")
+        import torch
+
+        from t3d_ros.classify.models import build_model
+
+        if device == "cuda" and not torch.cuda.is_available():
+            warn("device 'cuda' requested but torch sees no GPU: running the classifier on the CPU")
+        dev = torch.device("cuda" if device in ("auto", "cuda") and torch.cuda.is_available() else "cpu")
+        arch = self.card["architecture"]
+        try:
+            model = build_model(arch["name"], len(self.classes), self.spec.in_feats, self.spec.global_feats,
+                                **arch.get("config", {}))
+            state = torch.load(path, map_location="cpu", weights_only=True)
+            model.load_state_dict(state)
+        except Exception as e:
+            raise ModelError(f"cannot load torch weights {path} as {arch.get('name')!r}: {type(e).__name__}: {e}") \
+                from None
+        if [tuple(lv) for lv in model.levels] != [tuple(lv) for lv in self.spec.levels]:
+            raise ModelError(f"{path}: the network's sampling levels {model.levels} differ from the card's")
+        self.model = model.eval().to(dev)
+        self.ops_backend = "cuda" if dev.type == "cuda" else "cpu"
+        self.description = f"torch {dev.type}"
+
+        def run(arrays: list[np.ndarray]) -> np.ndarray:
+            with torch.inference_mode():
+                tensors = [torch.from_numpy(a).to(dev) for a in arrays]
+                return self.model(*tensors).float().cpu().numpy()
+
+        self._run = run
+
+    # --- inference -----------------------------------------------------------------------------
+    def logits(self, points: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+        """(K, num_classes) raw network outputs for K packed clusters. Leaves the ms of its two
+        parts in ``last_timings_ms`` ("sample_group": inputs and indices, "network")."""
+        t0 = time.perf_counter()
+        inputs = make_inputs(points, offsets, self.spec, backend="cpu")
+        t1 = time.perf_counter()
+        out = np.asarray(self._run(inputs.as_list()), dtype=np.float32)
+        self.last_timings_ms = {"sample_group": (t1 - t0) * 1e3, "network": (time.perf_counter() - t1) * 1e3}
+        return out
+
+    def __call__(self, points: np.ndarray, offsets: np.ndarray) -> tuple[list[str], np.ndarray]:
+        if len(offsets) < 2:
+            return [], np.zeros(0, np.float32)
+        probs = _softmax(self.logits(points, offsets))
+        best = probs.argmax(axis=1)
+        return [self.classes[i] for i in best], probs[np.arange(len(best)), best].astype(np.float32)
+
+    def warmup(self, clusters: int = 8) -> float:
+        """One call on synthetic clusters (JIT, allocators, numba caches); returns its ms."""
+        rng = np.random.default_rng(0)
+        sizes = np.array([5, 40, 300, 1500, 20, 80, 600, 3000][:clusters])
+        pts = np.concatenate([rng.normal(size=(n, 4)).astype(np.float32) + [10, 0, 0, 0] for n in sizes])
+        t0 = time.perf_counter()
+        labels, scores = self(pts, np.r_[0, np.cumsum(sizes)])
+        if len(labels) != len(sizes) or not np.all(np.isfinite(scores)):
+            raise ModelError(f"{self.card['path']}: warm-up produced invalid outputs")
+        return (time.perf_counter() - t0) * 1e3
+
+
+def _has(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
+
+
+def _cuda_usable() -> bool:
+    """A GPU that the CUDA driver can use. Asks the driver library directly (cuInit, cuDeviceGetCount)
+    rather than importing torch, which would add ~400 MB to the node for a yes/no question."""
+    import ctypes
+
+    for name in ("libcuda.so.1", "libcuda.so", "nvcuda.dll"):
+        try:
+            lib = ctypes.CDLL(name)
+        except OSError:
+            continue
+        count = ctypes.c_int(0)
+        return lib.cuInit(0) == 0 and lib.cuDeviceGetCount(ctypes.byref(count)) == 0 and count.value > 0
+    return False

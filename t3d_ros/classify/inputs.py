@@ -1,0 +1,157 @@
+"""Network inputs for a frame's clusters: the one definition shared by training and the node.
+
+A cluster (n_i points in the sensor frame) becomes:
+  xyz      (K, N, 3)  N points chosen by farthest point sampling (cycled when n_i < N), in METRES,
+                      centred on the cluster's xy mean and its lowest point (z = height above the
+                      cluster's bottom). Not rescaled: the metric size separates a car from a bin.
+  feats    (K, N, F)  per-point extras named in ``InputSpec.point_features``
+  globals  (K, G)     per-cluster extras named in ``InputSpec.global_features``:
+                        "extent"    3 values: spreads along the two principal xy axes (rotation
+                                    invariant, large first) and the z extent, in metres
+                        "log_count" log(1 + n_i) / 10 - how many returns the sensor got
+                        "range"     xy distance of the cluster from the sensor / 50 m
+  indices             the FPS / ball-query index tensors of the model's set-abstraction levels,
+                      computed here (CUDA or CPU ops), not in the network.
+Point features: "intensity" (as given, expected in [0, 1]) and "height" (z above the bottom / 2 m).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from t3d_ros.classify.ops.sampling import SALevel, sample_and_group, sample_clusters
+
+POINT_FEATURES = {"intensity": 1, "height": 1}
+GLOBAL_FEATURES = {"extent": 3, "log_count": 1, "range": 1}
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """How clusters are turned into network inputs; stored in every model card."""
+
+    n_points: int = 256
+    levels: tuple[tuple[int, float, int], ...] = ()  # (npoint, radius m, nsample) per indexed level
+    point_features: tuple[str, ...] = ()
+    global_features: tuple[str, ...] = ("extent", "log_count", "range")
+    scale: str = "metric"  # "metric" (metres) or "unit_sphere" (the ModelNet recipe; loses size, for ablation)
+
+    def __post_init__(self) -> None:
+        if self.scale not in ("metric", "unit_sphere"):
+            raise ValueError(f"scale={self.scale!r}: must be 'metric' or 'unit_sphere'")
+        for name in self.point_features:
+            if name not in POINT_FEATURES:
+                raise ValueError(f"unknown point feature {name!r}; known: {', '.join(POINT_FEATURES)}")
+        for name in self.global_features:
+            if name not in GLOBAL_FEATURES:
+                raise ValueError(f"unknown global feature {name!r}; known: {', '.join(GLOBAL_FEATURES)}")
+        if self.n_points < 1:
+            raise ValueError(f"n_points={self.n_points}: must be >= 1")
+
+    @property
+    def in_feats(self) -> int:
+        return sum(POINT_FEATURES[n] for n in self.point_features)
+
+    @property
+    def global_feats(self) -> int:
+        return sum(GLOBAL_FEATURES[n] for n in self.global_features)
+
+    def to_json(self) -> dict:
+        return {k: list(map(list, v)) if k == "levels" else (list(v) if isinstance(v, tuple) else v)
+                for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_json(cls, doc: dict) -> InputSpec:
+        return cls(
+            n_points=int(doc["n_points"]),
+            levels=tuple((int(a), float(b), int(c)) for a, b, c in doc.get("levels", ())),
+            point_features=tuple(doc.get("point_features", ())),
+            global_features=tuple(doc.get("global_features", ())),
+            scale=doc.get("scale", "metric"),
+        )
+
+
+@dataclass
+class ClusterInputs:
+    """Arrays ready for the network; ``as_list()`` is the positional input order."""
+
+    xyz: np.ndarray
+    feats: np.ndarray
+    globals: np.ndarray
+    indices: list[np.ndarray] = field(default_factory=list)
+
+    def as_list(self) -> list[np.ndarray]:
+        return [self.xyz, self.feats, self.globals, *self.indices]
+
+
+def _global_features(points: np.ndarray, offsets: np.ndarray, names: tuple[str, ...]) -> np.ndarray:
+    """(K, G) float32 per-cluster features from the FULL clusters (not the sampled points)."""
+    k = len(offsets) - 1
+    counts = np.diff(offsets)
+    out = []
+    # Sums by bincount (float64, in point order: the same numbers as np.add.at, which is ~10x
+    # slower on 2-D or mixed-dtype input); min/max by reduceat over the packed, non-empty clusters.
+    if k and ("extent" in names or "range" in names):
+        seg = np.repeat(np.arange(k), counts)
+        n = np.maximum(counts, 1)
+
+        def sums(w: np.ndarray) -> np.ndarray:
+            return np.bincount(seg, weights=w, minlength=k)
+
+        mean_xy = np.c_[sums(points[:, 0]) / n, sums(points[:, 1]) / n]
+    for name in names:
+        if name == "extent":
+            if not k:
+                out.append(np.zeros((0, 3)))
+                continue
+            d = points[:, :2] - mean_xy[seg]
+            cxx, cxy, cyy = sums(d[:, 0] ** 2) / n, sums(d[:, 0] * d[:, 1]) / n, sums(d[:, 1] ** 2) / n
+            tr, det = cxx + cyy, cxx * cyy - cxy**2
+            disc = np.sqrt(np.maximum(tr**2 / 4 - det, 0))
+            spread = np.sqrt(np.maximum(np.c_[tr / 2 + disc, tr / 2 - disc], 0)) * 2  # ~ extent of a uniform box / 1.7
+            z, start = points[:, 2], offsets[:-1]
+            zext = np.maximum.reduceat(z, start).astype(np.float64) - np.minimum.reduceat(z, start)
+            out.append(np.c_[spread, zext])
+        elif name == "log_count":
+            out.append(np.log1p(counts)[:, None] / 10)
+        elif name == "range":
+            out.append(np.hypot(mean_xy[:, 0], mean_xy[:, 1])[:, None] / 50 if k else np.zeros((0, 1)))
+    return (np.concatenate(out, axis=1) if out else np.zeros((k, 0))).astype(np.float32)
+
+
+def make_inputs(points: np.ndarray, offsets: np.ndarray, spec: InputSpec, backend: str = "auto") -> ClusterInputs:
+    """Network inputs of K packed clusters. points: (P, >=3) float32 (x, y, z[, intensity]) in the
+    sensor frame; offsets: (K+1,) int64. Empty clusters are not allowed (the pipeline never makes them)."""
+    offsets = np.asarray(offsets, dtype=np.int64)
+    k = len(offsets) - 1
+    if k and np.any(np.diff(offsets) <= 0):
+        raise ValueError("make_inputs: every cluster needs at least one point")
+    cols = points.shape[1]
+    if "intensity" in spec.point_features and cols < 4:
+        raise ValueError("the 'intensity' point feature needs (P, 4) points")
+    batch = sample_clusters(np.ascontiguousarray(points[:, : max(cols, 3)], dtype=np.float32), offsets,
+                          spec.n_points, backend=backend)  # (K, N, C)
+    xyz = batch[:, :, :3].copy()
+    if k:
+        xyz[:, :, :2] -= xyz[:, :, :2].mean(axis=1, keepdims=True)
+        xyz[:, :, 2] -= xyz[:, :, 2].min(axis=1, keepdims=True)
+        if spec.scale == "unit_sphere":
+            xyz -= xyz.mean(axis=1, keepdims=True)
+            xyz /= np.maximum(np.linalg.norm(xyz, axis=2).max(axis=1), 1e-6)[:, None, None]
+    feats = []
+    for name in spec.point_features:
+        feats.append(batch[:, :, 3:4] if name == "intensity" else xyz[:, :, 2:3] / 2.0)
+    feats_arr = np.concatenate(feats, axis=2) if feats else np.zeros((k, spec.n_points, 0), np.float32)
+    glob = _global_features(points, offsets, spec.global_features)
+    levels = [SALevel(*lv) for lv in spec.levels]
+    indices: list[np.ndarray] = []
+    if levels and k:
+        for res in sample_and_group(xyz, levels, backend=backend):
+            if res is not None:
+                indices.extend(res)
+    elif levels:
+        for lv in levels:
+            if lv.npoint:
+                indices += [np.zeros((0, lv.npoint), np.int64), np.zeros((0, lv.npoint, lv.nsample), np.int64)]
+    return ClusterInputs(xyz.astype(np.float32), feats_arr.astype(np.float32), glob, indices)

@@ -1,0 +1,116 @@
+"""``python -m t3d_ros detect FILE|BAG... --json OUT [--png OUT]``: the node's pipeline on files and on
+the PointCloud2 topics of rosbag2 MCAP recordings."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from t3d_ros.config import load_ros_params
+from t3d_ros.io.frames import read_points
+from t3d_ros.perception import Perception
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("files", nargs="+", type=Path,
+                        help="frames: KITTI .bin, .npy, .pcd or .csv; or rosbag2 MCAP bags (.mcap or bag folder)")
+    parser.add_argument("--topic", action="append",
+                        help="bags: the PointCloud2 topic to read (repeatable; default every PointCloud2 topic)")
+    parser.add_argument("--json", type=Path, help="write detections here ('-' = stdout; default stdout)")
+    parser.add_argument("--png", type=Path, help="bird's-eye PNG; with several frames, a folder for one PNG each")
+    parser.add_argument("--params", type=Path, help="a ROS parameter file such as config/perception.yaml")
+    parser.add_argument("--model", help="classifier model card; default: the params file's model_path "
+                        "('' = clustering only)")
+    parser.add_argument("--device", default="auto", help="classifier device: auto, cpu or cuda")
+
+
+def build_perception(params_file: Path | None, model: str | None, device: str = "auto") -> Perception:
+    """The node's Perception from a ROS params file (or the defaults) and a model card (``None``: the
+    file's ``model_path``; ``''``: clustering only)."""
+    params = load_ros_params(params_file) if params_file else {}
+    return Perception.from_params(params, model=model, device=device, warn=lambda m: print(m, file=sys.stderr))
+
+
+class _NoBar:
+    def update(self, n: int = 1) -> None: ...
+    def set_postfix_str(self, s: str) -> None: ...
+    def close(self) -> None: ...
+
+
+def _progress(total: int, enabled: bool):
+    """A tqdm bar on stderr (a silent stand-in without tqdm or when not wanted)."""
+    if enabled:
+        try:
+            from tqdm import tqdm
+
+            return tqdm(total=total, unit="frame", file=sys.stderr, dynamic_ncols=True)
+        except ImportError:
+            pass
+    return _NoBar()
+
+
+def _frames(args: argparse.Namespace, bag_counts: dict) -> Iterator[tuple[str, str, str, np.ndarray, dict, list]]:
+    """(frame name, PNG stem, PNG title, points, extra JSON keys, ground-truth boxes) of every input frame."""
+    for path in args.files:
+        if path not in bag_counts:
+            yield str(path), path.stem, path.name, read_points(path), {}, []
+            continue
+        from t3d_ros.io.bag import read_clouds, read_json_topic
+
+        truth = read_json_topic(path)  # sim --bag's ground truth, drawn dashed in the PNGs
+        for cloud in read_clouds(path, list(bag_counts[path])):
+            sec, nanosec = divmod(cloud.stamp_ns, 1_000_000_000)
+            extra = {"topic": cloud.topic, "index": cloud.index, "stamp": {"sec": sec, "nanosec": nanosec},
+                     "frame_id": cloud.frame_id}
+            gt = [(o["label"], np.asarray(o["center"]), np.asarray(o["size"]), float(o["yaw"]))
+                  for o in truth.get(cloud.stamp_ns, {}).get("objects", []) if o.get("num_points", 1) >= 5]
+            stem = f"{path.stem}_{cloud.topic.strip('/').replace('/', '_')}_{cloud.index:06d}"
+            yield (f"{path}:{cloud.topic}#{cloud.index}", stem, f"{path.name} {cloud.topic} #{cloud.index}",
+                   cloud.points(), extra, gt)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Detect objects in every frame of ``args.files``; writes JSON (and PNGs); the exit code."""
+    from t3d_ros.io.bag import cloud_topics, is_bag
+
+    perception = build_perception(args.params, args.model, args.device)
+    # Count the frames first: a bag's topics and sizes are checked before any work, the progress bar
+    # gets its total, and one frame in all means one JSON object and one PNG file.
+    bag_counts = {p: cloud_topics(p, args.topic) for p in args.files if is_bag(p)}
+    total = sum(sum(c.values()) for c in bag_counts.values()) + len(args.files) - len(bag_counts)
+    bar = _progress(total, enabled=bool(bag_counts))
+    results = []
+    for name, stem, title, points, extra, gt in _frames(args, bag_counts):
+        res = perception.process(points)
+        results.append({
+            "frame": name,
+            **extra,
+            "detections": [d.to_json() for d in res.detections],
+            "timing_ms": {k: round(v, 3) for k, v in res.timings_ms.items()},
+        })
+        if args.png:
+            from t3d_ros.offline.viz import bev_png
+
+            png = args.png if total == 1 else args.png / f"{stem}.png"
+            bev_png(png, points, res.detections, title=f"{title}: {len(res.detections)} detections",
+                    ground_truth=gt)
+        ms = sum(res.timings_ms.values())
+        if bag_counts:
+            bar.set_postfix_str(f"{len(res.detections)} detections, {ms:.0f} ms")
+            bar.update()
+        else:
+            print(f"{name}: {len(res.detections)} detections in {ms:.1f} ms", file=sys.stderr)
+    bar.close()
+    out = results[0] if len(results) == 1 else results
+    text = json.dumps(out, indent=1)
+    if args.json is None or str(args.json) == "-":
+        print(text)
+    else:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(text + "\n")
+    return 0

@@ -1,0 +1,72 @@
+"""``python -m t3d_ros eval-kitti ROOT``: the node's detections against KITTI ``label_2`` boxes (rules:
+``t3d_ros/offline/eval/kitti.py``)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from t3d_ros.io.kitti import read_calib, read_labels, read_velodyne
+from t3d_ros.offline.eval.kitti import eval_png, evaluate_frame, format_table, frame_ids, summarize, training_dir
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the ``eval-kitti`` options to ``parser``."""
+    parser.add_argument("root", type=Path, help="KITTI object root (holding training/) or its training/ folder")
+    parser.add_argument("--frames", nargs="+", help="frame ids such as 000000 (default: every labelled frame)")
+    parser.add_argument("--max-range", type=float, default=50.0, help="evaluate objects within this xy range [m] "
+                        "(default 50)")
+    parser.add_argument("--min-points", type=int, default=10, help="evaluate objects with at least this many "
+                        "returns inside their box (default 10)")
+    parser.add_argument("--margin", type=float, default=0.5, help="a detection centre may lie this far outside "
+                        "the labelled footprint [m] (default 0.5)")
+    parser.add_argument("--image-width", type=int, default=1242, help="camera image width [px] (default 1242)")
+    parser.add_argument("--json", type=Path, help="write per-frame matches and the summary here ('-' = stdout)")
+    parser.add_argument("--png", type=Path, help="folder for one bird's-eye PNG per frame (<frame>_eval.png)")
+    parser.add_argument("--params", type=Path, help="a ROS parameter file such as config/perception.yaml")
+    parser.add_argument("--model", help="classifier model card; default: the params file's model_path "
+                        "('' = clustering only)")
+    parser.add_argument("--device", default="auto", help="classifier device: auto, cpu or cuda")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Detect and evaluate every chosen frame; prints the table; the exit code."""
+    from t3d_ros.cli.detect import build_perception
+
+    t = training_dir(args.root)
+    ids = args.frames or frame_ids(args.root)
+    if not ids:
+        raise FileNotFoundError(f"{args.root}: no frame with velodyne/, label_2/ and calib/ files")
+    perception = build_perception(args.params, args.model, args.device)
+    frames = []
+    for fid in ids:
+        calib = read_calib(t / "calib" / f"{fid}.txt")
+        labels = read_labels(t / "label_2" / f"{fid}.txt", calib)
+        points = read_velodyne(t / "velodyne" / f"{fid}.bin")
+        res = perception.process(points)
+        fe = evaluate_frame(fid, points, labels, calib, res.detections, args.max_range, args.min_points,
+                            args.margin, args.image_width)
+        frames.append(fe)
+        if args.png:
+            eval_png(args.png / f"{fid}_eval.png", points, fe, calib, args.max_range, args.image_width)
+        n_eval = sum(1 for s in fe.gt_status if not s)
+        found = sum(1 for k, s in enumerate(fe.gt_status) if not s and fe.gt_match[k] >= 0)
+        print(f"{fid}: {found}/{n_eval} objects found, {int(fe.det_scope.sum())} detections in view",
+              file=sys.stderr)
+    summary = summarize(frames)
+    scope = (f"objects within {args.max_range:g} m in the camera's view with >= {args.min_points} returns, "
+             f"{len(frames)} frame(s)")
+    print(f"eval-kitti: {scope}\n{format_table(summary)}")
+    if args.json:
+        doc = {"settings": {"max_range": args.max_range, "min_points": args.min_points, "margin": args.margin,
+                            "image_width": args.image_width},
+               "frames": [fe.to_json() for fe in frames], **summary}
+        text = json.dumps(doc, indent=1)
+        if str(args.json) == "-":
+            print(text)
+        else:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(text + "\n")
+    return 0

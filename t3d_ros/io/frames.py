@@ -1,0 +1,52 @@
+"""Read point-cloud files into (N, 4) float32 x, y, z, intensity arrays.
+
+Formats: KITTI ``.bin`` (float32 x, y, z, reflectance), ``.npy`` ((N, 3), (N, >=4) or a structured
+array with x, y, z fields), ``.pcd`` (ascii, binary and binary_compressed, read with ``pypcd4``) and
+``.csv`` with an x,y,z[,intensity] header. Non-finite rows are dropped.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from t3d_ros.io.cloud import CloudError, points_from_view
+
+SUFFIXES = (".bin", ".npy", ".pcd", ".csv")
+
+
+def _from_array(arr: np.ndarray, path: Path) -> np.ndarray:
+    if arr.dtype.names:
+        return points_from_view(arr)
+    if arr.ndim != 2 or arr.shape[1] < 3:
+        raise CloudError(f"{path}: expected an (N, 3) or (N, >=4) array or x/y/z fields, got shape {arr.shape}")
+    out = np.zeros((arr.shape[0], 4), dtype=np.float32)
+    out[:, : min(4, arr.shape[1])] = arr[:, :4]
+    return out[np.isfinite(out[:, :3]).all(axis=1)]
+
+
+def read_points(path: str | Path) -> np.ndarray:
+    """Load one frame or object as (N, 4) float32 x, y, z, intensity (zeros when absent)."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    if suffix == ".bin":
+        raw = np.fromfile(path, dtype="<f4")
+        if raw.size % 4:
+            raise CloudError(f"{path}: {raw.size * 4} bytes is not a whole number of 16-byte KITTI points")
+        return _from_array(raw.reshape(-1, 4), path)
+    if suffix == ".npy":
+        return _from_array(np.load(path, allow_pickle=False), path)
+    if suffix == ".pcd":
+        import pypcd4  # offline-only dependency
+
+        pc = pypcd4.PointCloud.from_path(path)
+        return points_from_view(pc.pc_data)
+    if suffix == ".csv":
+        arr = np.genfromtxt(path, delimiter=",", names=True, dtype=np.float64)
+        if arr.dtype.names is None or not {"x", "y", "z"} <= set(arr.dtype.names):
+            raise CloudError(f"{path}: a CSV needs a header line naming x, y, z (and optionally intensity)")
+        return points_from_view(np.atleast_1d(arr))
+    raise CloudError(f"{path}: unknown suffix {suffix!r}; readable: {', '.join(SUFFIXES)}")

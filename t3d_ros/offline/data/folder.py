@@ -1,0 +1,61 @@
+"""A user folder of labelled clusters: ``<root>/<class>/*.{npy,bin,pcd,csv}``, one object per file."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from t3d_ros.offline.data.clusterset import ClusterSet, intensity01
+
+log = logging.getLogger(__name__)
+
+def load_folder(
+    root: str | Path,
+    class_names: Sequence[str] | None = None,
+    min_points: int = 1,
+    sensor: str = "unknown",
+) -> ClusterSet:
+    """Clusters from ``<root>/<class>/*`` (``.npy``, ``.bin``, ``.pcd``, ``.csv``; read by
+    :func:`t3d_ros.io.frames.read_points`), one cluster per file, labelled by its sub-folder.
+
+    ``class_names`` None: the sorted sub-folder names; given (e.g. ``CLASSES``): every sub-folder must
+    be one of them (else ``ValueError`` naming the unknown and known classes), absent ones simply have
+    no clusters. Points are used as stored (sensor frame if the files are); intensities above 1 are
+    taken as 0..255 and scaled. Other files (README...) are ignored; files with fewer than
+    ``min_points`` finite points are skipped. ``meta["frame"]`` = file index.
+    """
+    from t3d_ros.io.frames import SUFFIXES, read_points
+
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: no such folder (expected <root>/<class>/<files>)")
+    dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not dirs:
+        raise FileNotFoundError(f"{root}: no class sub-folders (expected <root>/<class>/<files>)")
+    if class_names is None:
+        names = tuple(d.name for d in dirs)
+    else:
+        names = tuple(class_names)
+        unknown = [d.name for d in dirs if d.name not in names]
+        if unknown:
+            raise ValueError(f"{root}: unknown class folder(s) {unknown}; known classes: {', '.join(names)}")
+    clusters, labels, skipped = [], [], []
+    for d in dirs:
+        for path in sorted(d.iterdir()):
+            if not path.is_file() or path.suffix.lower() not in SUFFIXES or path.name.startswith("."):
+                continue
+            pts = read_points(path)
+            if len(pts) < min_points:
+                skipped.append(str(path))
+                continue
+            clusters.append(intensity01(pts))
+            labels.append(names.index(d.name))
+    if not clusters:
+        log.warning("%s: no readable cluster files (%s)", root, ", ".join(SUFFIXES))
+    return ClusterSet.from_list(
+        clusters, labels, names, source="folder", sensor=sensor, frame=np.arange(len(clusters)), purity=1.0,
+        info={"source": "folder", "root": str(root), "skipped": skipped},
+    )

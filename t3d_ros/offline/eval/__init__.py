@@ -1,0 +1,1 @@
+"""Evaluation: classifier accuracy, segmentation quality against ground truth, detections against KITTI labels."""

@@ -1,0 +1,124 @@
+"""``python -m t3d_ros eval``: accuracy, mean-class accuracy, confusion matrix, size, FLOPs, latency.
+
+Takes a model card (evaluated as the node runs it: ``Classifier``, ONNX Runtime on the CPU) or a
+training checkpoint (torch). Datasets whose class list differs from the model's are mapped by name;
+clusters of classes the model does not know are left out and counted.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from t3d_ros.classify.models import count_flops, count_params
+from t3d_ros.offline.data import load_data
+from t3d_ros.offline.train.bundle import example_batch, load_checkpoint, model_from_checkpoint
+from t3d_ros.offline.train.loop import accuracy, predict
+
+
+def confusion_png(path: str | Path, confusion: np.ndarray, classes: list[str], title: str) -> None:
+    """Row-normalised confusion matrix (rows: truth) with counts, as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    conf = np.asarray(confusion, dtype=float)
+    norm = conf / np.maximum(conf.sum(axis=1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(7, 6), dpi=110)
+    ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
+    for i in range(len(classes)):
+        for j in range(len(classes)):
+            if conf[i, j]:
+                ax.text(j, i, f"{int(conf[i, j])}", ha="center", va="center", fontsize=7,
+                        color="white" if norm[i, j] > 0.5 else "black")
+    ax.set_xticks(range(len(classes)), classes, rotation=45, ha="right")
+    ax.set_yticks(range(len(classes)), classes)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+    fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def _latency_ms(fn, repeats: int = 20) -> float:
+    fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t0) * 1e3)
+    return float(np.median(times))
+
+
+def evaluate(model_path: str | Path, sources: list[str], sim_seeds: int = 200, cache: str = "out/cache",
+             png: str | Path | None = None, latency_batch: int = 64) -> dict:
+    model_path = Path(model_path)
+    if model_path.suffix == ".json":
+        from t3d_ros.classify.classifier import Classifier
+
+        clf = Classifier(model_path, device="cpu")
+        classes, spec = clf.classes, clf.spec
+        net = _torch_of_card(clf.card, model_path)
+        logits_of = lambda cs: clf.logits(cs.points, cs.offsets)  # noqa: E731
+        runner = clf.description
+    else:
+        net, spec, classes = model_from_checkpoint(load_checkpoint(model_path))
+        if hasattr(net, "export_base"):  # a NetAug supernet is judged as the tiny model it exports
+            net = net.export_base().eval()
+        logits_of = lambda cs: predict(net, cs, spec)  # noqa: E731
+        runner = "torch cpu"
+    torch.set_grad_enabled(False)
+    batch = example_batch(spec, clusters=latency_batch, seed=1)
+    report: dict = {
+        "model": str(model_path),
+        "runner": runner,
+        "classes": classes,
+        "params": count_params(net),
+        "mflops_per_cluster": round(count_flops(net, batch), 3),
+        "n_points": spec.n_points,
+        f"cpu_ms_network_batch{latency_batch}": round(_latency_ms(lambda: net.eval()(*batch)), 3),
+        "data": {},
+    }
+    rng = np.random.default_rng(2)
+    sizes = rng.integers(10, 3000, latency_batch)
+    pts = np.concatenate([rng.normal(size=(n, 4)).astype(np.float32) + [15, 3, -1, 0] for n in sizes])
+    offs = np.r_[0, np.cumsum(sizes)]
+    from t3d_ros.classify.inputs import make_inputs
+
+    report[f"cpu_ms_sampling_batch{latency_batch}"] = round(_latency_ms(lambda: make_inputs(pts, offs, spec, "cpu")), 3)
+    for i, source in enumerate(sources):
+        cs = load_data(source, "test", sim_seeds, cache)
+        # Map the dataset's class ids onto the model's by name.
+        lut = np.array([classes.index(c) if c in classes else -1 for c in cs.class_names], dtype=np.int64)
+        labels = lut[cs.labels] if len(cs) else np.zeros(0, np.int64)
+        keep = np.flatnonzero(labels >= 0)
+        left_out = len(labels) - len(keep)
+        cs = cs.subset(keep)
+        labels = labels[keep]
+        logits = logits_of(cs) if len(cs) else np.zeros((0, len(classes)))
+        acc = accuracy(logits, labels, len(classes))
+        acc["per_class"] = {classes[k]: round(v, 4) for k, v in acc["per_class"].items()}
+        acc["clusters"] = int(len(cs))
+        acc["left_out_unknown_class"] = int(left_out)
+        report["data"][source] = acc
+        if png and i == 0:
+            confusion_png(png, np.array(acc["confusion"]), classes,
+                          f"{model_path.stem} on {source}: acc {acc['accuracy']:.3f}, "
+                          f"mean-class {acc['mean_class_accuracy']:.3f}")
+    return report
+
+
+def _torch_of_card(card: dict, path: Path) -> torch.nn.Module:
+    from t3d_ros.classify.models import build_model
+
+    spec = card["input_spec"]
+    arch = card["architecture"]
+    model = build_model(arch["name"], len(card["classes"]), spec.in_feats, spec.global_feats, **arch.get("config", {}))
+    model.load_state_dict(torch.load(path.parent / card["files"]["weights"], map_location="cpu", weights_only=True))
+    return model.eval()

@@ -1,0 +1,152 @@
+"""The segmentation pipeline: crop -> voxel -> ground removal -> clustering -> oriented boxes.
+
+Pure numpy/scipy; no ROS. ``segment(points, config)`` is the one entry point; ``Pipeline`` keeps
+the validated config (``PipelineConfig``, ``config.py``) and the state that is worth building once
+(the Patchwork++ object).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from t3d_ros.segment import boxes as _boxes
+from t3d_ros.segment import cluster as _cluster
+from t3d_ros.segment import ground as _ground
+from t3d_ros.segment.config import PipelineConfig
+from t3d_ros.segment.preprocess import crop_mask, voxel_downsample
+
+__all__ = ["Pipeline", "PipelineConfig", "Segmentation", "segment"]
+
+@dataclass
+class Segmentation:
+    """Result of ``segment``. M: points after crop/voxel; K: kept clusters; C: input columns."""
+
+    points: np.ndarray  # (M, C) float32, the cloud that was segmented
+    ground: np.ndarray  # (M,) bool
+    cluster_id: np.ndarray  # (M,) int32, -1 for ground / noise / rejected (too small, oversize)
+    cluster_offsets: np.ndarray  # (K+1,) int64; cluster k is cluster_points[off[k]:off[k+1]]
+    cluster_points: np.ndarray  # (sum, C) float32, packed points of the kept clusters
+    boxes: np.ndarray  # (K, 7) float32 [cx, cy, cz, length, width, height, yaw]
+    input_cluster_id: np.ndarray  # (N_input,) int32 cluster of every input point, -1 none
+    input_ground: np.ndarray  # (N_input,) bool
+    timings_ms: dict[str, float] = field(default_factory=dict)  # crop, voxel, ground, cluster, boxes
+    n_oversize: int = 0  # clusters above max_cluster_points (left out unless oversize_policy="keep")
+
+    @property
+    def num_clusters(self) -> int:
+        """K, the number of kept clusters."""
+        return len(self.cluster_offsets) - 1
+
+    def cluster(self, k: int) -> np.ndarray:
+        """Points (n_k, C) of cluster ``k``."""
+        return self.cluster_points[self.cluster_offsets[k] : self.cluster_offsets[k + 1]]
+
+
+class Pipeline:
+    """A validated config plus per-config state; ``pipeline(points)`` segments one cloud."""
+
+    def __init__(self, config: PipelineConfig | None = None) -> None:
+        self.config = config if config is not None else PipelineConfig()
+        self.config.validate()
+        self._patchwork = None
+        if self.config.ground_method == "patchwork":
+            c = self.config
+            reach = math.hypot(max(abs(c.x_min), abs(c.x_max)), max(abs(c.y_min), abs(c.y_max)))
+            self._patchwork = _ground.PatchworkGround(
+                sensor_height=c.ground_sensor_height or 1.73, max_range=reach, min_range=c.min_range
+            )
+
+    def _ground(self, xyz: np.ndarray, pts: np.ndarray) -> np.ndarray:
+        c = self.config
+        if c.ground_method == "envelope":
+            return _ground.envelope_ground(
+                xyz, c.ground_cell_size, c.ground_height_threshold, c.ground_max_slope_deg,
+                c.ground_global_slope_deg, c.ground_sensor_height or None, c.ground_radius,
+            )
+        if c.ground_method == "grid":
+            return _ground.grid_min_z_ground(xyz, c.ground_cell_size, c.ground_height_threshold)
+        if c.ground_method == "patchwork":
+            return self._patchwork(xyz, pts[:, 3] if pts.shape[1] > 3 else None)
+        return np.zeros(len(xyz), bool)
+
+    def _cluster(self, xyz: np.ndarray) -> np.ndarray:
+        c = self.config
+        if c.cluster_method == "cellgraph":
+            return _cluster.cell_graph_clusters(
+                xyz, c.cluster_cell_size, c.cluster_tolerance, c.cluster_radial_tolerance_per_m,
+                c.cluster_tangential_tolerance_per_m,
+                c.cluster_max_tolerance, c.cluster_z_gap, c.cluster_z_gap_per_m,
+            )
+        if c.cluster_method == "voxel":
+            return _cluster.voxel_components(xyz, c.cluster_cell_size, 2 * c.cluster_cell_size)
+        if c.cluster_method == "kdtree":
+            return _cluster.euclidean_kdtree_downsampled(xyz, c.cluster_tolerance, c.cluster_z_scale)
+        return _cluster.grid2d_components(xyz, c.cluster_cell_size)
+
+    def __call__(self, points: np.ndarray) -> Segmentation:
+        """Segment ``points`` (N, C>=3) float x, y, z[, intensity, ...]; see ``segment``."""
+        c = self.config
+        points = np.asarray(points)
+        if points.ndim != 2 or points.shape[1] < 3:
+            raise ValueError(f"points must have shape (N, C>=3), got {points.shape}")
+        n_in, ncol = points.shape
+        t = {}
+        t0 = time.perf_counter()
+        keep = np.flatnonzero(
+            crop_mask(points, (c.x_min, c.x_max), (c.y_min, c.y_max), (c.z_min, c.z_max), c.min_range)
+        )
+        pts = points[keep].astype(np.float32, copy=False)
+        if not np.all(np.isfinite(pts[:, 3:])):  # NaN in an extra column: drop the row as well
+            ok = np.isfinite(pts[:, 3:]).all(axis=1)
+            keep, pts = keep[ok], pts[ok]
+        t1 = time.perf_counter()
+        t["crop"] = (t1 - t0) * 1e3
+        to_seg = None  # position in the segmented cloud of every kept input point (voxel on)
+        if c.voxel_size > 0 and len(pts):
+            rep, to_seg = voxel_downsample(pts[:, :3], c.voxel_size)
+            pts = pts[rep]
+        t2 = time.perf_counter()
+        t["voxel"] = (t2 - t1) * 1e3
+        m = len(pts)
+        # Separate contiguous columns: every stage indexes x, y, z many times.
+        xyz = np.ascontiguousarray(pts[:, :3])
+        ground = self._ground(xyz, pts) if m else np.zeros(0, bool)
+        t3 = time.perf_counter()
+        t["ground"] = (t3 - t2) * 1e3
+        ng = np.flatnonzero(~ground)
+        labels = self._cluster(xyz[ng]) if len(ng) else np.zeros(0, np.int32)
+        cid_ng, order, offsets, n_over = _cluster.pack_labels(
+            labels, c.min_cluster_points, c.max_cluster_points, c.oversize_policy == "keep"
+        )
+        cluster_id = np.full(m, -1, np.int32)
+        cluster_id[ng] = cid_ng
+        packed = ng[order]
+        cluster_points = pts[packed]
+        t4 = time.perf_counter()
+        t["cluster"] = (t4 - t3) * 1e3
+        bxs = _boxes.fit_boxes(xyz[packed], offsets, c.box_method)
+        t["boxes"] = (time.perf_counter() - t4) * 1e3
+
+        input_cluster_id = np.full(n_in, -1, np.int32)
+        input_ground = np.zeros(n_in, bool)
+        input_cluster_id[keep] = cluster_id if to_seg is None else cluster_id[to_seg]
+        input_ground[keep] = ground if to_seg is None else ground[to_seg]
+        return Segmentation(
+            points=pts.reshape(m, ncol), ground=ground, cluster_id=cluster_id, cluster_offsets=offsets,
+            cluster_points=cluster_points.reshape(-1, ncol), boxes=bxs, input_cluster_id=input_cluster_id,
+            input_ground=input_ground, timings_ms=t, n_oversize=n_over,
+        )
+
+
+def segment(points: np.ndarray, config: PipelineConfig | None = None) -> Segmentation:
+    """Segment one cloud.
+
+    points: (N, C>=3) float x, y, z[, intensity, ...] in the sensor frame; rows with a NaN/Inf
+    are dropped. Handles N=0, a single point and all-ground clouds (zero clusters). For many
+    frames build a ``Pipeline`` once instead (validation and Patchwork++ set-up happen once).
+    """
+    return Pipeline(config)(points)
