@@ -15,7 +15,7 @@ SENSOR ?= hdl64
 
 .PHONY: setup build demo test lint clean model
 
-$(VENV)/.installed: requirements.txt requirements-ros.txt requirements-train.txt requirements-dev.txt setup.py
+$(VENV)/.installed: requirements.txt requirements-ros.txt requirements-offline.txt requirements-dev.txt setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements-dev.txt

@@ -1,10 +1,19 @@
 """ament_python package: installs the Python package, executables, launch/config/models."""
 
 from glob import glob
+from pathlib import Path
 
 from setuptools import find_packages, setup
 
 package_name = "t3d_ros"
+
+
+def _requirements(name: str) -> list[str]:
+    """Requirement lines of ``name`` (beside this file), comments stripped."""
+    path = Path(__file__).resolve().parent / name
+    lines = [line.split("#")[0].strip() for line in path.read_text().splitlines()] if path.is_file() else []
+    return [line for line in lines if line and not line.startswith("-")]
+
 
 setup(
     name=package_name,
@@ -19,6 +28,9 @@ setup(
         (f"share/{package_name}/models", [f for f in glob("models/*") if not f.endswith(".md")]),
     ],
     install_requires=["setuptools", "numpy", "scipy"],
+    # The node needs requirements.txt only; the offline companion (t3d_ros.offline, bench, the training
+    # and evaluation commands) needs these too: pip install -e .[offline]
+    extras_require={"offline": _requirements("requirements-offline.txt")},
     zip_safe=True,
     maintainer="t3d_ros maintainers",
     maintainer_email="t3d-ros@example.org",

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Input-representation ablation of the README (issue 3): the tiny model alone, same data and schedule
+# Input-representation ablation of docs/classifier.md (issue 3): the tiny model alone, same data and schedule
 # as `tiny` in train_t3dnet.sh, with (a) metric coordinates + extent/log-count/range features (the
 # shipped choice, run `tiny` there), (b) metric coordinates only, (c) coordinates rescaled to the unit
 # sphere (the usual ModelNet recipe; the size is lost), (d) metric + features + intensity and height.

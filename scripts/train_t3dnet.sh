@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Reproduces models/t3d_tiny.* and the T3DNet ablation table of the README (`make model`).
+# Reproduces models/t3d_tiny.* and the T3DNet ablation table of docs/classifier.md (`make model`).
 # Stage 0 teacher (PointNet++ SSG, ~285 MFLOP a cluster), the tiny model alone, stage 1 tiny + NetAug,
 # stage 2 NetAug + distillation from the teacher, then eval, export and the ablation table.
 # Data: 100 simulated scenes x 4 sensors (train; ~21.7k clusters), disjoint seeds for val and test.
@@ -30,7 +30,7 @@ for run in teacher_ssg tiny tiny_netaug tiny_netaug_kd; do
         --png $RUNS/$run/confusion.png > /dev/null
 done
 # The shipped model: stage 1 (tiny + NetAug), the best mean-class accuracy on the simulated test set.
-# Stage 2 reaches the CPU-trained teacher's accuracy but inherits its weak cyclist class (README, "The
+# Stage 2 reaches the CPU-trained teacher's accuracy but inherits its weak cyclist class (docs/classifier.md, "The
 # T3DNet ablation"); with a stronger teacher (a longer GPU run) try SHIP=tiny_netaug_kd.
 SHIP=${SHIP:-tiny_netaug}
 $PY -m t3d_ros export $RUNS/$SHIP/ckpt_best.pt --out models --name t3d_tiny --metrics $RUNS/$SHIP/eval.json

@@ -20,8 +20,13 @@ NODE_PARAMS: list[tuple[str, object, str, bool, tuple[float, float] | None]] = [
      "empty = clustering only (every cluster 'unknown').", True, None),
     ("device", "auto", "Classifier device: auto (the GPU when there is one), cpu or cuda.", True, None),
     ("backend", "auto", "Classifier runtime: auto (ONNX Runtime when installed), onnxruntime or torch.", True, None),
-    ("score_threshold", 0.0, "Clusters scoring below this [0-1] are labelled 'unknown' (never dropped).",
-     False, (0.0, 1.0)),
+    ("score_threshold", 0.0, "Clusters scoring below this [0-1] are labelled 'unknown' (never dropped); a floor "
+     "for every class, on top of class_thresholds.", False, (0.0, 1.0)),
+    ("class_thresholds", "", "Per-class score thresholds [0-1], e.g. 'car:0.8,pedestrian:0.7'; below its class's "
+     "threshold a label becomes 'unknown'. Empty = the model card's (chosen on simulated validation data).",
+     False, None),
+    ("size_check", True, "Lower a label to 'unknown' when the cluster's box cannot hold an object of that class "
+     "(a 6 m pedestrian, a 0.3 m car; limits in classify/postcheck.py).", False, None),
     ("publish_markers", True, "Publish ~/markers (MarkerArray).", False, None),
     ("publish_clusters", True, "Publish ~/clusters (PointCloud2 with instance and class_id).", False, None),
     ("publish_detections", True, "Publish ~/detections (JSON in std_msgs/String).", False, None),

@@ -163,3 +163,15 @@ def test_read_points_formats(tmp_path):
     (tmp_path / "d.txt").write_text("")
     with pytest.raises(CloudError, match="unknown suffix"):
         read_points(tmp_path / "d.txt")
+
+
+def test_datatype_table_matches_sensor_msgs_pointfield():
+    """The decoder's datatype table, checked once against the message definition itself (the layout
+    tests and the struct-reader baseline use the table, so they could not catch an error in it)."""
+    from sensor_msgs.msg import PointField
+
+    from t3d_ros.io.cloud import DATATYPE_FORMAT
+
+    expected = {PointField.INT8: "i1", PointField.UINT8: "u1", PointField.INT16: "i2", PointField.UINT16: "u2",
+                PointField.INT32: "i4", PointField.UINT32: "u4", PointField.FLOAT32: "f4", PointField.FLOAT64: "f8"}
+    assert DATATYPE_FORMAT == expected

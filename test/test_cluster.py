@@ -44,10 +44,21 @@ def test_pedestrian_next_to_car_stays_separate(name, gap):
 def test_grid2d_merges_touching_objects_but_not_far_ones():
     rng = np.random.default_rng(0)
     a = _box_surface((10.0, 0.0), np.array([4.0, 1.8, 1.5]), 2000, rng)
-    b = _box_surface((10.0, 2.0), np.array([0.5, 0.5, 1.8]), 300, rng)  # 0.85 m apart
-    c = _box_surface((20.0, 0.0), np.array([1, 1, 1.0]), 300, rng)
+    b = _box_surface((10.0, 1.25), np.array([0.5, 0.5, 1.8]), 300, rng)  # touching: 0.1 m from a's side
+    c = _box_surface((20.0, 0.0), np.array([1, 1, 1.0]), 300, rng)  # 7.5 m away
     lab = cluster.grid2d_components(np.concatenate([a, b, c]).astype(np.float32), cell_size=0.3)
-    assert lab[2300] not in set(lab[:2300])
+    assert len(np.unique(lab[:2300])) == 1, "the touching objects are one component"
+    assert len(np.unique(lab[2300:])) == 1 and lab[2300] not in set(lab[:2300])
+
+
+@pytest.mark.parametrize("name", list(METHODS))
+def test_touching_objects_merge_in_every_method(name):
+    # Two boxes 5 cm apart (a bin against a wall): no distance threshold separates them.
+    rng = np.random.default_rng(2)
+    a = _box_surface((10.0, 0.0), np.array([4.0, 0.3, 1.5]), 2000, rng)
+    b = _box_surface((10.0, 0.45), np.array([0.5, 0.5, 1.2]), 300, rng)
+    lab = METHODS[name](np.concatenate([a, b]).astype(np.float32))
+    assert len(np.unique(lab)) == 1
 
 
 def test_cellgraph_bridges_radial_ring_gaps_at_range():

@@ -43,13 +43,16 @@ def test_sim_clusters_valid(sim: ClusterSet) -> None:
     assert sim.class_names == CLASSES
     assert len(sim) > 50
     assert sim.sizes.min() >= 10
-    assert sim.meta["purity"].min() >= 0.7
+    inliers = ~sim.outlier
+    assert sim.meta["purity"][inliers].min() >= 0.7  # below: a merge, kept as an outlier
+    assert 0 < sim.outlier.sum() < 0.5 * len(sim)
     assert set(sim.meta["sensor"].tolist()) == set(SENSORS)
     assert set(sim.meta["frame"].tolist()) == set(SEEDS)
     assert len(set(sim.labels.tolist())) >= 4  # a street scene has cars, poles, structures, ...
     s = sim.info["summary"]
-    assert s["frames"] == 4 and s["kept"] == len(sim)
-    assert s["clusters"] == s["kept"] + s["dropped_ground"] + s["dropped_small"] + s["dropped_impure"]
+    assert s["frames"] == 4 and s["kept"] == inliers.sum()
+    assert s["outliers_ground"] + s["outliers_impure"] == sim.outlier.sum()
+    assert s["clusters"] == len(sim) + s["dropped_small"]
     # Clusters are in the sensor frame, not centred: range_m is the centroid's xy distance.
     i = int(np.argmax(sim.meta["range_m"]))
     c = sim.cluster(i)
@@ -62,10 +65,12 @@ def test_sim_labels_match_ground_truth(sim: ClusterSet) -> None:
     from t3d_ros.offline.sim import simulate
     from t3d_ros.segment.pipeline import Pipeline
 
-    _, frame = simulate(SEEDS[0], SENSORS[1])
+    from t3d_ros.offline.data.sim import mount_height
+
+    _, frame = simulate(SEEDS[0], SENSORS[1], mount_height=mount_height(SEEDS[0], SENSORS[1]))
     pts = np.column_stack([frame.xyz, frame.intensity]).astype(np.float32)
     seg = Pipeline()(pts)
-    mine = sim.subset((sim.meta["frame"] == SEEDS[0]) & (sim.meta["sensor"] == SENSORS[1]))
+    mine = sim.subset((sim.meta["frame"] == SEEDS[0]) & (sim.meta["sensor"] == SENSORS[1]) & ~sim.outlier)
     checked = 0
     for k in range(seg.num_clusters):
         lab = frame.label[seg.input_cluster_id == k]
@@ -94,10 +99,10 @@ def test_sim_deterministic_and_workers(sim: ClusterSet) -> None:
 
 def test_min_purity_filters() -> None:
     strict = make_sim_clusters(SEEDS[:1], SENSORS[:1], min_purity=0.99)
-    assert strict.meta["purity"].min() >= 0.99
+    assert strict.meta["purity"][~strict.outlier].min() >= 0.99
     loose = make_sim_clusters(SEEDS[:1], SENSORS[:1], min_purity=0.0)
-    assert len(loose) >= len(strict)
-    assert loose.info["summary"]["dropped_impure"] == 0
+    assert len(loose) == len(strict) and loose.outlier.sum() <= strict.outlier.sum()
+    assert loose.info["summary"]["outliers_impure"] == 0
 
 
 def test_save_load_round_trip(sim: ClusterSet, tmp_path) -> None:

@@ -19,51 +19,17 @@ from t3d_ros.classify.models import (
     count_params,
     recalibrate_bn,
 )
-from t3d_ros.classify.models.layers import Level, gather_points
+from t3d_ros.classify.models.layers import Level
+from t3d_ros.classify.ops import SALevel, sample_and_group
 
 POINTNET2_FAMILY = ["pointnet2_ssg", "pointnet2_msg", "tiny", "tiny_netaug"]
 
 
-# --- a tiny pure-torch reference of the sampling ops (t3d_ros.classify.ops computes the real ones) -------------
-
-
-def ref_fps(xyz: Tensor, npoint: int) -> Tensor:
-    """Farthest point sampling from index 0: xyz (B, N, 3) -> (B, npoint) int64."""
-    b, n, _ = xyz.shape
-    idx = torch.zeros(b, npoint, dtype=torch.long)
-    dist = torch.full((b, n), math.inf)
-    far = torch.zeros(b, dtype=torch.long)
-    for i in range(npoint):
-        idx[:, i] = far
-        centre = xyz[torch.arange(b), far]
-        dist = torch.minimum(dist, ((xyz - centre[:, None]) ** 2).sum(-1))
-        far = dist.argmax(-1)
-    return idx
-
-
-def ref_ball_query(xyz: Tensor, centres: Tensor, radius: float, nsample: int) -> Tensor:
-    """First ``nsample`` points within ``radius`` in index order, padded with the first hit -> (B, S, nsample)."""
-    n = xyz.shape[1]
-    within = torch.cdist(centres, xyz) <= radius
-    key = torch.where(within, torch.arange(n), n)
-    if n < nsample:
-        key = torch.cat([key, key.new_full((*key.shape[:2], nsample - n), n)], dim=-1)
-    idx = key.sort(dim=-1).values[..., :nsample]
-    return torch.where(idx == n, idx[..., :1], idx)  # centres are points of the cloud: never empty
-
-
 def ref_sample_and_group(xyz: Tensor, levels: list[Level]) -> list[Tensor]:
-    """``[fps_0, group_0, fps_1, group_1, ...]`` for ``levels`` (MSG scales concatenated along K)."""
-    out = []
-    for lv in levels:
-        fps = ref_fps(xyz, min(lv.npoint, xyz.shape[1]))
-        centres = gather_points(xyz, fps)
-        radii = lv.radius if isinstance(lv.radius, tuple) else (lv.radius,)
-        nsamples = lv.nsample if isinstance(lv.nsample, tuple) else (lv.nsample,)
-        group = torch.cat([ref_ball_query(xyz, centres, r, k) for r, k in zip(radii, nsamples, strict=True)], -1)
-        out += [fps, group]
-        xyz = centres
-    return out
+    """``[fps_0, group_0, fps_1, group_1, ...]`` for ``levels`` by the package's own sampling ops (the
+    indices the models run with in training and in the node; MSG scales side by side)."""
+    res = sample_and_group(xyz, [SALevel(lv.npoint, lv.radius, lv.nsample) for lv in levels], backend="cpu")
+    return [t for pair in res if pair is not None for t in pair]
 
 
 def make_inputs(model: nn.Module, batch: int, n_points: int, seed: int = 0) -> tuple[Tensor, ...]:
@@ -217,7 +183,7 @@ def test_onnx_matches_torch_with_dynamic_batch(tmp_path, name: str, in_feats: in
     model = randomize_bn(build_model(name, 8, in_feats, global_feats)).eval()
     n_points = 256
     path = tmp_path / f"{name}.onnx"
-    names = export_onnx(model, model.example_inputs(2, n_points), path)
+    names = export_onnx(model, make_inputs(model, 2, n_points), path)  # indices as the package computes them
     assert names[:5] == ["xyz", "feats", "globals", "fps_0", "group_0"] and len(names) == 3 + 2 * len(model.levels)
     for batch in (1, 7):
         inputs = make_inputs(model, batch, n_points, seed=batch)

@@ -123,12 +123,13 @@ def test_node_detects_simulated_objects(perception, ros_node):
         matches = _matches(scene.objects, frame, boxes)
         found = [(truth, labels[i]) for truth, i in matches if i >= 0]
         assert len(matches) > 10 and len(found) >= 0.85 * len(matches), f"{len(found)}/{len(matches)} objects found"
-        if not all(label == UNKNOWN for label in labels):  # a classifier is configured (the shipped model)
-            correct += sum(t == p for t, p in found)
-            total += len(found)
+        correct += sum(t == p for t, p in found)
+        total += len(found)
         assert det["num_points"] == len(frame.xyz)
-        assert {"decode", "ground", "cluster"} <= set(det["timing_ms"])
-    assert total == 0 or correct >= 0.6 * total, f"shipped model labels {correct}/{total} objects correctly"
+        assert {"decode", "ground", "cluster", "classify"} <= set(det["timing_ms"])
+    # The shipped params load the shipped model, and it labels (most of) the objects right.
+    assert "loaded " in node.output() and "t3d_tiny.json" in node.output(), node.output()
+    assert total >= 20 and correct >= 0.6 * total, f"shipped model labels {correct}/{total} objects correctly"
 
 
 def _bad(kind: str):
@@ -237,14 +238,12 @@ def test_bad_configuration_fails_at_start_with_a_clear_error(start_node, overrid
     assert "cannot start" in log and message in log and "Traceback" not in log, log
 
 
-def test_corrupt_model_fails_at_start_and_cuda_falls_back_to_cpu(start_node, ros_node, tmp_path):
+def test_corrupt_model_fails_at_start(start_node, tmp_path):
     from t3d_ros.classify.classifier import resolve_model_path
 
     shipped = resolve_model_path()
-    if not shipped.is_file():
-        pytest.skip("no shipped model")
+    assert shipped.is_file(), f"the shipped model card {shipped} is missing"
     bad = tmp_path / "bad.json"
-    bad.write_text(shipped.read_text())
     (tmp_path / "t3d_tiny.onnx").write_bytes(b"not an onnx file")
     card = json.loads(shipped.read_text())
     card["files"]["onnx"] = "t3d_tiny.onnx"
@@ -254,11 +253,6 @@ def test_corrupt_model_fails_at_start_and_cuda_falls_back_to_cpu(start_node, ros
     assert node.wait_exit(timeout=60) == 2
     log = node.output()
     assert "cannot load ONNX model" in log and "Traceback" not in log, log
-    node = start_node("perception_node", "-p", "device:=cuda", "-p", f"cloud_topic:={TOPIC}x", params="perception.yaml")
-    assert spin_until(ros_node, lambda: "listening on" in node.output(), 60), node.output()
-    log = node.output()
-    assert log.count("no usable GPU") + log.count("sees no GPU") == 1, log
-    assert node.proc.poll() is None
 
 
 def test_sim_lidar_to_perception_chain(start_node, ros_node):

@@ -327,3 +327,20 @@ def test_cuda_sample_and_group_equals_reference(gpu):
                 continue
             assert g[0].is_cuda and g[1].is_cuda
             assert np.array_equal(g[0].cpu().numpy(), r[0]) and np.array_equal(g[1].cpu().numpy(), r[1])
+
+
+def test_multiscale_level_is_one_fps_and_a_ball_query_per_scale():
+    """PointNet++ MSG levels: the same FPS centres, the scales' neighbour lists side by side."""
+    rng = np.random.default_rng(5)
+    xyz = rng.normal(size=(3, 200, 3)).astype(np.float32)
+    msg = [SALevel(32, (0.3, 0.6), (8, 16)), SALevel(8, (0.6, 1.2), (4, 8)), SALevel(0, 0.0, 0)]
+    out = sample_and_group(xyz, msg, backend="cpu")
+    assert out[2] is None
+    pts = xyz
+    for (fidx, group), lv in zip(out[:2], msg, strict=False):
+        ref = sample_and_group(pts, [SALevel(lv.npoint, *lv.scales[0])], backend="reference")[0]
+        assert np.array_equal(fidx, ref[0])
+        centres = np.take_along_axis(pts, fidx[:, :, None], axis=1)
+        parts = [ball_query_reference(pts, centres, r, k) for r, k in lv.scales]
+        assert np.array_equal(group, np.concatenate(parts, axis=-1))
+        pts = centres

@@ -78,6 +78,13 @@ def load_card(path: str | Path) -> dict:
         doc["input_spec"] = InputSpec.from_json(doc["input"])
     except (KeyError, TypeError, ValueError) as e:
         raise ModelError(f"{card}: bad 'input' section: {e}") from None
+    cal = doc.get("calibration", {})
+    temperature, thresholds = cal.get("temperature", 1.0), cal.get("class_thresholds", {})
+    if not isinstance(temperature, int | float) or not 0.05 <= temperature <= 20:
+        raise ModelError(f"{card}: calibration.temperature={temperature!r} must be a number in [0.05, 20]")
+    if not isinstance(thresholds, dict) or any(k not in doc["classes"] or not isinstance(v, int | float)
+                                               or not 0 <= v <= 1 for k, v in thresholds.items()):
+        raise ModelError(f"{card}: calibration.class_thresholds must map class names to scores in [0, 1]")
     doc["path"] = card
     return doc
 
@@ -121,6 +128,11 @@ class Classifier:
         self.card = load_card(path)
         self.classes: list[str] = list(self.card["classes"])
         self.spec: InputSpec = self.card["input_spec"]
+        # Temperature scaling (fitted on held-out data at export): softmax(logits / T) are calibrated
+        # probabilities; below its class threshold a label is not trusted (see t3d_ros/perception.py).
+        cal = self.card.get("calibration", {})
+        self.temperature = float(cal.get("temperature", 1.0))
+        self.class_thresholds: dict[str, float] = {k: float(v) for k, v in cal.get("class_thresholds", {}).items()}
         base = self.card["path"].parent
         files = self.card["files"]
         if backend == "auto":
@@ -209,10 +221,17 @@ class Classifier:
         self.last_timings_ms = {"sample_group": (t1 - t0) * 1e3, "network": (time.perf_counter() - t1) * 1e3}
         return out
 
+    def probabilities(self, points: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+        """(K, num_classes) calibrated class probabilities, softmax(logits / temperature)."""
+        if len(offsets) < 2:
+            return np.zeros((0, len(self.classes)), np.float32)
+        return _softmax(self.logits(points, offsets) / self.temperature)
+
     def __call__(self, points: np.ndarray, offsets: np.ndarray) -> tuple[list[str], np.ndarray]:
+        """The best class of every cluster and its calibrated probability (K,)."""
         if len(offsets) < 2:
             return [], np.zeros(0, np.float32)
-        probs = _softmax(self.logits(points, offsets))
+        probs = self.probabilities(points, offsets)
         best = probs.argmax(axis=1)
         return [self.classes[i] for i in best], probs[np.arange(len(best)), best].astype(np.float32)
 

@@ -32,7 +32,8 @@ class InputSpec:
     """How clusters are turned into network inputs; stored in every model card."""
 
     n_points: int = 256
-    levels: tuple[tuple[int, float, int], ...] = ()  # (npoint, radius m, nsample) per indexed level
+    # (npoint, radius m, nsample) per indexed level; radius and nsample are tuples on multi-scale levels
+    levels: tuple[tuple, ...] = ()
     point_features: tuple[str, ...] = ()
     global_features: tuple[str, ...] = ("extent", "log_count", "range")
     scale: str = "metric"  # "metric" (metres) or "unit_sphere" (the ModelNet recipe; loses size, for ablation)
@@ -65,11 +66,17 @@ class InputSpec:
     def from_json(cls, doc: dict) -> InputSpec:
         return cls(
             n_points=int(doc["n_points"]),
-            levels=tuple((int(a), float(b), int(c)) for a, b, c in doc.get("levels", ())),
+            levels=tuple((int(a), _scalar_or_tuple(b, float), _scalar_or_tuple(c, int))
+                         for a, b, c in doc.get("levels", ())),
             point_features=tuple(doc.get("point_features", ())),
             global_features=tuple(doc.get("global_features", ())),
             scale=doc.get("scale", "metric"),
         )
+
+
+def _scalar_or_tuple(v, kind: type):
+    """A level's radius / nsample from JSON: one number, or a list of them (multi-scale)."""
+    return tuple(kind(x) for x in v) if isinstance(v, list | tuple) else kind(v)
 
 
 @dataclass

@@ -25,6 +25,16 @@ def main(argv: list[str] | None = None) -> int:
     eval_kitti.add_arguments(sub.add_parser("eval-kitti", help="evaluate detections against KITTI label_2 boxes"))
     replay_cli.add_arguments(sub.add_parser("replay", help="publish a bag's PointCloud2 clouds over ROS 2"))
     commands = {"sim": sim_cli.run, "detect": detect_cli.run, "eval-kitti": eval_kitti.run, "replay": replay_cli.run}
+    from t3d_ros.cli import realism as realism_cli
+
+    realism_cli.add_arguments(sub.add_parser("realism", help="simulated against real clusters: statistics, plots, "
+                                             "a sim-vs-real discriminator", description=realism_cli.__doc__))
+    commands["realism"] = realism_cli.run
+    from t3d_ros.cli import harvest as harvest_cli
+
+    harvest_cli.add_arguments(sub.add_parser("harvest", help="every cluster of your recordings as a file, with "
+                                             "contact sheets to label them", description=harvest_cli.__doc__))
+    commands["harvest"] = harvest_cli.run
     from t3d_ros.bench import cli as bench_cli  # rclpy, matplotlib and the baselines load only when it runs
 
     bench_cli.add_arguments(sub.add_parser("bench", help="time every stage of the node beside its baselines"))

@@ -7,6 +7,7 @@ array with x, y, z fields), ``.pcd`` (ascii, binary and binary_compressed, read 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -50,3 +51,24 @@ def read_points(path: str | Path) -> np.ndarray:
             raise CloudError(f"{path}: a CSV needs a header line naming x, y, z (and optionally intensity)")
         return points_from_view(np.atleast_1d(arr))
     raise CloudError(f"{path}: unknown suffix {suffix!r}; readable: {', '.join(SUFFIXES)}")
+
+
+def iter_frames(paths: list[Path]) -> Iterator[tuple[str, np.ndarray]]:
+    """(name, points (N, 4)) of every frame named by ``paths``: frame files, folders of them (a
+    ``velodyne/`` or ``training/velodyne/`` sub-folder is looked into: KITTI layouts), and rosbag2
+    MCAP bags (every PointCloud2 message). Raises ``FileNotFoundError`` for a folder with no frames."""
+    from t3d_ros.io.bag import is_bag, read_clouds
+
+    for path in map(Path, paths):
+        if is_bag(path):
+            for cloud in read_clouds(path):
+                yield f"{path.stem}_{cloud.topic.strip('/').replace('/', '_')}_{cloud.index:06d}", cloud.points()
+        elif path.is_dir():
+            folder = next((f for f in (path / "training" / "velodyne", path / "velodyne") if f.is_dir()), path)
+            files = sorted(p for p in folder.iterdir() if p.suffix.lower() in SUFFIXES and p.is_file())
+            if not files:
+                raise FileNotFoundError(f"{path}: no frames ({', '.join(SUFFIXES)})")
+            for f in files:
+                yield f"{path.name}_{f.stem}", read_points(f)
+        else:
+            yield path.stem, read_points(path)

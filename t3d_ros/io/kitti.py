@@ -13,6 +13,22 @@ import numpy as np
 # Classes with a 3D box; DontCare rows carry no box.
 OBJECT_TYPES = ("Car", "Van", "Truck", "Pedestrian", "Person_sitting", "Cyclist", "Tram", "Misc")
 
+# KITTI object types -> the package's classes (None: no class), the one map for training data and
+# evaluation. KITTI's vans (people carriers, minibuses, delivery vans, ~5 m long, 1.9-2.2 m high) are
+# what a robot must treat as cars (and what most datasets merge with cars); trucks and trams are the
+# large vehicles.
+KITTI_TO_T3D: dict[str, str | None] = {
+    "Car": "car",
+    "Van": "car",
+    "Truck": "truck",
+    "Tram": "truck",
+    "Pedestrian": "pedestrian",
+    "Person_sitting": "pedestrian",
+    "Cyclist": "cyclist",
+    "Misc": "misc",
+    "DontCare": None,
+}
+
 
 def read_velodyne(path: str | Path) -> np.ndarray:
     """(N, 4) float32 x, y, z, reflectance of a KITTI ``.bin`` scan."""

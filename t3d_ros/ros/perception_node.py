@@ -32,7 +32,7 @@ from visualization_msgs.msg import MarkerArray
 from t3d_ros.classes import CLASSES, UNKNOWN_ID
 from t3d_ros.config import NODE_PARAMS, pipeline_config
 from t3d_ros.io.cloud import CloudError
-from t3d_ros.perception import Perception
+from t3d_ros.perception import Perception, parse_class_thresholds
 from t3d_ros.ros.convert import array_to_msg, clusters_to_array, detections_to_markers, msg_to_points
 from t3d_ros.ros.spin import run_node
 from t3d_ros.segment.pipeline import PipelineConfig
@@ -114,9 +114,21 @@ class PerceptionNode(Node):
             config = pipeline_config(changes, self.perception.config)
         except (ValueError, TypeError) as e:
             return SetParametersResult(successful=False, reason=str(e))
+        thresholds = None
+        if "class_thresholds" in changes and self.perception.classifier is not None:
+            clf = self.perception.classifier
+            try:
+                text = str(changes["class_thresholds"])
+                thresholds = parse_class_thresholds(text, clf.classes) if text else clf.class_thresholds
+            except ValueError as e:
+                return SetParametersResult(successful=False, reason=str(e))
         self.perception.config = config
         if "score_threshold" in changes:
             self.perception.score_threshold = float(changes["score_threshold"])
+        if thresholds is not None:
+            self.perception.class_thresholds = thresholds
+        if "size_check" in changes:
+            self.perception.check_sizes = bool(changes["size_check"])
         return SetParametersResult(successful=True)
 
     def _log_limited(self, cause: str, message: str, error: bool = False, count: int | None = None) -> None:

@@ -17,7 +17,7 @@ import numpy as np
 from t3d_ros.classify.ops import _cpu
 from t3d_ros.classify.ops._common import check_count, check_xyz, is_tensor, like, radius_sq, to_numpy
 from t3d_ros.classify.ops.backend import resolve_backend
-from t3d_ros.classify.ops.ball_query import ball_query_reference
+from t3d_ros.classify.ops.ball_query import ball_query, ball_query_reference
 from t3d_ros.classify.ops.fps import fps_packed, fps_reference
 
 __all__ = ["SALevel", "sample_and_group", "sample_clusters"]
@@ -25,11 +25,23 @@ __all__ = ["SALevel", "sample_and_group", "sample_clusters"]
 
 @dataclass(frozen=True)
 class SALevel:
-    """One set-abstraction level: ``npoint`` centres (0: global level), ball ``radius``, ``nsample``."""
+    """One set-abstraction level: ``npoint`` centres (0: global level), ball ``radius``, ``nsample``.
+
+    A multi-scale level (PointNet++ MSG) gives tuples of radii and nsamples: one FPS, one ball query
+    per scale, the scales' neighbour lists side by side in one (B, S, sum(nsample)) index tensor."""
 
     npoint: int
-    radius: float
-    nsample: int
+    radius: float | tuple[float, ...]
+    nsample: int | tuple[int, ...]
+
+    @property
+    def scales(self) -> list[tuple[float, int]]:
+        """``[(radius, nsample), ...]``, one entry per scale."""
+        radii = tuple(self.radius) if isinstance(self.radius, tuple | list) else (self.radius,)
+        counts = tuple(self.nsample) if isinstance(self.nsample, tuple | list) else (self.nsample,)
+        if len(radii) != len(counts):
+            raise ValueError(f"{len(radii)} radii but {len(counts)} nsamples in {self}")
+        return list(zip(radii, counts, strict=True))
 
 
 def _check_levels(levels: Sequence[SALevel]) -> list[SALevel]:
@@ -37,12 +49,28 @@ def _check_levels(levels: Sequence[SALevel]) -> list[SALevel]:
     for i, lv in enumerate(levels):
         check_count(lv.npoint, f"levels[{i}].npoint")
         if lv.npoint > 0:
-            check_count(lv.nsample, f"levels[{i}].nsample", 1)
-            if not lv.radius > 0:
-                raise ValueError(f"levels[{i}].radius must be > 0, got {lv.radius}")
+            for radius, nsample in lv.scales:
+                check_count(nsample, f"levels[{i}].nsample", 1)
+                if not radius > 0:
+                    raise ValueError(f"levels[{i}].radius must be > 0, got {radius}")
         elif any(later.npoint > 0 for later in levels[i + 1:]):
             raise ValueError("a global level (npoint == 0) must come after every sampling level")
     return levels
+
+
+def _gather(pts: Any, idx: Any) -> Any:
+    """pts (B, N, 3), idx (B, S) -> (B, S, 3), numpy or torch."""
+    if is_tensor(pts):
+        return pts.gather(1, idx[:, :, None].expand(-1, -1, pts.shape[2]))
+    return np.take_along_axis(pts, idx[:, :, None], axis=1)
+
+
+def _concat(parts: list[Any]) -> Any:
+    if is_tensor(parts[0]):
+        import torch
+
+        return torch.cat(parts, dim=-1)
+    return np.concatenate(parts, axis=-1)
 
 
 def _sample_and_group_reference(xyz: np.ndarray, levels: list[SALevel]) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -62,14 +90,16 @@ def sample_and_group(xyz: Any, levels: Sequence[SALevel], backend: str = "auto")
 
     Level l samples ``npoint`` centres by FPS (start 0) among the previous level's centres (level 0:
     the N input points) and groups around them. Returns, per level, ``(fps_idx (B, S_l) int64,
-    group_idx (B, S_l, nsample_l) int64)``, both indexing the previous level's points; ``None`` for a
+    group_idx (B, S_l, sum of nsample_l) int64)``, both indexing the previous level's points; ``None`` for a
     global level (npoint == 0, last levels only). numpy or torch in, the same kind out.
     """
     check_xyz(tuple(xyz.shape))
     if xyz.shape[1] == 0:
         raise ValueError("sampling empty clouds (N == 0)")
     levels = _check_levels(levels)
-    sampled = [lv for lv in levels if lv.npoint > 0]
+    multi = [lv for lv in levels if lv.npoint > 0]
+    # The first scale of every level in one fast call; the extra scales of multi-scale levels after it.
+    sampled = [SALevel(lv.npoint, *lv.scales[0]) for lv in multi]
     backend = resolve_backend(backend, xyz)
     if backend == "cuda":
         from t3d_ros.classify.ops import cuda
@@ -83,6 +113,14 @@ def sample_and_group(xyz: Any, levels: Sequence[SALevel], backend: str = "auto")
         else:
             results = _sample_and_group_reference(pts, sampled)
         results = [(like(f, xyz), like(g, xyz)) for f, g in results]
+    pts = xyz
+    for i, lv in enumerate(multi):
+        fidx, group = results[i]
+        centres = _gather(pts, fidx)
+        if len(lv.scales) > 1:
+            extra = [ball_query(pts, centres, r, k, backend) for r, k in lv.scales[1:]]
+            results[i] = (fidx, _concat([group, *extra]))
+        pts = centres
     return results + [None] * (len(levels) - len(sampled))
 
 

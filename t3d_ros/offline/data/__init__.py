@@ -13,9 +13,10 @@ downloads anything, and the node never imports this package.
 
 from __future__ import annotations
 
+from t3d_ros.io.kitti import KITTI_TO_T3D
 from t3d_ros.offline.data.clusterset import ClusterSet, format_summary
 from t3d_ros.offline.data.folder import load_folder
-from t3d_ros.offline.data.kitti import KITTI_TO_T3D, load_kitti_frame_clusters, load_kitti_objects
+from t3d_ros.offline.data.kitti import load_kitti_frame_clusters, load_kitti_objects
 from t3d_ros.offline.data.modelnet40 import load_modelnet40
 from t3d_ros.offline.data.sim import SIM_SENSORS, load_or_make_sim_clusters, make_sim_clusters, sim_cache_key
 

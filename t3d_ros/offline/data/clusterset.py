@@ -64,6 +64,11 @@ class ClusterSet:
         return len(self.labels)
 
     @property
+    def outlier(self) -> np.ndarray:
+        """(K,) bool: clusters that no class fits (ground remnants, merges; ``meta["outlier"]``)."""
+        return np.asarray(self.meta.get("outlier", np.zeros(len(self), bool)), bool)
+
+    @property
     def sizes(self) -> np.ndarray:
         """(K,) int64 number of points of every cluster."""
         return np.diff(self.offsets)
@@ -207,6 +212,7 @@ class ClusterSet:
             "source": full(source, str),
             "range_m": full(range_m, np.float32),
             "purity": full(purity, np.float32),
+            "outlier": np.zeros(k, bool),
             "sensor": full(sensor, str),
             "frame": full(frame, np.int32),
         }

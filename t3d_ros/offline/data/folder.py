@@ -11,6 +11,7 @@ import numpy as np
 from t3d_ros.offline.data.clusterset import ClusterSet, intensity01
 
 log = logging.getLogger(__name__)
+IGNORED_FOLDERS = ("unsorted", "ignore")  # harvest's unlabelled clusters; what a person throws away
 
 def load_folder(
     root: str | Path,
@@ -24,15 +25,17 @@ def load_folder(
     ``class_names`` None: the sorted sub-folder names; given (e.g. ``CLASSES``): every sub-folder must
     be one of them (else ``ValueError`` naming the unknown and known classes), absent ones simply have
     no clusters. Points are used as stored (sensor frame if the files are); intensities above 1 are
-    taken as 0..255 and scaled. Other files (README...) are ignored; files with fewer than
-    ``min_points`` finite points are skipped. ``meta["frame"]`` = file index.
+    taken as 0..255 and scaled. Other files (README...) are ignored, and so are the folders
+    ``unsorted`` and ``ignore`` (what ``harvest`` writes and what a person discards) and hidden ones;
+    files with fewer than ``min_points`` finite points are skipped. ``meta["frame"]`` = file index.
     """
     from t3d_ros.io.frames import SUFFIXES, read_points
 
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: no such folder (expected <root>/<class>/<files>)")
-    dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")
+                  and p.name not in IGNORED_FOLDERS)
     if not dirs:
         raise FileNotFoundError(f"{root}: no class sub-folders (expected <root>/<class>/<files>)")
     if class_names is None:

@@ -13,23 +13,8 @@ from typing import Any
 import numpy as np
 
 from t3d_ros.classes import CLASSES
+from t3d_ros.io.kitti import KITTI_TO_T3D
 from t3d_ros.offline.data.clusterset import ClusterSet, intensity01
-
-# KITTI object types -> package classes (None / absent: skipped). 'Van' goes to truck: KITTI vans
-# (mean ~5.1 x 1.9 x 2.2 m, minibuses and delivery vans) match the simulator's truck/"van" models
-# (5.0-6.5 m long, 2.2-2.8 m high), while its cars and SUVs stay below 1.9 m (DESIGN, classes.py:
-# "truck: trucks, buses, large vans"). Tram is the closest to a bus.
-KITTI_TO_T3D: dict[str, str | None] = {
-    "Car": "car",
-    "Van": "truck",
-    "Truck": "truck",
-    "Tram": "truck",
-    "Pedestrian": "pedestrian",
-    "Person_sitting": "pedestrian",
-    "Cyclist": "cyclist",
-    "Misc": "misc",
-    "DontCare": None,
-}
 
 
 def _kitti_frames(root: Path, frames: Iterable[str | int] | None) -> list[str]:

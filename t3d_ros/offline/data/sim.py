@@ -26,8 +26,20 @@ from t3d_ros.offline.data.clusterset import ClusterSet, format_summary
 log = logging.getLogger(__name__)
 
 SIM_SENSORS: tuple[str, ...] = ("vlp16", "hdl32", "hdl64", "os1-128")
-# Bump when the sim-cluster recipe changes so stale caches are not reused.
-_SIM_CACHE_VERSION = 1
+# Bump when the sim-cluster recipe changes so stale caches are not reused (the cache key also holds a
+# hash of the simulator's and the segmentation's source files).
+_SIM_CACHE_VERSION = 2
+# Mounting heights of real sensors: small robots (0.4 m) to roof racks (2.0 m). Half of the training
+# frames take one at random, half the sensor's usual height.
+MOUNT_HEIGHTS = (0.4, 2.0)
+
+
+def mount_height(seed: int, sensor: str, heights: tuple[float, float] | None = MOUNT_HEIGHTS) -> float | None:
+    """The sensor height of frame ``seed`` (None: the sensor's own), drawn from ``heights``."""
+    if heights is None:
+        return None
+    rng = np.random.default_rng([seed, sum(map(ord, sensor)), 0x40])
+    return float(rng.uniform(*heights)) if rng.random() < 0.5 else None
 
 
 def _label_clusters(
@@ -47,32 +59,41 @@ def _label_clusters(
     return major.astype(np.int64), share.astype(np.float32), size
 
 
-def _sim_frame_clusters(task: tuple[int, str, float, int, float, dict | None]) -> tuple[dict, dict[str, int]]:
+def _sim_frame_clusters(task: tuple) -> tuple[dict, dict[str, int]]:
     """Worker: simulate and segment one (seed, sensor) frame. Module-level so ``spawn`` can pickle it."""
-    seed, sensor, density, min_points, min_purity, cfg_dict = task
+    seed, sensor, density, min_points, min_purity, cfg_dict, heights = task
     from t3d_ros.offline.sim import simulate
     from t3d_ros.segment.pipeline import Pipeline, PipelineConfig
 
-    _, frame = simulate(seed, sensor, density)
+    _, frame = simulate(seed, sensor, density, mount_height=mount_height(seed, sensor, heights))
     cfg = PipelineConfig(**cfg_dict) if cfg_dict is not None else PipelineConfig()
     pts = np.column_stack([frame.xyz, frame.intensity]).astype(np.float32)
     seg = Pipeline(cfg)(pts)
     k = seg.num_clusters
-    # Ground (-1) becomes the last truth column so it can win the majority vote and be dropped.
+    # Ground (-1) becomes the last truth column so it can win the majority vote.
     truth = np.where(frame.label == GROUND_ID, len(CLASSES), frame.label).astype(np.int64)
     major, purity, _ = _label_clusters(seg.input_cluster_id, truth, k, len(CLASSES) + 1)
     sizes = np.diff(seg.cluster_offsets)
     is_ground = major == len(CLASSES)
     small = sizes < min_points
     impure = purity < min_purity
-    keep = ~is_ground & ~small & ~impure
+    # Ground remnants and merges of several objects are what the node meets and no class fits: kept as
+    # outliers (meta "outlier"), for outlier exposure in training and as negatives of the thresholds.
+    outlier = (is_ground | impure) & ~small
+    if is_ground.any():  # an outlier's label: its largest object class (for the record only)
+        sel = seg.input_cluster_id >= 0
+        table = np.zeros((k, len(CLASSES)), np.int64)
+        obj = truth[sel] < len(CLASSES)
+        np.add.at(table, (seg.input_cluster_id[sel][obj], truth[sel][obj]), 1)
+        major = np.where(is_ground, table.argmax(axis=1), major)
+    keep = ~small
     stats = {
         "frames": 1,
         "clusters": k,
-        "kept": int(keep.sum()),
-        "dropped_ground": int(is_ground.sum()),
-        "dropped_small": int((small & ~is_ground).sum()),
-        "dropped_impure": int((impure & ~small & ~is_ground).sum()),
+        "kept": int((keep & ~outlier).sum()),
+        "outliers_ground": int((is_ground & ~small).sum()),
+        "outliers_impure": int((impure & ~small & ~is_ground).sum()),
+        "dropped_small": int(small.sum()),
         "oversize_left_out": int(seg.n_oversize),
         "input_points": len(frame),
     }
@@ -91,6 +112,7 @@ def _sim_frame_clusters(task: tuple[int, str, float, int, float, dict | None]) -
         "offsets": offsets,
         "labels": major[ki],
         "purity": purity[ki],
+        "outlier": outlier[ki],
         "range_m": np.hypot(centre[:, 0], centre[:, 1]).astype(np.float32),
         "seed": seed,
         "sensor": sensor,
@@ -98,11 +120,11 @@ def _sim_frame_clusters(task: tuple[int, str, float, int, float, dict | None]) -
     return out, stats
 
 
-def _sim_tasks(seeds, sensors, density, min_points, min_purity, pipeline_config):
+def _sim_tasks(seeds, sensors, density, min_points, min_purity, pipeline_config, heights):
     cfg = asdict(pipeline_config) if pipeline_config is not None else None
-    return [
-        (int(s), str(sen), float(density), int(min_points), float(min_purity), cfg) for s in seeds for sen in sensors
-    ]
+    hs = tuple(map(float, heights)) if heights is not None else None
+    return [(int(s), str(sen), float(density), int(min_points), float(min_purity), cfg, hs)
+            for s in seeds for sen in sensors]
 
 
 def make_sim_clusters(
@@ -114,12 +136,15 @@ def make_sim_clusters(
     pipeline_config: Any = None,
     workers: int = 1,
     verbose: bool = False,
+    heights: tuple[float, float] | None = MOUNT_HEIGHTS,
 ) -> ClusterSet:
     """Simulate one frame per (seed, sensor), segment it with the node's pipeline, label the clusters.
 
     Every cluster is labelled by the majority ground-truth class of its input points (ground counts
-    as a class), ``purity`` = that majority's share. Clusters whose majority is ground, with fewer
-    than ``min_points`` points or purity below ``min_purity`` are dropped; the counts per cause are in
+    as a class), ``purity`` = that majority's share. Clusters with fewer than ``min_points`` points are
+    dropped; those whose majority is ground or whose purity is below ``min_purity`` are kept as
+    outliers (``meta["outlier"]``, labelled by their largest object class). Half the frames are taken
+    from a random mounting height in ``heights`` (``mount_height``). The counts per cause are in
     ``info["summary"]`` (and logged, printed when ``verbose``). Points are the packed cluster points the
     classifier receives at run time (sensor frame, intensity / 255). ``meta["frame"]`` is the seed, so
     ``split`` keeps all sensors' views of a scene together. Output order is (seed, sensor) order,
@@ -131,7 +156,7 @@ def make_sim_clusters(
         raise TypeError(f"pipeline_config must be a PipelineConfig, got {type(pipeline_config).__name__}")
     if pipeline_config is not None:
         pipeline_config.validate()
-    tasks = _sim_tasks(seeds, sensors, density, min_points, min_purity, pipeline_config)
+    tasks = _sim_tasks(seeds, sensors, density, min_points, min_purity, pipeline_config, heights)
     t0 = time.perf_counter()
     if workers > 1 and len(tasks) > 1:
         with mp.get_context("spawn").Pool(min(workers, len(tasks))) as pool:
@@ -152,6 +177,7 @@ def make_sim_clusters(
                     "source": np.full(n, "sim", dtype=str),
                     "range_m": out["range_m"],
                     "purity": out["purity"],
+                    "outlier": out["outlier"],
                     "sensor": np.full(n, out["sensor"], dtype="<U16"),
                     "frame": np.full(n, out["seed"], dtype=np.int32),
                 },
@@ -168,6 +194,7 @@ def make_sim_clusters(
         "density": density,
         "min_points": min_points,
         "min_purity": min_purity,
+        "mount_heights": list(heights) if heights is not None else None,
         "summary": summary,
         "class_counts": cs.class_counts(),
     }
@@ -186,14 +213,18 @@ def sim_cache_key(
     min_points: int = 10,
     min_purity: float = 0.7,
     pipeline_config: Any = None,
+    heights: tuple[float, float] | None = MOUNT_HEIGHTS,
 ) -> str:
-    """Hash (16 hex digits) of everything that changes the sim clusters (not ``workers``)."""
+    """Hash (16 hex digits) of everything that changes the sim clusters (not ``workers``): the
+    arguments and the source code of the simulator, the segmentation and this module."""
     from t3d_ros.segment.pipeline import PipelineConfig
 
     cfg = asdict(pipeline_config if pipeline_config is not None else PipelineConfig())
     blob = json.dumps(
         {
             "v": _SIM_CACHE_VERSION,
+            "code": _source_hash(),
+            "heights": list(heights) if heights is not None else None,
             "seeds": [int(s) for s in seeds],
             "sensors": list(sensors),
             "density": float(density),
@@ -216,13 +247,11 @@ def load_or_make_sim_clusters(
     pipeline_config: Any = None,
     workers: int = 1,
     verbose: bool = False,
+    heights: tuple[float, float] | None = MOUNT_HEIGHTS,
 ) -> ClusterSet:
-    """:func:`make_sim_clusters`, cached as ``<cache_dir>/sim_<key>.npz`` (key: :func:`sim_cache_key`).
-
-    The cache does not know about changes to the simulator or pipeline code: delete the folder (or
-    bump ``_SIM_CACHE_VERSION``) after changing them.
-    """
-    key = sim_cache_key(seeds, sensors, density, min_points, min_purity, pipeline_config)
+    """:func:`make_sim_clusters`, cached as ``<cache_dir>/sim_<key>.npz`` (key: :func:`sim_cache_key`,
+    which changes with the simulator's and the segmentation's code)."""
+    key = sim_cache_key(seeds, sensors, density, min_points, min_purity, pipeline_config, heights)
     path = Path(cache_dir) / f"sim_{key}.npz"
     if path.is_file():
         cs = ClusterSet.load(path)
@@ -230,8 +259,17 @@ def load_or_make_sim_clusters(
         if verbose:
             print(f"loaded {path}\n{format_summary(cs)}")
         return cs
-    cs = make_sim_clusters(seeds, sensors, density, min_points, min_purity, pipeline_config, workers, verbose)
+    cs = make_sim_clusters(seeds, sensors, density, min_points, min_purity, pipeline_config, workers, verbose,
+                           heights)
     cs.save(path)
     return cs
 
 
+def _source_hash() -> str:
+    """sha256 (12 hex digits) of the source files that decide what the sim clusters are."""
+    root = Path(__file__).resolve().parents[2]
+    files = sorted([*(root / "offline" / "sim").glob("*.py"), *(root / "segment").glob("*.py"), Path(__file__)])
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f.name.encode() + f.read_bytes())
+    return h.hexdigest()[:12]

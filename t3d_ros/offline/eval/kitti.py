@@ -16,8 +16,9 @@ What counts (the node sees 360 degrees, KITTI labels only what the front camera 
   an object of class c. Only for car, truck, pedestrian and cyclist: KITTI's ``Misc`` is a catch-all
   and poles, vegetation and structures are never labelled, so such detections cannot be judged.
 
-KITTI types map to the node's classes: Car, Van -> car; Truck, Tram -> truck; Pedestrian,
-Person_sitting -> pedestrian; Cyclist -> cyclist; Misc -> misc.
+KITTI types map to the node's classes by ``t3d_ros.io.kitti.KITTI_TO_T3D`` (the one map, used by
+training data too): Car, Van -> car; Truck, Tram -> truck; Pedestrian, Person_sitting -> pedestrian;
+Cyclist -> cyclist; Misc -> misc.
 """
 
 from __future__ import annotations
@@ -31,12 +32,8 @@ import numpy as np
 from t3d_ros.classes import CLASS_COLORS, UNKNOWN
 from t3d_ros.detection import Detection
 from t3d_ros.geometry import box_corners_xy, points_in_boxes, points_in_footprints
-from t3d_ros.io.kitti import KittiLabels
+from t3d_ros.io.kitti import KITTI_TO_T3D, KittiLabels
 
-KITTI_CLASS: dict[str, str] = {
-    "Car": "car", "Van": "car", "Truck": "truck", "Tram": "truck", "Pedestrian": "pedestrian",
-    "Person_sitting": "pedestrian", "Cyclist": "cyclist", "Misc": "misc",
-}
 EVAL_CLASSES = ("car", "truck", "pedestrian", "cyclist", "misc")
 PRECISION_CLASSES = ("car", "truck", "pedestrian", "cyclist")
 # Ignore reasons of a labelled object, in the order they are tested.
@@ -128,7 +125,7 @@ def evaluate_frame(frame: str, points: np.ndarray, labels: KittiLabels, calib: d
                  if len(centers) else np.zeros(0, bool))
     # A detection on an ignored object is neither right nor wrong: out of scope.
     on_ignored = np.array([k >= 0 and status[k] != "" for k in det_to_gt], dtype=bool)
-    return FrameEval(frame, labels, [KITTI_CLASS.get(str(n), "misc") for n in labels.names], gt_points, status,
+    return FrameEval(frame, labels, [KITTI_TO_T3D.get(str(n)) or "misc" for n in labels.names], gt_points, status,
                      gt_to_det, list(detections), det_scope & ~on_ignored, det_to_gt)
 
 

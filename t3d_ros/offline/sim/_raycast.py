@@ -145,6 +145,45 @@ def _hit(kind, ox, oy, oz, dx, dy, dz, p0, p1, p2):
     return t_best, nx, ny, nz
 
 
+@njit(cache=True, inline="always")
+def _span(kind, ox, oy, oz, dx, dy, dz, p0, p1, p2):
+    """Entry and exit distances (t_in, t_out) of the local ray o + t d through a box (kind 0) or an
+    ellipsoid (kind 2); t_out < 0 (or t_in > t_out) when the ray misses it. t_in < 0: o is inside."""
+    if kind == 0:
+        tn = -_NO_HIT
+        tf = _NO_HIT
+        o = (ox, oy, oz)
+        d = (dx, dy, dz)
+        h = (p0, p1, p2)
+        for i in range(3):
+            if abs(d[i]) < 1e-12:
+                if abs(o[i]) > h[i]:
+                    return 1.0, -1.0
+                continue
+            inv = 1.0 / d[i]
+            t1 = (-h[i] - o[i]) * inv
+            t2 = (h[i] - o[i]) * inv
+            if t1 > t2:
+                t1, t2 = t2, t1
+            tn = max(tn, t1)
+            tf = min(tf, t2)
+        return tn, tf
+    sx = ox / p0
+    sy = oy / p1
+    sz = oz / p2
+    ex = dx / p0
+    ey = dy / p1
+    ez = dz / p2
+    a = ex * ex + ey * ey + ez * ez
+    b = sx * ex + sy * ey + sz * ez
+    c = sx * sx + sy * sy + sz * sz - 1.0
+    disc = b * b - a * c
+    if disc < 0.0:
+        return 1.0, -1.0
+    sq = np.sqrt(disc)
+    return (-b - sq) / a, (-b + sq) / a
+
+
 @njit(cache=True, parallel=True)
 def cast_rays(
     cos_el,
@@ -158,6 +197,7 @@ def cast_rays(
     org,
     params,
     transmit,
+    mfp,
     near,
     ring_lo,
     ring_hi,
@@ -175,7 +215,12 @@ def cast_rays(
 ):
     """Fill ``out_t`` (R, C) range, ``out_p`` (R, C) hit primitive (-1 ground, -2 none), ``out_cos`` (R, C)
     |cos| of the incidence angle, for rays with elevation (cos_el, sin_el) (R,) and azimuth (cos_az,
-    sin_az) (C,)."""
+    sin_az) (C,).
+
+    A primitive with ``mfp[p] > 0`` (boxes and ellipsoids) is a volume of scattering elements, foliage:
+    the ray returns at a depth drawn from the exponential free path (Beer-Lambert, mean ``mfp``) after
+    it enters, or passes through when that depth lies beyond the exit; leaves face every way, so the
+    incidence is random."""
     n_rings = cos_el.shape[0]
     n_cols = cos_az.shape[0]
     n_bumps = g_amp.shape[0]
@@ -194,6 +239,7 @@ def cast_rays(
             bnx = 0.0
             bny = 0.0
             bnz = 1.0
+            vol_cos = -1.0  # incidence of a volume return (random leaf orientation), -1: a surface hit
             # ground: plane solution refined by Newton steps on the bumps
             denom = dz - g_gx * dx - g_gy * dy
             if denom < -1e-9:
@@ -233,6 +279,19 @@ def cast_rays(
                 ldx = rinv[p, 0, 0] * dx + rinv[p, 0, 1] * dy + rinv[p, 0, 2] * dz
                 ldy = rinv[p, 1, 0] * dx + rinv[p, 1, 1] * dy + rinv[p, 1, 2] * dz
                 ldz = rinv[p, 2, 0] * dx + rinv[p, 2, 1] * dy + rinv[p, 2, 2] * dz
+                if mfp[p] > 0.0:
+                    t_in, t_out = _span(kind[p], org[p, 0], org[p, 1], org[p, 2], ldx, ldy, ldz,
+                                        params[p, 0], params[p, 1], params[p, 2])
+                    t_in = max(t_in, 0.0)
+                    if t_out <= t_in or t_in >= t_best:
+                        continue
+                    u = _hash01(useed ^ np.uint64(0x7F4A7C15), r, c, p)
+                    t = t_in - mfp[p] * np.log(1.0 - u)
+                    if t < t_out and t < t_best:
+                        t_best = t
+                        best = p
+                        vol_cos = 0.2 + 0.8 * _hash01(useed ^ np.uint64(0x2545F491), r, c, p)
+                    continue
                 t, nx, ny, nz = _hit(
                     kind[p],
                     org[p, 0],
@@ -250,6 +309,7 @@ def cast_rays(
                         continue  # glass, foliage, spokes: this ray passes through the part
                     t_best = t
                     best = p
+                    vol_cos = -1.0
                     # local normal back to the sensor frame: n_world = R n_local = rinv^T n_local
                     bnx = rinv[p, 0, 0] * nx + rinv[p, 1, 0] * ny + rinv[p, 2, 0] * nz
                     bny = rinv[p, 0, 1] * nx + rinv[p, 1, 1] * ny + rinv[p, 2, 1] * nz
@@ -258,7 +318,7 @@ def cast_rays(
             if best >= -1:
                 out_t[r, c] = t_best
                 nn = np.sqrt(bnx * bnx + bny * bny + bnz * bnz)
-                out_cos[r, c] = abs(bnx * dx + bny * dy + bnz * dz) / max(nn, 1e-12)
+                out_cos[r, c] = abs(bnx * dx + bny * dy + bnz * dz) / max(nn, 1e-12) if vol_cos < 0.0 else vol_cos
             else:
                 out_t[r, c] = 0.0
                 out_cos[r, c] = 0.0

@@ -64,6 +64,7 @@ class _Prims:
     params: np.ndarray  # (P, 3)
     refl: np.ndarray  # (P,)
     transmit: np.ndarray  # (P,)
+    mfp: np.ndarray  # (P,) mean free path of volume parts (foliage), 0 for surfaces
     jitter: np.ndarray  # (P,)
     retro: np.ndarray  # (P,) bool
     label: np.ndarray  # (P,) int16 class id or GROUND_ID
@@ -110,6 +111,7 @@ def _primitives(scene: Scene) -> _Prims:
         params=params,
         refl=np.array([p.refl for p in parts], dtype=np.float64).reshape(n),
         transmit=np.array([p.transmit for p in parts], dtype=np.float64).reshape(n),
+        mfp=np.array([p.mfp for p in parts], dtype=np.float64).reshape(n),
         jitter=np.array([p.jitter for p in parts], dtype=np.float64).reshape(n),
         retro=np.array([p.retro for p in parts], dtype=bool).reshape(n),
         label=np.array(labels, dtype=np.int16).reshape(n),
@@ -196,6 +198,7 @@ def scan(scene: Scene, sensor: SensorModel | str, seed: int) -> Frame:
         pr.org,
         pr.params,
         pr.transmit,
+        pr.mfp,
         near,
         ring_lo,
         ring_hi,
@@ -304,8 +307,10 @@ def _mixed_pixels(
         out_cos[edge] = np.roll(out_cos, shift, axis=1)[edge]
 
 
-def simulate(seed: int, sensor: str = "hdl64", density: float = 1.0) -> tuple[Scene, Frame]:
-    """A scene drawn from ``seed`` (ground at the sensor's mount height) and one scan of it."""
+def simulate(seed: int, sensor: str = "hdl64", density: float = 1.0,
+             mount_height: float | None = None) -> tuple[Scene, Frame]:
+    """A scene drawn from ``seed`` (ground ``mount_height`` below the sensor; None: the sensor's usual
+    height) and one scan of it."""
     model = get_sensor(sensor)
-    scene = generate_scene(seed, density, sensor_height=model.mount_height)
+    scene = generate_scene(seed, density, sensor_height=mount_height or model.mount_height)
     return scene, scan(scene, model, seed=seed * 7919 + 17)

@@ -14,7 +14,9 @@ Primitive kinds (``params`` meaning, all in metres, in the part's own frame give
 Materials: ``refl`` is the diffuse reflectivity (0..1) in the LiDAR's near infrared; ``transmit`` is
 the probability that a ray passes through the part (glass, spokes, foliage, mesh fences);
 ``jitter`` moves a return up to that many metres deeper (rays that enter foliage); ``retro`` marks
-retro-reflectors (plates, signs, cone bands) that return near-saturated intensity.
+retro-reflectors (plates, signs, cone bands) that return near-saturated intensity; ``mfp`` > 0 makes
+a box or ellipsoid a *volume* of leaves with that mean free path (m): rays return from inside it at
+exponentially distributed depths, or pass through (dense bush ~0.1-0.3 m, open crown ~0.5-1.5 m).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ class Part:
     transmit: float = 0.0
     jitter: float = 0.0
     retro: bool = False
+    mfp: float = 0.0
 
 
 def rot_x(a: float) -> np.ndarray:
@@ -813,7 +816,8 @@ def place_parts(parts: list[Part], position: np.ndarray, rot: np.ndarray) -> lis
     """The parts moved into the parent frame: ``x_parent = rot @ x_object + position``."""
     position = np.asarray(position, dtype=np.float64)
     return [
-        Part(p.kind, rot @ p.center + position, rot @ p.rot, p.params, p.refl, p.transmit, p.jitter, p.retro)
+        Part(p.kind, rot @ p.center + position, rot @ p.rot, p.params, p.refl, p.transmit, p.jitter, p.retro,
+             p.mfp)
         for p in parts
     ]
 

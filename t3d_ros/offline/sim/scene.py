@@ -2,10 +2,14 @@
 
 The sensor sits at the origin, x forward, z up, ground at about ``z = -sensor_height``. A scene is a
 road corridor (straight or curved, sometimes with a cross street) with lanes of driving and parked
-vehicles, sidewalks with people, poles, trees and street furniture, and frontage (buildings, walls,
-fences, hedges, parking lots) beyond; or, sometimes, an open lot/plaza. Objects never overlap: every
-part's box is checked against all placed parts (footprint and height interval), so a car may stand
-under a tree crown but not in a trunk.
+vehicles, sidewalks with people, poles, trees and street furniture, frontage (buildings, walls,
+fences, hedges, yards, parking lots) beyond and a looser second row behind it; or, sometimes, an open
+lot/plaza. Objects never overlap: every part's box is checked against all placed parts (footprint and
+height interval), so a car may stand under a tree crown but not in a trunk.
+
+A scene is deterministic in its seed: ``_street`` and ``_open_area`` run their placement steps in a
+fixed order on one random generator, so the order of steps and of draws within them is part of what a
+seed means (cached datasets depend on it).
 """
 
 from __future__ import annotations
@@ -235,9 +239,11 @@ class _Occupancy:
         return cw, h, cs, z, np.hypot(h[:, 0], h[:, 1])
 
     def free(self, boxes: tuple[np.ndarray, ...]) -> bool:
+        """Whether ``boxes`` (from ``boxes()``) overlap nothing placed so far."""
         return bool(boxes_free(*boxes, self.c, self.h, self.cs, self.z, self.r))
 
     def add(self, boxes: tuple[np.ndarray, ...]) -> None:
+        """Mark ``boxes`` as occupied."""
         c, h, cs, z, r = boxes
         self.c = np.concatenate([self.c, c])
         self.h = np.concatenate([self.h, h])
@@ -292,6 +298,7 @@ class _Builder:
         return parts, pos, yaw, boxes, lo, hi
 
     def commit(self, label: str, prep: tuple) -> SimObject:
+        """Add the object ``prepare`` made ready: occupy its boxes, place its parts, label it."""
         parts, pos, yaw, boxes, lo, hi = prep
         self.occ.add(boxes)
         rz = ob.rot_z(yaw)
@@ -336,6 +343,8 @@ class _Builder:
         jitter: float = 0.0,
         margin: float = 0.15,
     ) -> SimObject | None:
+        """A random model of ``label`` at (x, y); up to ``tries`` new models and positions (normal
+        ``jitter`` in m) until one fits, else None."""
         for _ in range(tries):
             parts = ob.make_object(label, self.rng)
             dx, dy = self.rng.normal(0, jitter, 2) if jitter else (0.0, 0.0)
@@ -345,6 +354,7 @@ class _Builder:
         return None
 
     def tree(self, x: float, y: float) -> None:
+        """A random tree at (x, y): trunk labelled pole, crown vegetation; nothing if either is blocked."""
         trunk, crown = ob.tree(self.rng)
         yaw = float(self.rng.uniform(-np.pi, np.pi))
         t = self.prepare("pole", trunk, x, y, yaw, margin=0.1)
@@ -356,6 +366,7 @@ class _Builder:
 
 
 def _ground(rng: np.random.Generator, sensor_height: float) -> GroundModel:
+    """A random ground: slope up to 5 degrees, cm-scale bumps, through ``-sensor_height`` under the sensor."""
     slope = np.radians(min(abs(rng.normal(0.0, 1.5)), 5.0))
     direction = rng.uniform(-np.pi, np.pi)
     k = 6
@@ -378,7 +389,8 @@ def _ground(rng: np.random.Generator, sensor_height: float) -> GroundModel:
 
 
 def _sidewalks(rng: np.random.Generator, road: Road, ground: GroundModel, s_range: float) -> list[Part]:
-    # Raised slabs along both road edges, in 6 m pieces that follow the curve; gap at a cross street.
+    """Raised slabs along both road edges for |s| < ``s_range``, in 6 m pieces that follow the curve;
+    gap at a cross street."""
     slabs = []
     refl = float(rng.uniform(0.3, 0.5))
     seg = 6.0
@@ -404,7 +416,12 @@ def _sidewalks(rng: np.random.Generator, road: Road, ground: GroundModel, s_rang
     return slabs
 
 
-def _street(b: _Builder, rng: np.random.Generator, density: float, sensor_height: float) -> None:
+_STREET_REACH = 85.0  # m: a street scene spans road coordinates s in [-_STREET_REACH, _STREET_REACH]
+
+
+def _random_road(rng: np.random.Generator) -> tuple[Road, tuple[bool, bool]]:
+    """A random road with the ego vehicle in one of its right-hand lanes, and whether each side
+    (right, left) has a parking lane."""
     lanes = int(rng.integers(1, 3))
     lane_w = float(rng.uniform(3.0, 3.6))
     parking = (bool(rng.random() < 0.55), bool(rng.random() < 0.55))
@@ -426,90 +443,181 @@ def _street(b: _Builder, rng: np.random.Generator, density: float, sensor_height
         kerb=float(rng.uniform(0.08, 0.18)),
         cross=cross,
     )
-    s_range = 85.0
-    g = b.ground
-    g.road = road
-    g.slabs = _sidewalks(rng, road, g, s_range)
+    return road, parking
 
-    def at(s: float, d: float) -> tuple[float, float, float]:
-        x, y, th = road.world(s, d)
+
+def _street(b: _Builder, rng: np.random.Generator, density: float) -> None:
+    """Fill ``b`` with a street scene: road and sidewalks, then everything along them.
+
+    The steps share one random stream, so their order (and the side order right, left) is part of
+    what a seed means: reordering them changes every scene.
+    """
+    road, parking = _random_road(rng)
+    b.ground.road = road
+    b.ground.slabs = _sidewalks(rng, road, b.ground, _STREET_REACH)
+    street = _StreetFiller(b, rng, density, road, parking)
+    for side in (-1, 1):
+        street.frontage(side)
+    for side in (-1, 1):
+        street.back_row(side)
+    for side in (-1, 1):
+        street.lamps(side)
+        street.sidewalk_trees(side)
+        street.sidewalk_clutter(side)
+    for side in (-1, 1):
+        street.parked_vehicles(side)
+    for side in (-1, 1):
+        street.traffic(side)
+        street.cyclists(side)
+    street.cross_traffic()
+    street.pedestrians()
+    street.cones()
+
+
+class _StreetFiller:
+    """The placement steps of a street scene, on one road.
+
+    ``side`` is -1 for the right side of the road (d < 0), +1 for the left. Positions are road
+    coordinates (s along the centre line, d across it); ``density`` scales how many objects a step
+    tries to place.
+    """
+
+    def __init__(
+        self,
+        b: _Builder,
+        rng: np.random.Generator,
+        density: float,
+        road: Road,
+        parking: tuple[bool, bool],
+    ) -> None:
+        self.b = b
+        self.rng = rng
+        self.density = density
+        self.road = road
+        self.parking = parking
+        self.half = road.half_width
+
+    # ---- helpers --------------------------------------------------------------------------------
+
+    def _at(self, s: float, d: float) -> tuple[float, float, float]:
+        """x, y and road heading at road coordinates (s, d)."""
+        x, y, th = self.road.world(s, d)
         return float(x), float(y), float(th)
 
-    def in_cross(s: float, pad: float = 0.0) -> bool:
+    def _in_cross(self, s: float, pad: float = 0.0) -> bool:
+        """Whether ``s`` lies within the cross street widened by ``pad`` on each side."""
+        cross = self.road.cross
         return cross is not None and abs(s - cross[0]) < cross[1] + pad
 
-    def gap(mean: float) -> float:
-        return float(rng.exponential(mean / max(density, 1e-3)))
+    def _gap(self, mean: float) -> float:
+        """A random spacing with ``mean`` at density 1, shorter at higher density."""
+        return float(self.rng.exponential(mean / max(self.density, 1e-3)))
 
-    # frontage: buildings, walls, fences, hedges, lots
-    for side in (-1, 1):
-        edge = half + road.sidewalk[0 if side < 0 else 1]
-        s = -s_range + float(rng.uniform(0, 10))
-        while s < s_range:
-            kind = rng.choice(
-                ["building", "fence", "wall", "hedge", "yard", "lot"], p=[0.45, 0.15, 0.1, 0.1, 0.12, 0.08]
+    def _sidewalk_width(self, side: int) -> float:
+        return self.road.sidewalk[0 if side < 0 else 1]
+
+    def _edge(self, side: int) -> float:
+        """|d| of the back of the sidewalk, where the frontage starts."""
+        return self.half + self._sidewalk_width(side)
+
+    # ---- frontage ---------------------------------------------------------------------------------
+
+    def frontage(self, side: int) -> None:
+        """Behind the sidewalk, end to end along the road with random gaps: buildings, fences, walls,
+        hedges, yards and parking lots; the cross street is kept clear."""
+        rng = self.rng
+        edge = self._edge(side)
+        s = -_STREET_REACH + float(rng.uniform(0, 10))
+        while s < _STREET_REACH:
+            kind = str(
+                rng.choice(
+                    ["building", "fence", "wall", "hedge", "yard", "lot"], p=[0.45, 0.15, 0.1, 0.1, 0.12, 0.08]
+                )
             )
             length = float(rng.uniform(6, 30)) if kind != "lot" else float(rng.uniform(12, 30))
             s_mid = s + 0.5 * length
-            if in_cross(s_mid, 0.5 * length + 1.0):
+            if self._in_cross(s_mid, 0.5 * length + 1.0):
+                cross = self.road.cross
+                assert cross is not None
                 s = cross[0] + cross[1] + 1.0
                 continue
             # long straight pieces on a curve: cut into pieces of at most 12 m
-            if kind in ("building", "fence", "wall") and abs(curvature) > 1e-6:
+            if kind in ("building", "fence", "wall") and abs(self.road.curvature) > 1e-6:
                 length = min(length, 12.0)
                 s_mid = s + 0.5 * length
+            # all four setbacks are drawn whatever the kind: the random stream depends on it
             setback = {
                 "building": rng.uniform(0, 4),
                 "fence": rng.uniform(0, 0.6),
                 "wall": rng.uniform(0, 0.6),
                 "hedge": rng.uniform(0.3, 1.5),
-            }.get(str(kind), 0.0)
+            }.get(kind, 0.0)
             if kind in ("building", "fence", "wall"):
-                parts = ob.structure(rng, str(kind), length)
-                x, y, th = at(s_mid, side * (edge + setback + (0.3 if kind != "building" else 0.0)))
-                b.place("structure", parts, x, y, th + (np.pi if side > 0 else 0.0), margin=0.05, sink=0.05)
-                if kind != "building" and rng.random() < 0.5:  # garden behind the fence
-                    for _ in range(int(rng.integers(1, 4))):
-                        x, y, _ = at(
-                            s_mid + rng.uniform(-0.4, 0.4) * length,
-                            side * (edge + setback + rng.uniform(1.5, 5)),
-                        )
-                        if rng.random() < 0.5:
-                            b.tree(x, y)
-                        else:
-                            b.random("vegetation", x, y, float(rng.uniform(-np.pi, np.pi)))
+                self._structure(side, kind, s_mid, length, edge, setback)
             elif kind == "hedge":
-                x, y, th = at(s_mid, side * (edge + setback))
-                b.random("vegetation", x, y, th, tries=2)
+                x, y, th = self._at(s_mid, side * (edge + setback))
+                self.b.random("vegetation", x, y, th, tries=2)
             elif kind == "yard":
-                for _ in range(int(rng.integers(1, 5))):
-                    x, y, _ = at(s + rng.uniform(0, length), side * (edge + rng.uniform(1, 12)))
-                    r = rng.random()
-                    if r < 0.4:
-                        b.tree(x, y)
-                    elif r < 0.8:
-                        b.random("vegetation", x, y, float(rng.uniform(-np.pi, np.pi)))
-                    else:
-                        b.random("misc", x, y, float(rng.uniform(-np.pi, np.pi)))
-            else:  # parking lot: rows of cars perpendicular to the road
-                for row in range(int(rng.integers(1, 3))):
-                    d_row = edge + 3.0 + row * 6.0
-                    for ss in np.arange(s + 1.5, s + length - 1.0, float(rng.uniform(2.5, 3.0))):
-                        if rng.random() < 0.75 * min(density, 1.3):
-                            x, y, th = at(ss, side * d_row)
-                            flip = np.pi if rng.random() < 0.5 else 0.0
-                            label = "car" if rng.random() < 0.9 else "truck"
-                            b.random(label, x, y, th + np.pi / 2 + flip + rng.normal(0, 0.05), margin=0.1)
+                self._yard(side, s, length, edge)
+            else:
+                self._parking_lot(side, s, length, edge)
             s += length + (float(rng.uniform(0.5, 8.0)) if rng.random() < 0.5 else 0.0)
 
-    # a second row behind the frontage, seen through gaps and over walls, fences and low buildings
-    for side in (-1, 1):
-        edge = half + road.sidewalk[0 if side < 0 else 1]
-        for _ in range(rng.poisson(10 * density)):
-            s_b = float(rng.uniform(-s_range, s_range))
-            if in_cross(s_b, 3.0):
+    def _structure(self, side: int, kind: str, s_mid: float, length: float, edge: float, setback: float) -> None:
+        """A building, fence or wall of ``length`` centred at ``s_mid``, ``setback`` behind the
+        sidewalk and facing the road; half the fences and walls have a garden behind them."""
+        rng, b = self.rng, self.b
+        parts = ob.structure(rng, kind, length)
+        x, y, th = self._at(s_mid, side * (edge + setback + (0.3 if kind != "building" else 0.0)))
+        b.place("structure", parts, x, y, th + (np.pi if side > 0 else 0.0), margin=0.05, sink=0.05)
+        if kind != "building" and rng.random() < 0.5:  # garden behind the fence
+            for _ in range(int(rng.integers(1, 4))):
+                x, y, _ = self._at(
+                    s_mid + rng.uniform(-0.4, 0.4) * length,
+                    side * (edge + setback + rng.uniform(1.5, 5)),
+                )
+                if rng.random() < 0.5:
+                    b.tree(x, y)
+                else:
+                    b.random("vegetation", x, y, float(rng.uniform(-np.pi, np.pi)))
+
+    def _yard(self, side: int, s: float, length: float, edge: float) -> None:
+        """1-4 trees, bushes or misc objects in an open yard from ``s`` over ``length``, 1-12 m
+        behind the sidewalk."""
+        rng, b = self.rng, self.b
+        for _ in range(int(rng.integers(1, 5))):
+            x, y, _ = self._at(s + rng.uniform(0, length), side * (edge + rng.uniform(1, 12)))
+            r = rng.random()
+            if r < 0.4:
+                b.tree(x, y)
+            elif r < 0.8:
+                b.random("vegetation", x, y, float(rng.uniform(-np.pi, np.pi)))
+            else:
+                b.random("misc", x, y, float(rng.uniform(-np.pi, np.pi)))
+
+    def _parking_lot(self, side: int, s: float, length: float, edge: float) -> None:
+        """1-2 rows of cars (and a few trucks) perpendicular to the road, from ``s`` over ``length``,
+        the first row 3 m behind the sidewalk."""
+        rng = self.rng
+        for row in range(int(rng.integers(1, 3))):
+            d_row = edge + 3.0 + row * 6.0
+            for ss in np.arange(s + 1.5, s + length - 1.0, float(rng.uniform(2.5, 3.0))):
+                if rng.random() < 0.75 * min(self.density, 1.3):
+                    x, y, th = self._at(ss, side * d_row)
+                    flip = np.pi if rng.random() < 0.5 else 0.0
+                    label = "car" if rng.random() < 0.9 else "truck"
+                    self.b.random(label, x, y, th + np.pi / 2 + flip + rng.normal(0, 0.05), margin=0.1)
+
+    def back_row(self, side: int) -> None:
+        """A second row 8-35 m behind the sidewalk (buildings, trees, bushes), seen through gaps in the
+        frontage and over walls, fences and low buildings."""
+        rng, b = self.rng, self.b
+        edge = self._edge(side)
+        for _ in range(rng.poisson(10 * self.density)):
+            s_b = float(rng.uniform(-_STREET_REACH, _STREET_REACH))
+            if self._in_cross(s_b, 3.0):
                 continue
-            x, y, th = at(s_b, side * (edge + float(rng.uniform(8, 35))))
+            x, y, th = self._at(s_b, side * (edge + float(rng.uniform(8, 35))))
             r = rng.random()
             if r < 0.35:
                 b.place(
@@ -525,59 +633,83 @@ def _street(b: _Builder, rng: np.random.Generator, density: float, sensor_height
             else:
                 b.random("vegetation", x, y, float(rng.uniform(-np.pi, np.pi)))
 
-    # sidewalk furniture: lamps, signs, trees, bins, bollards
-    for side in (-1, 1):
-        sw = road.sidewalk[0 if side < 0 else 1]
-        d_k = side * (half + 0.45)
-        toward_road = -side * np.pi / 2
-        s = -s_range + float(rng.uniform(0, 20))
-        lamp_every = float(rng.uniform(18, 35))
-        while s < s_range:
-            if not in_cross(s, 1.0):
-                x, y, th = at(s, d_k)
-                b.place("pole", ob.pole(rng, "lamp"), x, y, th + toward_road, margin=0.1)
-            s += lamp_every
-        if rng.random() < 0.6:
-            s = -s_range + float(rng.uniform(0, 10))
-            every = float(rng.uniform(7, 15))
-            while s < s_range:
-                if not in_cross(s, 2.0):
-                    x, y, _ = at(s, side * (half + min(sw * 0.5, rng.uniform(0.8, 1.6))))
-                    b.tree(x, y)
-                s += every * float(rng.uniform(0.8, 1.2)) / max(density, 0.3) ** 0.5
-        s = -s_range
-        while True:
-            s += gap(14.0)
-            if s >= s_range:
-                break
-            if in_cross(s, 1.0):
-                continue
-            x, y, th = at(s, side * (half + float(rng.uniform(0.3, max(sw - 0.4, 0.4)))))
-            r = rng.random()
-            if r < 0.35:
-                kind = str(rng.choice(["sign", "thin", "light", "utility"], p=[0.5, 0.2, 0.2, 0.1]))
-                b.place("pole", ob.pole(rng, kind), x, y, th + (np.pi if rng.random() < 0.6 else toward_road))
-            elif r < 0.8:
-                b.random("misc", x, y, th + float(rng.choice([0.0, np.pi / 2, np.pi])) + rng.normal(0, 0.2))
-            elif r < 0.9:
-                b.place("cyclist", ob.cyclist(rng, rider=False), x, y, th + toward_road + rng.normal(0, 0.3))
-            elif rng.random() < 0.3:
-                b.random("structure", x, y, th, margin=0.1)
+    # ---- sidewalk -------------------------------------------------------------------------------
 
-    # vehicles: parked rows and traffic
-    for side, park in ((-1, parking[0]), (1, parking[1])):
-        if not park:
-            continue
-        d = side * (half - 1.15)
-        s = -s_range + float(rng.uniform(0, 5))
-        while s < s_range:
+    def lamps(self, side: int) -> None:
+        """Street lamps at the kerb every 18-35 m, arms over the road."""
+        rng = self.rng
+        d_kerb = side * (self.half + 0.45)
+        toward_road = -side * np.pi / 2
+        s = -_STREET_REACH + float(rng.uniform(0, 20))
+        lamp_every = float(rng.uniform(18, 35))
+        while s < _STREET_REACH:
+            if not self._in_cross(s, 1.0):
+                x, y, th = self._at(s, d_kerb)
+                self.b.place("pole", ob.pole(rng, "lamp"), x, y, th + toward_road, margin=0.1)
+            s += lamp_every
+
+    def sidewalk_trees(self, side: int) -> None:
+        """On 60 % of sidewalks, a row of trees near the kerb every 7-15 m (closer at high density)."""
+        rng = self.rng
+        if rng.random() >= 0.6:
+            return
+        sw = self._sidewalk_width(side)
+        s = -_STREET_REACH + float(rng.uniform(0, 10))
+        every = float(rng.uniform(7, 15))
+        while s < _STREET_REACH:
+            if not self._in_cross(s, 2.0):
+                x, y, _ = self._at(s, side * (self.half + min(sw * 0.5, rng.uniform(0.8, 1.6))))
+                self.b.tree(x, y)
+            s += every * float(rng.uniform(0.8, 1.2)) / max(self.density, 0.3) ** 0.5
+
+    def sidewalk_clutter(self, side: int) -> None:
+        """Random items across the sidewalk, ~14 m apart at density 1: see ``_sidewalk_item``."""
+        rng = self.rng
+        sw = self._sidewalk_width(side)
+        s = -_STREET_REACH
+        while True:
+            s += self._gap(14.0)
+            if s >= _STREET_REACH:
+                break
+            if self._in_cross(s, 1.0):
+                continue
+            x, y, th = self._at(s, side * (self.half + float(rng.uniform(0.3, max(sw - 0.4, 0.4)))))
+            self._sidewalk_item(side, x, y, th)
+
+    def _sidewalk_item(self, side: int, x: float, y: float, th: float) -> None:
+        """At (x, y), road heading ``th``: a sign or other pole (35 %), a misc object (45 %), a parked
+        bicycle (10 %), or rarely a small structure."""
+        rng, b = self.rng, self.b
+        toward_road = -side * np.pi / 2
+        r = rng.random()
+        if r < 0.35:
+            kind = str(rng.choice(["sign", "thin", "light", "utility"], p=[0.5, 0.2, 0.2, 0.1]))
+            b.place("pole", ob.pole(rng, kind), x, y, th + (np.pi if rng.random() < 0.6 else toward_road))
+        elif r < 0.8:
+            b.random("misc", x, y, th + float(rng.choice([0.0, np.pi / 2, np.pi])) + rng.normal(0, 0.2))
+        elif r < 0.9:
+            b.place("cyclist", ob.cyclist(rng, rider=False), x, y, th + toward_road + rng.normal(0, 0.3))
+        elif rng.random() < 0.3:
+            b.random("structure", x, y, th, margin=0.1)
+
+    # ---- road -----------------------------------------------------------------------------------
+
+    def parked_vehicles(self, side: int) -> None:
+        """If ``side`` has a parking lane: cars and trucks bumper to bumper along it, with gaps, in
+        the direction of traffic on that side; none in front of the cross street."""
+        rng = self.rng
+        if not self.parking[0 if side < 0 else 1]:
+            return
+        d = side * (self.half - 1.15)
+        s = -_STREET_REACH + float(rng.uniform(0, 5))
+        while s < _STREET_REACH:
             label = "car" if rng.random() < 0.9 else "truck"
             parts = ob.make_object(label, rng)
             _, size = ob.tight_box(parts, 0.0)
             s_mid = s + 0.5 * size[0]
-            if not in_cross(s_mid, 0.5 * size[0] + 3.0) and rng.random() < 0.8 * min(density, 1.2):
-                x, y, th = at(s_mid, d + side * float(rng.uniform(-0.25, 0.1)))
-                b.place(
+            if not self._in_cross(s_mid, 0.5 * size[0] + 3.0) and rng.random() < 0.8 * min(self.density, 1.2):
+                x, y, th = self._at(s_mid, d + side * float(rng.uniform(-0.25, 0.1)))
+                self.b.place(
                     label, parts, x, y, th + (np.pi if side > 0 else 0.0) + rng.normal(0, 0.03), margin=0.1
                 )
             s += (
@@ -585,33 +717,58 @@ def _street(b: _Builder, rng: np.random.Generator, density: float, sensor_height
                 + float(rng.uniform(0.6, 3.0))
                 + (float(rng.uniform(3, 12)) if rng.random() < 0.2 else 0.0)
             )
-    for side in (-1, 1):
-        for lane in range(lanes):
-            d = side * (lane + 0.5) * lane_w
-            s = -s_range + gap(15.0)
-            while s < s_range:
+
+    def traffic(self, side: int) -> None:
+        """Cars and trucks in every driving lane of ``side``, at random gaps, heading with traffic
+        (right-hand: the left side drives the other way)."""
+        rng = self.rng
+        for lane in range(self.road.lanes_per_side):
+            d = side * (lane + 0.5) * self.road.lane_width
+            s = -_STREET_REACH + self._gap(15.0)
+            while s < _STREET_REACH:
                 label = "car" if rng.random() < 0.85 else "truck"
-                x, y, th = at(s, d + float(rng.normal(0, 0.25)))
-                b.random(label, x, y, th + (np.pi if side > 0 else 0.0) + rng.normal(0, 0.04), margin=0.8)
-                s += 7.0 + gap(22.0)
-        if rng.random() < 0.5 * density:  # cyclists near the kerb
-            for _ in range(int(rng.integers(1, 3))):
-                s = float(rng.uniform(-50, 60))
-                x, y, th = at(s, side * (half - 0.7 - (2.2 if parking[0 if side < 0 else 1] else 0.0)))
-                b.random("cyclist", x, y, th + (np.pi if side > 0 else 0.0) + rng.normal(0, 0.08), tries=2)
-    if cross is not None:  # traffic in the cross street
+                x, y, th = self._at(s, d + float(rng.normal(0, 0.25)))
+                self.b.random(
+                    label, x, y, th + (np.pi if side > 0 else 0.0) + rng.normal(0, 0.04), margin=0.8
+                )
+                s += 7.0 + self._gap(22.0)
+
+    def cyclists(self, side: int) -> None:
+        """Sometimes 1-2 cyclists riding near the kerb of ``side`` (beside the parking lane, if any)."""
+        rng = self.rng
+        if rng.random() >= 0.5 * self.density:
+            return
+        for _ in range(int(rng.integers(1, 3))):
+            s = float(rng.uniform(-50, 60))
+            parked = self.parking[0 if side < 0 else 1]
+            x, y, th = self._at(s, side * (self.half - 0.7 - (2.2 if parked else 0.0)))
+            self.b.random(
+                "cyclist", x, y, th + (np.pi if side > 0 else 0.0) + rng.normal(0, 0.08), tries=2
+            )
+
+    def cross_traffic(self) -> None:
+        """If there is a cross street: 0-4 cars or trucks in it, on either side of the main road."""
+        rng, cross = self.rng, self.road.cross
+        if cross is None:
+            return
         for _ in range(int(rng.integers(0, 5))):
             side = 1 if rng.random() < 0.5 else -1
-            u = side * float(rng.uniform(half + 3, 60))
-            x, y, th = at(cross[0] + float(rng.choice([-1, 1])) * rng.uniform(1.0, cross[1] - 1.2), u)
+            u = side * float(rng.uniform(self.half + 3, 60))
+            x, y, th = self._at(cross[0] + float(rng.choice([-1, 1])) * rng.uniform(1.0, cross[1] - 1.2), u)
             label = "car" if rng.random() < 0.85 else "truck"
-            b.random(label, x, y, th + np.pi / 2 + float(rng.choice([0.0, np.pi])), margin=0.5)
+            self.b.random(label, x, y, th + np.pi / 2 + float(rng.choice([0.0, np.pi])), margin=0.5)
 
-    # people on the sidewalks, sometimes crossing
-    n_groups = rng.poisson(7.0 * density)
-    for _ in range(n_groups):
+    # ---- people and road works --------------------------------------------------------------------
+
+    def pedestrians(self) -> None:
+        """Groups of 1-3 people walking along either sidewalk or, 12 % of groups, across the road."""
+        for _ in range(self.rng.poisson(7.0 * self.density)):
+            self._pedestrian_group()
+
+    def _pedestrian_group(self) -> None:
+        rng, half = self.rng, self.half
         side = 1 if rng.random() < 0.5 else -1
-        sw = road.sidewalk[0 if side < 0 else 1]
+        sw = self._sidewalk_width(side)
         s = float(rng.uniform(-60, 70))
         crossing = rng.random() < 0.12
         d = (
@@ -619,34 +776,55 @@ def _street(b: _Builder, rng: np.random.Generator, density: float, sensor_height
             if crossing
             else side * (half + rng.uniform(0.4, sw - 0.3))
         )
-        x, y, th = at(s, d)
+        x, y, th = self._at(s, d)
         heading = (
             th + (np.pi / 2 if crossing else (0.0 if rng.random() < 0.5 else np.pi)) + rng.normal(0, 0.3)
         )
         for _ in range(int(rng.choice([1, 1, 1, 2, 2, 3]))):
-            b.random("pedestrian", x, y, heading + rng.normal(0, 0.2), tries=3, jitter=0.6, margin=0.05)
-    # a few cones or barriers on the road
-    if rng.random() < 0.15:
+            self.b.random("pedestrian", x, y, heading + rng.normal(0, 0.2), tries=3, jitter=0.6, margin=0.05)
+
+    def cones(self) -> None:
+        """In 15 % of scenes: a line of 3-7 cones or barriers 2 m apart, 1 m inside one road edge,
+        10-40 m ahead or behind."""
+        rng = self.rng
+        if rng.random() >= 0.15:
+            return
         s0 = float(rng.uniform(10, 40)) * float(rng.choice([-1, 1]))
-        d0 = float(rng.choice([-1, 1])) * (half - 1.0)
+        d0 = float(rng.choice([-1, 1])) * (self.half - 1.0)
         for i in range(int(rng.integers(3, 8))):
-            x, y, th = at(s0 + i * 2.0, d0)
-            b.random("misc", x, y, th, margin=0.05)
-    del sensor_height
+            x, y, th = self._at(s0 + i * 2.0, d0)
+            self.b.random("misc", x, y, th, margin=0.05)
+
+
+# ---- open area ----------------------------------------------------------------------------------
 
 
 def _open_area(b: _Builder, rng: np.random.Generator, density: float) -> None:
-    # Parking lot / plaza / campus: no road, objects at any orientation, buildings around.
-    g = b.ground
-    for _ in range(int(rng.integers(3, 8))):  # buildings around the lot
+    """Fill ``b`` with a parking lot / plaza / campus: no road, objects at any orientation, buildings
+    around. Like ``_street``, the step order is part of what a seed means."""
+    _lot_buildings(b, rng)
+    _lot_parking_rows(b, rng, density)
+    _lot_scatter(b, rng, density)
+    _lot_trees(b, rng, density)
+    b.ground.refl = float(rng.uniform(0.25, 0.45))
+
+
+def _lot_buildings(b: _Builder, rng: np.random.Generator) -> None:
+    """3-7 buildings 18-60 m away in any direction, roughly facing the sensor."""
+    for _ in range(int(rng.integers(3, 8))):
         a = float(rng.uniform(-np.pi, np.pi))
         r = float(rng.uniform(18, 60))
         parts = ob.structure(rng, "building")
         b.place(
             "structure", parts, r * np.cos(a), r * np.sin(a), a + np.pi / 2 + rng.normal(0, 0.2), margin=0.3
         )
+
+
+def _lot_parking_rows(b: _Builder, rng: np.random.Generator, density: float) -> None:
+    """1-4 parallel rows of parked cars (and a few trucks), 80 m long, 4-30 m either side of the
+    sensor, all rows along one random direction."""
     base = float(rng.uniform(-np.pi, np.pi))
-    for _row in range(int(rng.integers(1, 5))):  # rows of parked cars
+    for _row in range(int(rng.integers(1, 5))):
         off = float(rng.uniform(4, 30)) * float(rng.choice([-1, 1]))
         for k in np.arange(-40, 40, float(rng.uniform(2.5, 3.0))):
             if rng.random() < 0.6 * min(density, 1.3):
@@ -660,17 +838,25 @@ def _open_area(b: _Builder, rng: np.random.Generator, density: float) -> None:
                     base + np.pi / 2 + float(rng.choice([0, np.pi])) + rng.normal(0, 0.06),
                     margin=0.1,
                 )
+
+
+def _lot_scatter(b: _Builder, rng: np.random.Generator, density: float) -> None:
+    """People, cyclists, poles, bushes, misc objects, small structures and cars at random positions
+    3-50 m away (uniform over the area) and random headings."""
     counts = {"pedestrian": 10, "cyclist": 2, "pole": 6, "vegetation": 6, "misc": 8, "structure": 3, "car": 3}
     for label, n in counts.items():
         for _ in range(rng.poisson(n * density)):
             r = float(np.sqrt(rng.uniform(9, 50**2)))
             a = float(rng.uniform(-np.pi, np.pi))
             b.random(label, r * np.cos(a), r * np.sin(a), float(rng.uniform(-np.pi, np.pi)), tries=2)
+
+
+def _lot_trees(b: _Builder, rng: np.random.Generator, density: float) -> None:
+    """About 5 trees (at density 1) at random positions 4-45 m away."""
     for _ in range(rng.poisson(5 * density)):
         r = float(np.sqrt(rng.uniform(16, 45**2)))
         a = float(rng.uniform(-np.pi, np.pi))
         b.tree(r * np.cos(a), r * np.sin(a))
-    g.refl = float(rng.uniform(0.25, 0.45))
 
 
 def generate_scene(seed: int, density: float = 1.0, *, sensor_height: float = 1.73) -> Scene:
@@ -684,7 +870,7 @@ def generate_scene(seed: int, density: float = 1.0, *, sensor_height: float = 1.
     b = _Builder(rng, ground)
     kind = "street" if rng.random() < 0.8 else "open"
     if kind == "street":
-        _street(b, rng, density, sensor_height)
+        _street(b, rng, density)
     else:
         _open_area(b, rng, density)
     for obj in b.objects:

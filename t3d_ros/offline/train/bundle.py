@@ -2,17 +2,25 @@
 
 A checkpoint is one ``torch.save`` dict: ``model`` (a ``MODELS`` name), ``model_config``,
 ``classes``, ``input`` (``InputSpec`` JSON), ``state_dict``, plus the training state (optimizer,
-epoch, config, metrics). ``export_bundle`` turns one into ``<name>.onnx``, ``<name>.pt`` and the
-``<name>.json`` card described in ``t3d_ros/classifier.py``; a NetAug supernet is exported as its
-plain tiny base model.
+epoch, config, metrics). It holds only tensors, plain containers and str/int/float/bool/None
+(``save_checkpoint`` converts numpy values and refuses anything else), so ``load_checkpoint`` reads
+it with ``torch.load(weights_only=True)``: a checkpoint from someone else cannot run code.
+``export_bundle`` turns one into ``<name>.onnx``, ``<name>.pt`` and the ``<name>.json`` card
+described in ``t3d_ros/classify/classifier.py``; a NetAug supernet is exported as its plain tiny
+base model.
 """
 
 from __future__ import annotations
 
 import datetime
 import json
-from pathlib import Path
+import os
+import re
+from collections import OrderedDict
+from pathlib import Path, PurePath
+from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -21,11 +29,72 @@ from t3d_ros.classify.inputs import InputSpec, make_inputs
 from t3d_ros.classify.models import build_model, count_flops, count_params
 
 
-def load_checkpoint(path: str | Path) -> dict:
+CHECKPOINT_KEYS = ("model", "classes", "input", "state_dict")  # what every consumer needs
+
+
+def _why_not(e: Exception) -> str:
+    """The one informative line of a torch.load failure (its weights_only message is a page long)."""
+    found = re.search(r"Unsupported global: GLOBAL (\S+)", str(e))
+    if found:
+        return f"refused to load it: it calls for {found.group(1)}, which could run code"
+    text = str(e).split("WeightsUnpickler error:")[-1].strip().splitlines()
+    return f"not a readable torch file ({type(e).__name__}: {text[0] if text else ''})"
+
+
+def load_weights(path: str | Path) -> Any:
+    """``torch.load(path, weights_only=True)`` on the CPU: tensors and plain values only, so the file
+    cannot run code. A file it refuses or cannot read raises one ``ValueError`` line."""
+    if not Path(path).is_file():
+        raise ValueError(f"{path}: no such file")
     try:
-        return torch.load(path, map_location="cpu", weights_only=False)
-    except (OSError, RuntimeError, EOFError) as e:
-        raise ValueError(f"cannot read checkpoint {path}: {e}") from None
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # UnpicklingError, RuntimeError, KeyError... depending on the damage
+        raise ValueError(f"{path}: {_why_not(e)}; use files written by `python -m t3d_ros train` or "
+                         "`export` (tensors and plain values only)") from None
+
+
+def load_checkpoint(path: str | Path) -> dict:
+    """A training checkpoint (see the module docstring), loaded without running code from the file;
+    a ``ValueError`` naming the file when it is not one."""
+    ckpt = load_weights(path)
+    missing = [k for k in CHECKPOINT_KEYS if k not in ckpt] if isinstance(ckpt, dict) else list(CHECKPOINT_KEYS)
+    if missing:
+        raise ValueError(f"{path}: not a t3d_ros training checkpoint (no {', '.join(map(repr, missing))}); "
+                         "pass a ckpt_best.pt or ckpt_last.pt of a `python -m t3d_ros train` run folder")
+    return ckpt
+
+
+def _plain_values(x: Any, where: str) -> Any:
+    """``x`` with numpy values made plain; a TypeError for what ``weights_only`` loading refuses."""
+    if x is None or isinstance(x, torch.Tensor) or type(x) in (bool, int, float, str):
+        return x
+    if isinstance(x, np.generic):  # np.float64 is a float subclass, but pickles as a numpy global
+        return x.item()
+    if isinstance(x, np.ndarray):
+        return torch.from_numpy(np.array(x))
+    if isinstance(x, PurePath):
+        return str(x)
+    if isinstance(x, dict):
+        out = (OrderedDict if isinstance(x, OrderedDict) else dict)(
+            (_plain_values(k, where), _plain_values(v, f"{where}[{k!r}]")) for k, v in x.items())
+        if hasattr(x, "_metadata"):  # state dicts carry module versions, read by load_state_dict
+            out._metadata = _plain_values(x._metadata, where)
+        return out
+    if isinstance(x, (list, tuple)):
+        return (tuple if type(x) is tuple else list)(_plain_values(v, f"{where}[{i}]") for i, v in enumerate(x))
+    raise TypeError(f"checkpoint value {where} is a {type(x).__module__}.{type(x).__qualname__}; "
+                    "checkpoints hold only tensors, dict/list/tuple and str/int/float/bool/None")
+
+
+def save_checkpoint(ckpt: dict, path: str | Path) -> Path:
+    """Write ``ckpt`` so that ``load_checkpoint`` (``weights_only=True``) reads it back; numpy
+    scalars and arrays become Python numbers and tensors. The file is replaced atomically, so an
+    interrupted run never leaves half a checkpoint behind."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(_plain_values(ckpt, "ckpt"), tmp)
+    os.replace(tmp, path)
+    return path
 
 
 def model_from_checkpoint(ckpt: dict) -> tuple[nn.Module, InputSpec, list[str]]:
@@ -55,8 +124,6 @@ def _jsonable(x):
 
 def example_batch(spec: InputSpec, clusters: int = 4, seed: int = 0) -> list[torch.Tensor]:
     """Valid network inputs for ``clusters`` synthetic clusters of assorted sizes."""
-    import numpy as np
-
     rng = np.random.default_rng(seed)
     sizes = rng.integers(5, 3 * spec.n_points, clusters)
     pts = np.concatenate([rng.normal(size=(n, 4)).astype(np.float32) + [15, 3, -1, 0] for n in sizes])

@@ -1,0 +1,66 @@
+"""Checks after the network: a label whose box cannot hold an object of that class becomes ``unknown``.
+
+A cluster is a partial view, so its box is usually *smaller* than the object (one side of a car, the
+top of a pedestrian behind a parked car): the limits are what no object of the class exceeds, plus
+the few minimum heights that a real road user always shows to a LiDAR that sees it at all. A
+pedestrian 6 m long, a car 0.3 m tall or a truck lower than a hedge cannot be one: such clusters are
+walls, hedges, kerbs or merges, and the label is lowered to ``unknown`` (never dropped: the cluster
+is still published, with the network's score and the reason in ``Perception``'s result).
+
+Limits are in metres on the fitted box (length >= width, height = z extent of the returns above the
+ground filter). Switch the check off with the node parameter ``size_check: false``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class SizeLimits:
+    """What a cluster of one class may measure: ``max_length``, ``max_width``, ``max_height`` and
+    ``min_height`` (m; ``inf`` / 0 = no limit)."""
+
+    max_length: float = float("inf")
+    max_width: float = float("inf")
+    max_height: float = float("inf")
+    min_height: float = 0.0
+
+
+# Chosen from vehicle and body dimensions with a margin for noisy boxes, never from data the model is
+# judged on. Vans count as cars (KITTI's Van, a Sprinter: up to ~7 m long, 2.8 m high).
+SIZE_LIMITS: dict[str, SizeLimits] = {
+    "car": SizeLimits(max_length=7.0, max_width=3.0, max_height=3.0, min_height=0.5),
+    "truck": SizeLimits(max_length=20.0, max_width=3.6, max_height=4.8, min_height=1.8),
+    "pedestrian": SizeLimits(max_length=1.5, max_width=1.3, max_height=2.4, min_height=0.6),
+    "cyclist": SizeLimits(max_length=2.6, max_width=1.4, max_height=2.4, min_height=0.7),
+    "pole": SizeLimits(max_length=4.0, max_width=1.5),  # lamp arms reach out; trunks are thin
+    "misc": SizeLimits(max_length=3.5, max_width=2.5, max_height=2.5),  # bins, cones, benches, cabinets
+}
+
+
+def implausible_reason(label: str, size: Sequence[float], limits: dict[str, SizeLimits] = SIZE_LIMITS) -> str:
+    """Why a box of ``size`` (length, width, height) cannot be a ``label`` ('' when it can)."""
+    lim = limits.get(label)
+    if lim is None:
+        return ""
+    length, width, height = (float(v) for v in size[:3])
+    if length > lim.max_length:
+        return f"{length:.1f} m long (a {label} is at most {lim.max_length:g} m)"
+    if width > lim.max_width:
+        return f"{width:.1f} m wide (a {label} is at most {lim.max_width:g} m)"
+    if height > lim.max_height:
+        return f"{height:.1f} m high (a {label} is at most {lim.max_height:g} m)"
+    if height < lim.min_height:
+        return f"{height:.2f} m high (a {label} shows at least {lim.min_height:g} m)"
+    return ""
+
+
+def size_check(labels: Sequence[str], sizes: np.ndarray, limits: dict[str, SizeLimits] = SIZE_LIMITS
+               ) -> list[str]:
+    """Per cluster the reason its label is implausible ('' = plausible). sizes: (K, >=3) l, w, h."""
+    sizes = np.asarray(sizes, dtype=np.float64).reshape(len(labels), -1)
+    return [implausible_reason(lab, s, limits) for lab, s in zip(labels, sizes, strict=True)]

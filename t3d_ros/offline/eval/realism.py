@@ -1,0 +1,301 @@
+"""How real does the simulator look? The same cluster statistics for simulated and real frames.
+
+Both kinds of frame go through the node's own segmentation; every cluster it keeps is described by
+``FEATURES`` (geometry of its points and box, no intensity: every sensor calibrates intensity
+differently). The report (``realism_report``) puts side by side:
+
+- clusters per frame, and the share that is *clutter*: larger than any road user (longer than 12 m,
+  wider than 3.5 m or higher than 4.5 m) or flat and long (a vertical sheet: longer than 3 m and
+  thinner than 0.35 m, or planar with a width under 15 % of its length);
+- distributions of every feature (medians and quartiles), points per object against range for each
+  class where labels exist (simulator ground truth; KITTI boxes), per-point intensity, and the
+  radii of the first ground rings straight ahead (the beam pattern and mounting height);
+- a *sim-vs-real discriminator*: gradient boosting on ``FEATURES``, cross-validated with whole frames
+  held out, whose ROC AUC says how well a cluster's origin can be told (0.5: indistinguishable),
+  and each feature's own AUC, which says where the difference lies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from t3d_ros.segment.pipeline import Pipeline
+
+FEATURES = (
+    "log_points",  # log10 of the cluster's returns
+    "range",  # xy distance of its centroid, m
+    "length",  # box length (the longer side), m
+    "width",  # box width, m
+    "height",  # z extent, m
+    "bottom",  # lowest return relative to the sensor, m
+    "linearity",  # (l1 - l2) / l1 of the 3D PCA eigenvalues l1 >= l2 >= l3
+    "planarity",  # (l2 - l3) / l1
+    "scattering",  # l3 / l1: a volume of scattered returns (foliage) is high, a sheet low
+    "fill",  # share of the box footprint's 0.2 m cells that hold a return
+    "spacing",  # median distance to the nearest other return of the cluster / range (angular), mrad
+    "z_spread",  # std of z / height: returns spread over the height or bunched
+)
+CLUTTER_RULE = ("longer than 12 m, wider than 3.5 m or higher than 4.5 m (larger than any road user), "
+                "or a vertical sheet (longer than 3 m and thinner than 0.35 m, or width < 15% of length "
+                "with planarity > 0.5)")
+FILL_CELL = 0.2  # m
+
+
+def cluster_features(points: np.ndarray, offsets: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """(K, len(FEATURES)) float64 features of K packed clusters: points (P, >=3) in the sensor frame,
+    offsets (K+1,), boxes (K, 7) [cx, cy, cz, l, w, h, yaw] as the pipeline fits them."""
+    from scipy.spatial import cKDTree
+
+    k = len(offsets) - 1
+    out = np.zeros((k, len(FEATURES)))
+    if k == 0:
+        return out
+    xyz = points[:, :3].astype(np.float64)
+    n = np.diff(offsets)
+    cid = np.repeat(np.arange(k), n)
+    start = offsets[:-1]
+    mean = np.add.reduceat(xyz, start, axis=0) / n[:, None]
+    d = xyz - mean[cid]
+    cov = np.zeros((k, 3, 3))
+    for i in range(3):
+        for j in range(i, 3):
+            cov[:, i, j] = cov[:, j, i] = np.add.reduceat(d[:, i] * d[:, j], start) / n
+    ev = np.sort(np.linalg.eigvalsh(cov), axis=1)[:, ::-1]  # l1 >= l2 >= l3
+    l1 = np.maximum(ev[:, 0], 1e-12)
+    rng = np.hypot(mean[:, 0], mean[:, 1])
+    zmin = np.minimum.reduceat(xyz[:, 2], start)
+    height = boxes[:, 5].astype(np.float64)
+    zstd = np.sqrt(np.maximum(np.add.reduceat(d[:, 2] ** 2, start) / n, 0))
+    # Footprint fill: occupied 0.2 m cells in the box frame over the cells of the box.
+    c, s = np.cos(boxes[cid, 6]), np.sin(boxes[cid, 6])
+    u = (xyz[:, 0] - boxes[cid, 0]) * c + (xyz[:, 1] - boxes[cid, 1]) * s + boxes[cid, 3] / 2
+    v = -(xyz[:, 0] - boxes[cid, 0]) * s + (xyz[:, 1] - boxes[cid, 1]) * c + boxes[cid, 4] / 2
+    nu = np.maximum(np.ceil(boxes[:, 3] / FILL_CELL), 1).astype(np.int64)
+    nv = np.maximum(np.ceil(boxes[:, 4] / FILL_CELL), 1).astype(np.int64)
+    iu = np.clip((u / FILL_CELL).astype(np.int64), 0, nu[cid] - 1)
+    iv = np.clip((v / FILL_CELL).astype(np.int64), 0, nv[cid] - 1)
+    cells = np.unique(np.stack([cid, iu, iv], axis=1), axis=0)
+    fill = np.bincount(cells[:, 0], minlength=k) / (nu * nv)
+    spacing = np.zeros(k)
+    for i in range(k):  # nearest-neighbour spacing (angular, so that range does not dominate)
+        p = xyz[offsets[i]:offsets[i + 1]]
+        if len(p) > 1:
+            dist, _ = cKDTree(p).query(p, k=2)
+            spacing[i] = np.median(dist[:, 1]) / max(rng[i], 1.0) * 1e3
+    out[:] = np.column_stack([
+        np.log10(n), rng, boxes[:, 3], boxes[:, 4], height, zmin,
+        (ev[:, 0] - ev[:, 1]) / l1, (ev[:, 1] - ev[:, 2]) / l1, ev[:, 2] / l1,
+        fill, spacing, zstd / np.maximum(height, 1e-3),
+    ])
+    return out
+
+
+def is_clutter(features: np.ndarray) -> np.ndarray:
+    """(K,) bool: the cluster is larger than any road user, or a flat, long sheet (``CLUTTER_RULE``)."""
+    f = {name: features[:, i] for i, name in enumerate(FEATURES)}
+    large = (f["length"] > 12.0) | (f["width"] > 3.5) | (f["height"] > 4.5)
+    sheet = (f["length"] > 3.0) & ((f["width"] < 0.35) | ((f["width"] < 0.15 * f["length"]) & (f["planarity"] > 0.5)))
+    return large | sheet
+
+
+def ground_ring_radii(xyz: np.ndarray, count: int = 8) -> list[float]:
+    """Distances of the first ground rings straight ahead (|azimuth| < 5 deg, z < -1.0 m below the
+    sensor, within 15 m): 1-D clusters of the horizontal distance split at gaps > 5 cm. Files carry no
+    ring number, so this works on simulated and real frames alike."""
+    rho = np.hypot(xyz[:, 0], xyz[:, 1])
+    m = (xyz[:, 2] < -1.0) & (np.abs(np.arctan2(xyz[:, 1], xyz[:, 0])) < np.radians(5)) & (rho < 15)
+    r = np.sort(rho[m])
+    if r.size == 0:
+        return []
+    groups = np.split(r, np.nonzero(np.diff(r) > 0.05)[0] + 1)
+    return [round(float(np.median(g)), 2) for g in groups if g.size >= 5][:count]
+
+
+@dataclass
+class FrameClusters:
+    """The clusters of one frame: ``features`` (K, F), ``labels`` (K,) class name or "" (no label),
+    the frame's per-point intensity in [0, 1], and its ground-ring radii."""
+
+    name: str
+    features: np.ndarray
+    labels: list[str]
+    intensity: np.ndarray
+    rings: list[float] = field(default_factory=list)
+
+
+def describe_frame(name: str, points: np.ndarray, pipeline: Pipeline, point_labels: Sequence[str] | None = None,
+                   ) -> FrameClusters:
+    """Segment ``points`` (N, >=3; intensity in column 3, 0..1 or 0..255) and describe its clusters.
+    ``point_labels`` (N,) names the class of every input point ("" none): a cluster takes the class
+    that holds most of its points (when that is more than half of them)."""
+    seg = pipeline(points)
+    feats = cluster_features(seg.cluster_points, seg.cluster_offsets, seg.boxes)
+    k = len(feats)
+    labels = [""] * k
+    if point_labels is not None and k:
+        names = np.asarray(point_labels, dtype=object)
+        sel = seg.input_cluster_id >= 0
+        classes, inv = np.unique(names[sel].astype(str), return_inverse=True)
+        table = np.zeros((k, len(classes)), np.int64)
+        np.add.at(table, (seg.input_cluster_id[sel], inv.reshape(-1)), 1)
+        best = table.argmax(axis=1)
+        share = table[np.arange(k), best] / np.maximum(table.sum(axis=1), 1)
+        labels = [str(classes[b]) if s > 0.5 else "" for b, s in zip(best, share, strict=True)]
+    inten = points[:, 3].astype(np.float64) if points.shape[1] > 3 else np.zeros(0)
+    if len(inten) and np.nanmax(inten) > 1.0:
+        inten = inten / 255.0
+    return FrameClusters(name, feats, labels, np.clip(inten, 0, 1), ground_ring_radii(points[:, :3]))
+
+
+def discriminator(sim: Sequence[FrameClusters], real: Sequence[FrameClusters], repeats: int = 5, folds: int = 3,
+                  seed: int = 0) -> dict:
+    """Sim-vs-real ROC AUC of gradient boosting on ``FEATURES`` (frames held out whole; mean and spread
+    over ``repeats`` shuffles), and each feature's own AUC (how far it alone separates the two)."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.metrics import roc_auc_score
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    x = np.concatenate([f.features for f in (*sim, *real)])
+    y = np.concatenate([np.full(len(f.features), i >= len(sim)) for i, f in enumerate((*sim, *real))]).astype(int)
+    groups = np.concatenate([np.full(len(f.features), i) for i, f in enumerate((*sim, *real))])
+    aucs = []
+    for r in range(repeats):
+        prob = np.zeros(len(y))
+        cv = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed + r)
+        for tr, te in cv.split(x, y, groups):
+            clf = HistGradientBoostingClassifier(max_iter=200, learning_rate=0.05, max_leaf_nodes=15,
+                                                 random_state=seed + r).fit(x[tr], y[tr])
+            prob[te] = clf.predict_proba(x[te])[:, 1]
+        aucs.append(roc_auc_score(y, prob))
+    per_feature = {}
+    for i, name in enumerate(FEATURES):
+        a = roc_auc_score(y, x[:, i])
+        per_feature[name] = round(float(max(a, 1 - a)), 3)
+    return {"auc": round(float(np.mean(aucs)), 3), "auc_std": round(float(np.std(aucs)), 3),
+            "clusters": {"sim": int((y == 0).sum()), "real": int((y == 1).sum())},
+            "frames": {"sim": len(sim), "real": len(real)}, "feature_auc": per_feature}
+
+
+def _quantiles(v: np.ndarray) -> list[float]:
+    return [round(float(q), 3) for q in np.percentile(v, [25, 50, 75])] if len(v) else []
+
+
+def summarize(frames: Sequence[FrameClusters]) -> dict:
+    """Statistics of one side (sim or real): clusters per frame, clutter share, feature quartiles,
+    points per labelled object by range band, intensity percentiles, ground-ring radii."""
+    feats = np.concatenate([f.features for f in frames]) if frames else np.zeros((0, len(FEATURES)))
+    labels = [lab for f in frames for lab in f.labels]
+    inten = np.concatenate([f.intensity for f in frames]) if frames else np.zeros(0)
+    clutter = is_clutter(feats)
+    per_class: dict[str, dict] = {}
+    rng, npts = feats[:, 1], 10 ** feats[:, 0]
+    for cls in sorted({lab for lab in labels if lab}):
+        m = np.array([lab == cls for lab in labels])
+        bands = {}
+        for lo, hi in ((0, 10), (10, 20), (20, 35), (35, 50), (50, 80)):
+            sel = m & (rng >= lo) & (rng < hi)
+            if sel.any():
+                bands[f"{lo}-{hi} m"] = {"n": int(sel.sum()), "median_points": int(np.median(npts[sel]))}
+        per_class[cls] = bands
+    return {
+        "frames": len(frames),
+        "clusters_per_frame": [len(f.features) for f in frames],
+        "clusters_per_frame_median": float(np.median([len(f.features) for f in frames])) if frames else 0.0,
+        "clutter_share": round(float(clutter.mean()), 3) if len(clutter) else None,
+        "features": {name: _quantiles(feats[:, i]) for i, name in enumerate(FEATURES)},
+        "points_per_object": per_class,
+        "intensity_percentiles_5_25_50_75_95": ([round(float(q), 3) for q in np.percentile(inten, [5, 25, 50, 75, 95])]
+                                               if len(inten) else []),
+        "ground_ring_radii_m": [f.rings for f in frames[:3]],
+    }
+
+
+def realism_report(sim: Sequence[FrameClusters], real: Sequence[FrameClusters], repeats: int = 5) -> dict:
+    """Both sides' statistics and the discriminator (see the module docstring)."""
+    return {"clutter_rule": CLUTTER_RULE, "sim": summarize(sim), "real": summarize(real),
+            "discriminator": discriminator(sim, real, repeats=repeats)}
+
+
+def format_report(report: dict) -> str:
+    """A markdown summary: the discriminator, then sim and real side by side."""
+    d, s, r = report["discriminator"], report["sim"], report["real"]
+    lines = [f"sim-vs-real discriminator (gradient boosting on {len(FEATURES)} cluster features, frames held out): "
+             f"ROC AUC {d['auc']:.3f} +- {d['auc_std']:.3f} ({d['clusters']['sim']} sim / {d['clusters']['real']} "
+             f"real clusters, {d['frames']['sim']} / {d['frames']['real']} frames; 0.5 = indistinguishable)", "",
+             "| statistic | sim | real | feature AUC |", "|---|---|---|---|",
+             f"| clusters per frame (median) | {s['clusters_per_frame_median']:g} | "
+             f"{r['clusters_per_frame_median']:g} | |",
+             f"| clutter share | {s['clutter_share']} | {r['clutter_share']} | |"]
+    for name in FEATURES:
+        lines.append(f"| {name} (q25 / median / q75) | {' / '.join(map(str, s['features'][name]))} | "
+                     f"{' / '.join(map(str, r['features'][name]))} | {d['feature_auc'][name]} |")
+    lines.append(f"| intensity p5/25/50/75/95 | {s['intensity_percentiles_5_25_50_75_95']} | "
+                 f"{r['intensity_percentiles_5_25_50_75_95']} | |")
+    lines.append(f"| ground rings ahead, m (first frame) | {(s['ground_ring_radii_m'] or [[]])[0]} | "
+                 f"{(r['ground_ring_radii_m'] or [[]])[0]} | |")
+    for side, stats in (("sim", s), ("real", r)):
+        for cls, bands in stats["points_per_object"].items():
+            text = ", ".join(f"{b}: {v['median_points']} ({v['n']})" for b, v in bands.items())
+            cells = (text, "") if side == "sim" else ("", text)
+            lines.append(f"| points per {cls} cluster by range ({side}; median (n)) | {cells[0]} | {cells[1]} | |")
+    return "\n".join(lines)
+
+
+def realism_png(path: str | Path, sim: Sequence[FrameClusters], real: Sequence[FrameClusters], report: dict,
+                title: str = "") -> None:
+    """Sim against real: histograms of the features, points against range, intensity."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fs = np.concatenate([f.features for f in sim])
+    fr = np.concatenate([f.features for f in real])
+    panels = [*FEATURES, "intensity", "points_vs_range"]
+    cols = 5
+    rows = int(np.ceil(len(panels) / cols))
+    fig, axs = plt.subplots(rows, cols, figsize=(4 * cols, 3.2 * rows), dpi=90)
+    axs = axs.ravel()
+    auc = report["discriminator"]["feature_auc"]
+    for ax, name in zip(axs, panels, strict=False):
+        if name == "intensity":
+            a = np.concatenate([f.intensity for f in sim])
+            b = np.concatenate([f.intensity for f in real])
+            bins = np.linspace(0, 1, 41)
+        elif name == "points_vs_range":
+            ax.scatter(fs[:, 1], fs[:, 0], s=3, alpha=0.4, label="sim", color="tab:blue")
+            ax.scatter(fr[:, 1], fr[:, 0], s=3, alpha=0.4, label="real", color="tab:orange")
+            ax.set_xlabel("range [m]")
+            ax.set_ylabel("log10 points")
+            ax.set_title("points per cluster against range")
+            ax.legend(fontsize=7)
+            continue
+        else:
+            i = FEATURES.index(name)
+            a, b = fs[:, i], fr[:, i]
+            hi = np.percentile(np.r_[a, b], 98)
+            lo = min(np.percentile(np.r_[a, b], 2), 0)
+            bins = np.linspace(lo, hi if hi > lo else lo + 1, 31)
+        ax.hist(a, bins=bins, density=True, alpha=0.5, label="sim", color="tab:blue")
+        ax.hist(b, bins=bins, density=True, alpha=0.5, label="real", color="tab:orange")
+        ax.set_title(f"{name}" + (f" (AUC {auc[name]:.2f})" if name in auc else ""), fontsize=9)
+        ax.legend(fontsize=7)
+    for ax in axs[len(panels):]:
+        ax.axis("off")
+    d = report["discriminator"]
+    fig.suptitle(title or f"simulated vs real clusters: discriminator AUC {d['auc']:.2f} "
+                 f"({d['clusters']['sim']} sim / {d['clusters']['real']} real clusters)")
+    fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def describe_frames(frames: Iterable[tuple[str, np.ndarray, Sequence[str] | None]], pipeline: Pipeline,
+                    ) -> list[FrameClusters]:
+    """``describe_frame`` of every (name, points, point labels or None)."""
+    return [describe_frame(name, pts, pipeline, labels) for name, pts, labels in frames]

@@ -1,0 +1,141 @@
+"""Calibrated scores and per-class thresholds: when may the node trust a label?
+
+1. **Temperature scaling** (Guo et al., ICML 2017): one scalar T, fitted on held-out clusters by
+   minimising the negative log-likelihood of softmax(logits / T). It changes no label, only how
+   confident the scores are; the expected calibration error (ECE, 15 equal-width bins) is reported
+   before and after.
+2. **Class thresholds**, by a documented rule: for every class, the lowest score (on a 0.01 grid) at
+   which the labels of that class on the threshold set are right at least ``target_precision`` of the
+   time. The threshold set holds the validation clusters *and* outliers (ground remnants, merges of
+   several objects, meta ``outlier``): any label on an outlier is wrong, so the rule also bounds how
+   often the node names a class for something that is none. A class that never reaches the target
+   gets threshold 1.0 (never trusted); ``min_support`` labels are needed to judge a threshold.
+
+Both are written into the model card's ``calibration`` section, which ``Classifier`` and
+``Perception`` apply. Fitted on simulated validation data only, never on the frames a model is judged on.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+
+def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    """Row-wise softmax of ``logits`` (K, C) / ``temperature``."""
+    z = np.asarray(logits, np.float64) / temperature
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def nll(logits: np.ndarray, labels: np.ndarray, temperature: float = 1.0) -> float:
+    """Mean negative log-likelihood of the true labels under softmax(logits / T)."""
+    p = softmax(logits, temperature)[np.arange(len(labels)), labels]
+    return float(-np.log(np.maximum(p, 1e-12)).mean())
+
+
+def fit_temperature(logits: np.ndarray, labels: np.ndarray, bounds: tuple[float, float] = (0.05, 20.0)) -> float:
+    """The temperature T in ``bounds`` that minimises the NLL of ``labels`` (K,) under ``logits`` (K, C)."""
+    from scipy.optimize import minimize_scalar
+
+    if len(labels) == 0:
+        return 1.0
+    res = minimize_scalar(lambda lt: nll(logits, labels, float(np.exp(lt))), method="bounded",
+                          bounds=(np.log(bounds[0]), np.log(bounds[1])), options={"xatol": 1e-4})
+    return float(np.exp(res.x))
+
+
+def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, bins: int = 15) -> float:
+    """ECE: the |accuracy - confidence| of the top label, averaged over equal-width confidence bins
+    weighted by their share of the clusters."""
+    if len(labels) == 0:
+        return float("nan")
+    conf = probs.max(axis=1)
+    right = probs.argmax(axis=1) == labels
+    idx = np.minimum((conf * bins).astype(int), bins - 1)
+    ece = 0.0
+    for b in range(bins):
+        m = idx == b
+        if m.any():
+            ece += m.mean() * abs(right[m].mean() - conf[m].mean())
+    return float(ece)
+
+
+def choose_thresholds(probs: np.ndarray, labels: np.ndarray, classes: Sequence[str], target_precision: float = 0.9,
+                      min_support: int = 20) -> dict[str, float]:
+    """Per class the lowest threshold (0.01 grid) whose labels reach ``target_precision``.
+
+    probs (K, C) calibrated; labels (K,) the true class index, or -1 for an outlier (no class: every
+    label on it is wrong). A class with fewer than ``min_support`` labels above a threshold cannot be
+    judged there; one that never reaches the target gets 1.0."""
+    pred = probs.argmax(axis=1)
+    score = probs.max(axis=1)
+    out = {}
+    for c, name in enumerate(classes):
+        mine = pred == c
+        out[name] = 1.0
+        for tau in np.round(np.arange(0.0, 1.0, 0.01), 2):
+            sel = mine & (score >= tau)
+            if sel.sum() < min_support:
+                break
+            if (labels[sel] == c).mean() >= target_precision:
+                out[name] = float(tau)
+                break
+    return out
+
+
+def precision_recall(probs: np.ndarray, labels: np.ndarray, classes: Sequence[str],
+                     thresholds: dict[str, float] | None = None) -> dict[str, dict]:
+    """Per class: labels given (above its threshold), right, precision, recall of the class's clusters."""
+    pred = probs.argmax(axis=1)
+    score = probs.max(axis=1)
+    out = {}
+    for c, name in enumerate(classes):
+        given = (pred == c) & (score >= (thresholds or {}).get(name, 0.0))
+        right = given & (labels == c)
+        n_true = int((labels == c).sum())
+        out[name] = {"labelled": int(given.sum()), "right": int(right.sum()),
+                     "precision": round(float(right.sum() / given.sum()), 4) if given.any() else None,
+                     "recall": round(float(right.sum() / n_true), 4) if n_true else None}
+    return out
+
+
+def calibrate(logits: np.ndarray, labels: np.ndarray, classes: Sequence[str], target_precision: float = 0.9,
+              min_support: int = 20) -> dict:
+    """Temperature (fitted on the clusters that have a class) and thresholds (on all, outliers
+    included: ``labels`` -1), with ECE and per-class precision/recall before and after: the card's
+    ``calibration`` section."""
+    labels = np.asarray(labels, np.int64)
+    known = labels >= 0
+    t = fit_temperature(logits[known], labels[known])
+    before, after = softmax(logits[known]), softmax(logits[known], t)
+    probs = softmax(logits, t)
+    thresholds = choose_thresholds(probs, labels, classes, target_precision, min_support)
+    return {
+        "temperature": round(t, 4),
+        "class_thresholds": thresholds,
+        "rule": (f"per class the lowest score (0.01 grid) at which >= {target_precision:.0%} of its labels are "
+                 f"right on the threshold set (validation clusters + outliers, which no label fits); "
+                 f"1.0 if never (at least {min_support} labels to judge)"),
+        "ece_before": round(expected_calibration_error(before, labels[known]), 4),
+        "ece_after": round(expected_calibration_error(after, labels[known]), 4),
+        "nll_before": round(nll(logits[known], labels[known]), 4),
+        "nll_after": round(nll(logits[known], labels[known], t), 4),
+        "clusters": int(known.sum()),
+        "outliers": int((~known).sum()),
+        "precision_recall": precision_recall(probs, labels, classes, thresholds),
+        "precision_recall_without_thresholds": precision_recall(probs, labels, classes),
+    }
+
+
+def write_calibration(card_path: str | Path, calibration: dict) -> Path:
+    """Store ``calibration`` in the model card at ``card_path`` (its ``calibration`` section)."""
+    path = Path(card_path)
+    card = json.loads(path.read_text())
+    card["calibration"] = calibration
+    path.write_text(json.dumps(card, indent=1) + "\n")
+    return path

@@ -1,0 +1,131 @@
+"""Training batches, prepared in ``DataLoader`` worker processes while the model trains.
+
+One item is one batch: the clusters ``idx`` of the training set, augmented (numpy), turned into
+network inputs (FPS + ball-query indices, numba CPU ops) for the model and, with online
+distillation, for the teacher. ``EpochSampler`` draws every epoch's class-balanced cluster order
+in the main process, identically in every DDP process (each takes its share of the global batch),
+and hands batch ``b`` to the workers as ``(epoch, b, idx)``.
+
+Reproducibility: the augmentation of batch ``b`` of ``epoch`` draws from a generator seeded by
+(run seed, rank, epoch, b), so a run gives the same batches whatever the number of workers, and a
+resumed run the same as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import random
+from collections.abc import Iterator
+from typing import NamedTuple
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from t3d_ros.classify.inputs import InputSpec, make_inputs
+from t3d_ros.offline.data import ClusterSet
+from t3d_ros.offline.train.augment import Augment
+
+
+class Batch(NamedTuple):
+    inputs: list[torch.Tensor]  # the model's network inputs
+    labels: torch.Tensor  # (B,) int64
+    idx: torch.Tensor  # (B,) int64 cluster indices (offline distillation looks up the teacher's logits)
+    teacher_inputs: list[torch.Tensor] | None  # online distillation: the same clusters for the teacher
+
+
+def batch_inputs(clusters: list[np.ndarray], spec: InputSpec) -> list[torch.Tensor]:
+    """Network inputs (CPU tensors) of a list of (n_i, 4) clusters."""
+    pts = np.concatenate(clusters).astype(np.float32)
+    inputs = make_inputs(pts, np.r_[0, np.cumsum([len(c) for c in clusters])], spec, backend="cpu")
+    return [torch.from_numpy(a) for a in inputs.as_list()]
+
+
+class ClusterBatches(Dataset):
+    """Item ``(epoch, b, idx)``: batch ``b`` of ``epoch``, the clusters ``idx`` of ``cs``."""
+
+    def __init__(self, cs: ClusterSet, spec: InputSpec, augment: Augment | None, seed: int, rank: int = 0,
+                 teacher_spec: InputSpec | None = None):
+        self.cs, self.spec, self.augment, self.teacher_spec = cs, spec, augment, teacher_spec
+        self.seed, self.rank = seed, rank
+
+    def rng(self, epoch: int, b: int, purpose: int = 0) -> np.random.Generator:
+        """The generator of batch ``b`` of ``epoch`` (``purpose`` 1: BN recalibration batches)."""
+        return np.random.default_rng([self.seed, self.rank, epoch, b, purpose])
+
+    def batch(self, idx: np.ndarray, rng: np.random.Generator) -> Batch:
+        """Clusters ``idx``, augmented with ``rng``, as network inputs."""
+        clusters = [self.cs.cluster(i) for i in idx]
+        if self.augment is not None:
+            clusters = [self.augment(c, rng) for c in clusters]
+        teacher = batch_inputs(clusters, self.teacher_spec) if self.teacher_spec is not None else None
+        return Batch(batch_inputs(clusters, self.spec), torch.from_numpy(self.cs.labels[idx]),
+                     torch.from_numpy(np.asarray(idx, np.int64)), teacher)
+
+    def __getitem__(self, key: tuple[int, int, np.ndarray]) -> Batch:
+        epoch, b, idx = key
+        return self.batch(idx, self.rng(epoch, b))
+
+
+class EpochSampler(Sampler):
+    """The keys ``(epoch, b, idx)`` of this process's ``steps`` batches of the epoch set by ``set_epoch``.
+
+    Clusters are drawn with replacement, cluster i with probability proportional to
+    ``count(class_i) ** -balance``; the draw depends only on (seed, epoch), so every DDP process
+    makes the same one and takes every ``world``-th cluster of it.
+    """
+
+    def __init__(self, labels: np.ndarray, num_classes: int, balance: float, batch_size: int, steps: int,
+                 seed: int, rank: int = 0, world: int = 1):
+        counts = np.bincount(labels, minlength=num_classes).astype(np.float64)
+        weights = np.maximum(counts[labels], 1) ** -balance
+        self.weights = weights / weights.sum()
+        self.batch_size, self.steps, self.seed, self.rank, self.world = batch_size, steps, seed, rank, world
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.steps
+
+    def __iter__(self) -> Iterator[tuple[int, int, np.ndarray]]:
+        bs = self.batch_size
+        order = np.random.default_rng(self.seed + self.epoch).choice(
+            len(self.weights), size=self.steps * bs * self.world, p=self.weights)
+        order = order[self.rank::self.world]  # the global batch is world * batch_size
+        for b in range(self.steps):
+            yield self.epoch, b, order[b * bs:(b + 1) * bs]
+
+
+def _as_is(batch: Batch) -> Batch:  # the items are whole batches already
+    return batch
+
+
+def _init_worker(worker_id: int) -> None:
+    """One thread per worker (the workers are the parallelism); global RNGs seeded from the
+    loader's seed (torch's per-worker seed), though the batches draw only from their own generator."""
+    seed = torch.initial_seed() % 2**32
+    np.random.seed(seed)
+    random.seed(seed)
+    try:
+        import numba
+
+        numba.set_num_threads(1)
+    except ImportError:  # pragma: no cover - the ops then run their numpy fallback
+        pass
+
+
+def make_loader(dataset: ClusterBatches, sampler: EpochSampler, workers: int, seed: int,
+                pin_memory: bool = False) -> DataLoader:
+    """A DataLoader of whole batches; ``workers`` processes (0: in the main process) that live as
+    long as the loader (starting them costs seconds: torch and numba load in each)."""
+    # Not "fork": numba's parallel ops run on GNU OpenMP, which aborts a child forked after the
+    # parent used it ("fork() called from a process already using GNU OpenMP").
+    methods = multiprocessing.get_all_start_methods()
+    context = ("forkserver" if "forkserver" in methods else "spawn") if workers else None
+    return DataLoader(dataset, batch_size=None, sampler=sampler, num_workers=workers, collate_fn=_as_is,
+                      pin_memory=pin_memory, persistent_workers=workers > 0, multiprocessing_context=context,
+                      worker_init_fn=_init_worker if workers else None,
+                      # its own generator: iterating must not consume the global torch RNG (NetAug widths)
+                      generator=torch.Generator().manual_seed(seed))
