@@ -62,10 +62,9 @@ def test_sim_clusters_valid(sim: ClusterSet) -> None:
 
 def test_sim_labels_match_ground_truth(sim: ClusterSet) -> None:
     # Cross-check the majority vote against the simulator on one frame, independently of the packing.
+    from t3d_ros.offline.data.sim import mount_height
     from t3d_ros.offline.sim import simulate
     from t3d_ros.segment.pipeline import Pipeline
-
-    from t3d_ros.offline.data.sim import mount_height
 
     _, frame = simulate(SEEDS[0], SENSORS[1], mount_height=mount_height(SEEDS[0], SENSORS[1]))
     pts = np.column_stack([frame.xyz, frame.intensity]).astype(np.float32)

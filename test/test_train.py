@@ -6,6 +6,7 @@ import csv
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 
@@ -15,8 +16,10 @@ import torch
 from conftest import REPO
 
 from t3d_ros.classify.classifier import Classifier, ModelError
+from t3d_ros.cli import main as cli_main
 from t3d_ros.offline.data import make_sim_clusters
-from t3d_ros.offline.train.bundle import export_bundle, load_checkpoint, model_from_checkpoint
+from t3d_ros.offline.train.bundle import export_bundle, load_checkpoint, model_from_checkpoint, save_checkpoint
+from t3d_ros.offline.train.loader import EpochSampler
 from t3d_ros.offline.train.loop import TrainConfig, accuracy, predict, train
 
 
@@ -146,18 +149,117 @@ def test_eval_and_classify_commands(tiny_run, data, tmp_path):
     assert [x["label"] for x in lines] == expected
 
 
-def test_torchrun_ddp_on_cpu(data, tmp_path):
-    """Two processes under torchrun (gloo on the CPU; NCCL on GPUs) train one short epoch together."""
-    data[1].save(tmp_path / "val.npz")
+def _torchrun(tmp_path, out: str, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    """``python -m t3d_ros train`` in two processes under torchrun (gloo on the CPU), on val.npz; on a
+    timeout the whole process group is killed (a hung rank must not outlive the test)."""
     torchrun = shutil.which("torchrun", path=os.path.dirname(sys.executable)) or shutil.which("torchrun")
     if torchrun is None:
         pytest.skip("torchrun not installed")
-    proc = subprocess.run(
-        [torchrun, "--nproc_per_node", "2", "-m", "t3d_ros", "train", "--model", "tiny", "--data",
-         str(tmp_path / "val.npz"), "--epochs", "1", "--batch-size", "16", "--epoch-clusters", "128",
-         "--n-points", "64", "--out", str(tmp_path / "ddp"), "--quiet"],
-        cwd=REPO, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    cmd = [torchrun, "--nproc_per_node", "2", "-m", "t3d_ros", "train", "--model", "tiny", "--data",
+           str(tmp_path / "val.npz"), "--batch-size", "16", "--epoch-clusters", "128", "--n-points", "64",
+           "--out", str(tmp_path / out), "--quiet", *args]
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        pytest.fail(f"torchrun {' '.join(args)} still running after {timeout} s: a process hangs")
+    return subprocess.CompletedProcess(cmd, proc.returncode, stdout, stderr)
+
+
+def test_torchrun_ddp_on_cpu(data, tmp_path):
+    """Two processes under torchrun (gloo on the CPU; NCCL on GPUs) train one short epoch together."""
+    data[1].save(tmp_path / "val.npz")
+    proc = _torchrun(tmp_path, "ddp", "--epochs", "1")
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = list(csv.DictReader(open(tmp_path / "ddp" / "log.csv")))
     assert len(rows) == 1 and int(rows[0]["step"]) == 4  # 128 clusters / (2 processes x 16)
     assert (tmp_path / "ddp" / "ckpt_best.pt").is_file()
+
+
+@pytest.mark.parametrize("max_steps, workers", [(3, 0), (4, 1)], ids=["inside_epoch", "at_epoch_end_1_worker"])
+def test_torchrun_ddp_stops_every_process_at_max_steps(data, tmp_path, max_steps, workers):
+    """All processes stop after ``max_steps``, inside the first epoch or exactly at its end (4 steps);
+    they used to go on into epoch 1 and wait there for process 0, for ever."""
+    data[1].save(tmp_path / "val.npz")
+    proc = _torchrun(tmp_path, "ddp", "--epochs", "3", "--max-steps", str(max_steps), "--workers", str(workers),
+                     timeout=150)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = list(csv.DictReader(open(tmp_path / "ddp" / "log.csv")))
+    assert [(int(r["epoch"]), int(r["step"])) for r in rows] == [(0, max_steps)]
+    assert load_checkpoint(tmp_path / "ddp" / "ckpt_last.pt")["step"] == max_steps
+
+
+def test_batches_do_not_depend_on_the_worker_count(data, tmp_path):
+    """Batch b of an epoch is augmented from its own seed: 0 (in-process) and 2 workers train alike."""
+    runs = [train(_cfg(tmp_path / f"w{w}", epochs=2, epoch_clusters=128, workers=w), *data) for w in (0, 2)]
+    a, b = (load_checkpoint(r) for r in runs)
+    assert a["metrics"] == b["metrics"] and a["step"] == b["step"] == 8
+    for k, v in a["state_dict"].items():
+        assert torch.equal(v, b["state_dict"][k]), k
+
+
+def test_sampler_balances_classes_and_shards_the_global_batch():
+    labels = np.r_[np.zeros(900, np.int64), np.ones(100, np.int64)]
+    ranks = [EpochSampler(labels, 2, 1.0, batch_size=50, steps=40, seed=3, rank=r, world=2) for r in (0, 1)]
+    for s in ranks:
+        s.set_epoch(5)
+    keys = [list(s) for s in ranks]
+    assert [len(k) for k in keys] == [40, 40] and all(len(idx) == 50 for k in keys for _, _, idx in k)
+    assert [(e, b) for e, b, _ in keys[0]] == [(5, b) for b in range(40)]
+    # Rank r takes every other cluster of one draw, the same in every process.
+    merged = np.empty(4000, np.int64)
+    merged[0::2], merged[1::2] = (np.concatenate([idx for _, _, idx in k]) for k in keys)
+    draw = np.random.default_rng(3 + 5).choice(1000, size=4000, p=ranks[0].weights)
+    np.testing.assert_array_equal(merged, draw)
+    assert 0.45 < labels[merged].mean() < 0.55  # balance 1: both classes alike despite 9:1
+    ranks[0].set_epoch(6)
+    assert not np.array_equal(next(iter(ranks[0]))[2], keys[0][0][2])
+
+
+def test_checkpoints_load_without_running_code(tiny_run, data, tmp_path, capsys):
+    _, best = tiny_run
+    ck = torch.load(best, map_location="cpu", weights_only=True)  # what train writes: plain values only
+    assert {"model", "classes", "input", "state_dict", "optimizer", "scheduler", "train_config"} <= set(ck)
+    # numpy values (a config from a sweep script) become plain ones; a set is refused when saving.
+    save_checkpoint({"lr": np.float64(1e-3), "betas": (np.float32(0.9), 0.99), "n": np.int64(3),
+                     "a": np.arange(3)}, tmp_path / "np.pt")
+    back = torch.load(tmp_path / "np.pt", weights_only=True)
+    assert type(back["lr"]) is float and type(back["betas"][0]) is float and type(back["n"]) is int
+    assert torch.equal(back["a"], torch.arange(3))
+    with pytest.raises(TypeError, match=r"ckpt\['s'\] is a builtins.set"):
+        save_checkpoint({"s": {1, 2}}, tmp_path / "set.pt")
+
+    marker = tmp_path / "ran"
+    evil = tmp_path / "evil.pt"
+    torch.save({**ck, "payload": _RunsCode(marker)}, evil)
+    with pytest.raises(ValueError, match=r"evil\.pt: refused to load it: it calls for exec") as err:
+        load_checkpoint(evil)
+    assert "\n" not in str(err.value) and not marker.exists()
+    assert cli_main(["export", str(evil), "--out", str(tmp_path / "m")]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {evil}: refused") and not marker.exists()
+    with pytest.raises(ValueError, match="refused"):
+        train(_cfg(tmp_path / "run", init=str(evil), epochs=1), *data)
+    assert not marker.exists()
+    # Not checkpoints at all: one clear line too.
+    (tmp_path / "notes.pt").write_text("not a checkpoint")
+    with pytest.raises(ValueError, match=r"notes\.pt: not a readable torch file"):
+        load_checkpoint(tmp_path / "notes.pt")
+    torch.save(ck["state_dict"], tmp_path / "weights.pt")
+    with pytest.raises(ValueError, match=r"weights\.pt: not a t3d_ros training checkpoint"):
+        load_checkpoint(tmp_path / "weights.pt")
+    torch.load(evil, weights_only=False)  # the file really runs code when loaded the unsafe way
+    assert marker.read_text() == "ran"
+
+
+class _RunsCode:
+    """Unpickling this writes ``marker``: the kind of payload a shared checkpoint could carry."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return exec, (f"open({self.marker!r}, 'w').write('ran')",)

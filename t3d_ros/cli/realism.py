@@ -22,7 +22,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--real", type=Path, nargs="+", required=True,
                    help="real frames: KITTI object roots, folders of frames, frame files or MCAP bags")
     p.add_argument("--sim", default="hdl64", help="simulated sensor (vlp16, hdl32, hdl64, os1-128)")
-    p.add_argument("--frames", type=int, default=9, help="simulated frames (seeds --seed, --seed + 1, ...)")
+    p.add_argument("--frames", type=int, default=27, help="simulated frames (seeds --seed, --seed + 1, ...); the "
+                   "discriminator takes them in sets of as many as there are real frames")
     p.add_argument("--seed", type=int, default=0, help="first simulated seed")
     p.add_argument("--params", type=Path, help="a ROS parameter file for the segmentation (default: defaults)")
     p.add_argument("--repeats", type=int, default=5, help="shuffles of the discriminator's cross-validation")

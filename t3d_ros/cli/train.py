@@ -28,7 +28,11 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", default="sim", help="data source (see the module help)")
     p.add_argument("--sim-seeds", type=int, default=200, help="simulated training frames per sensor")
     p.add_argument("--cache", default="out/cache", help="folder for cached datasets")
-    p.add_argument("--workers", type=int, default=2, help="processes for building simulated data")
+    p.add_argument("--workers", type=int, default=None,
+                   help="processes preparing training batches (augmentation, sampling) per training process; "
+                        f"0: in the training process (default {d.workers}); also the default of --data-workers")
+    p.add_argument("--data-workers", type=int, default=None,
+                   help="processes for building simulated data (default: --workers, else 2)")
     p.add_argument("--out", default=d.out, help="run folder: checkpoints, log.csv")
     p.add_argument("--epochs", type=int, default=d.epochs)
     p.add_argument("--batch-size", type=int, default=d.batch_size)
@@ -69,11 +73,13 @@ def run_train(args: argparse.Namespace) -> int:
         kd_temperature=args.kd_temperature, kd_alpha=args.kd_alpha, kd_mode=args.kd_mode,
         init=args.init, seed=args.seed,
         out=args.out, resume=not args.no_resume, max_steps=args.max_steps, epoch_clusters=args.epoch_clusters,
-        progress=not args.quiet,
+        progress=not args.quiet, **({} if args.workers is None else {"workers": args.workers}),
     )
+    # --workers used to mean only the simulation processes: it still sets them unless --data-workers does.
+    data_workers = next((w for w in (args.data_workers, args.workers) if w is not None), 2)
     t0 = time.time()
-    train_set = load_data(args.data, "train", args.sim_seeds, args.cache, args.workers)
-    val_set = load_data(args.data, "val", args.sim_seeds, args.cache, args.workers)
+    train_set = load_data(args.data, "train", args.sim_seeds, args.cache, data_workers)
+    val_set = load_data(args.data, "val", args.sim_seeds, args.cache, data_workers)
     print(f"data {args.data}: {len(train_set)} training / {len(val_set)} validation clusters "
           f"({time.time() - t0:.0f} s); classes {train_set.class_counts()}", file=sys.stderr)
     best = train(cfg, train_set, val_set)

@@ -15,7 +15,7 @@ import torch
 
 from t3d_ros.classify.models import count_flops, count_params
 from t3d_ros.offline.data import load_data
-from t3d_ros.offline.train.bundle import example_batch, load_checkpoint, model_from_checkpoint
+from t3d_ros.offline.train.bundle import example_batch, load_checkpoint, load_weights, model_from_checkpoint
 from t3d_ros.offline.train.loop import accuracy, predict
 
 
@@ -120,5 +120,5 @@ def _torch_of_card(card: dict, path: Path) -> torch.nn.Module:
     spec = card["input_spec"]
     arch = card["architecture"]
     model = build_model(arch["name"], len(card["classes"]), spec.in_feats, spec.global_feats, **arch.get("config", {}))
-    model.load_state_dict(torch.load(path.parent / card["files"]["weights"], map_location="cpu", weights_only=True))
+    model.load_state_dict(load_weights(path.parent / card["files"]["weights"]))  # weights_only: runs no code
     return model.eval()

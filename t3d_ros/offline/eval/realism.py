@@ -215,17 +215,29 @@ def summarize(frames: Sequence[FrameClusters]) -> dict:
 
 
 def realism_report(sim: Sequence[FrameClusters], real: Sequence[FrameClusters], repeats: int = 5) -> dict:
-    """Both sides' statistics and the discriminator (see the module docstring)."""
-    return {"clutter_rule": CLUTTER_RULE, "sim": summarize(sim), "real": summarize(real),
-            "discriminator": discriminator(sim, real, repeats=repeats)}
+    """Both sides' statistics and the discriminator (see the module docstring). With more simulated
+    than real frames, the discriminator is run on disjoint sets of as many simulated frames as there
+    are real ones (the AUC grows with the training data, so equal amounts keep it comparable) and the
+    sets' mean is reported."""
+    n = len(real)
+    sets = [sim[i:i + n] for i in range(0, max(len(sim) - n, 0) + 1, n)] if len(sim) > n else [sim]
+    runs = [discriminator(s, real, repeats=repeats) for s in sets]
+    disc = dict(runs[0])
+    disc["auc"] = round(float(np.mean([r["auc"] for r in runs])), 3)
+    disc["auc_std"] = round(float(np.std([r["auc"] for r in runs])) if len(runs) > 1 else runs[0]["auc_std"], 3)
+    disc["auc_per_sim_set"] = [r["auc"] for r in runs]
+    disc["feature_auc"] = {k: round(float(np.mean([r["feature_auc"][k] for r in runs])), 3) for k in FEATURES}
+    return {"clutter_rule": CLUTTER_RULE, "sim": summarize(sim), "real": summarize(real), "discriminator": disc}
 
 
 def format_report(report: dict) -> str:
     """A markdown summary: the discriminator, then sim and real side by side."""
     d, s, r = report["discriminator"], report["sim"], report["real"]
+    sets = d.get("auc_per_sim_set", [d["auc"]])
     lines = [f"sim-vs-real discriminator (gradient boosting on {len(FEATURES)} cluster features, frames held out): "
-             f"ROC AUC {d['auc']:.3f} +- {d['auc_std']:.3f} ({d['clusters']['sim']} sim / {d['clusters']['real']} "
-             f"real clusters, {d['frames']['sim']} / {d['frames']['real']} frames; 0.5 = indistinguishable)", "",
+             f"ROC AUC {d['auc']:.3f} +- {d['auc_std']:.3f} (mean of {len(sets)} set(s) of {d['frames']['sim']} sim "
+             f"frames against {d['frames']['real']} real: {', '.join(f'{a:.3f}' for a in sets)}; "
+             f"0.5 = indistinguishable)", "",
              "| statistic | sim | real | feature AUC |", "|---|---|---|---|",
              f"| clusters per frame (median) | {s['clusters_per_frame_median']:g} | "
              f"{r['clusters_per_frame_median']:g} | |",

@@ -215,22 +215,22 @@ def cast_rays(
 ):
     """Fill ``out_t`` (R, C) range, ``out_p`` (R, C) hit primitive (-1 ground, -2 none), ``out_cos`` (R, C)
     |cos| of the incidence angle, for rays with elevation (cos_el, sin_el) (R,) and azimuth (cos_az,
-    sin_az) (C,).
+    sin_az) (R, C) (every beam has its own small azimuth offset, as the lasers of a real unit do).
 
     A primitive with ``mfp[p] > 0`` (boxes and ellipsoids) is a volume of scattering elements, foliage:
     the ray returns at a depth drawn from the exponential free path (Beer-Lambert, mean ``mfp``) after
     it enters, or passes through when that depth lies beyond the exit; leaves face every way, so the
     incidence is random."""
     n_rings = cos_el.shape[0]
-    n_cols = cos_az.shape[0]
+    n_cols = cos_az.shape[1]
     n_bumps = g_amp.shape[0]
     useed = np.uint64(seed)
     for c in prange(n_cols):
-        ca = cos_az[c]
-        sa = sin_az[c]
         k0 = col_ptr[c]
         k1 = col_ptr[c + 1]
         for r in range(n_rings):
+            ca = cos_az[r, c]
+            sa = sin_az[r, c]
             dx = cos_el[r] * ca
             dy = cos_el[r] * sa
             dz = sin_el[r]

@@ -72,6 +72,7 @@ class _Prims:
     corners: np.ndarray  # (P, 8, 3) corners of each part's bounding box
     radius: np.ndarray  # (P,) bounding sphere radius
     center: np.ndarray  # (P, 3)
+    thickness: np.ndarray  # (P,) smallest width across a beam (cylinder/cone diameter, box's thinnest side), m
 
 
 _SIGNS = np.array([[sx, sy, sz] for sx in (-1, 1) for sy in (-1, 1) for sz in (-1, 1)], dtype=np.float64)
@@ -119,6 +120,8 @@ def _primitives(scene: Scene) -> _Prims:
         corners=corners,
         radius=np.linalg.norm(half, axis=1),
         center=center,
+        thickness=np.where((kind == 1) | (kind == 3), 2 * half[:, 0],
+                           np.inf),
     )
 
 
@@ -135,8 +138,9 @@ def _culling(pr: _Prims, sensor: SensorModel, elev: np.ndarray, t_max: float):
     lo, hi = az_c + rel.min(axis=1), az_c + rel.max(axis=1)
     rho_xy = np.hypot(pr.corners[..., 0], pr.corners[..., 1])
     full = (hi - lo > np.pi - 1e-3) | (rho_xy.min(axis=1) < 1e-6)
-    u_lo = np.floor(azimuth_to_column(hi, n_cols)).astype(np.int64)  # azimuth falls as the column grows
-    u_hi = np.ceil(azimuth_to_column(lo, n_cols)).astype(np.int64)
+    # azimuth falls as the column grows; one column of margin for the beams' azimuth offsets
+    u_lo = np.floor(azimuth_to_column(hi, n_cols)).astype(np.int64) - 1
+    u_hi = np.ceil(azimuth_to_column(lo, n_cols)).astype(np.int64) + 1
     width = np.where(full, n_cols, np.minimum(u_hi - u_lo + 1, n_cols))
     start = np.where(full, 0, u_lo)
     # ring interval from a conservative elevation range
@@ -177,7 +181,10 @@ def scan(scene: Scene, sensor: SensorModel | str, seed: int) -> Frame:
         sensor = get_sensor(sensor)
     rng = np.random.default_rng([seed, 0x5CA9])
     elev = _elevations(sensor, rng)
-    az = column_azimuths(sensor.columns)
+    # the lasers of a unit do not sample the same azimuths: each beam is offset by up to half a column
+    # (what is left after the driver's rotational correction), so rings do not stack into columns
+    step = 2 * np.pi / sensor.columns
+    az = column_azimuths(sensor.columns)[None, :] + rng.uniform(-0.5, 0.5, (sensor.rings, 1)) * step
     pr = _primitives(scene)
     t_max = float(sensor.max_range) + 0.5
     ptr, items, near, ring_lo, ring_hi = _culling(pr, sensor, elev, t_max)
@@ -189,8 +196,8 @@ def scan(scene: Scene, sensor: SensorModel | str, seed: int) -> Frame:
     cast_rays(
         np.cos(elev),
         np.sin(elev),
-        np.cos(az),
-        np.sin(az),
+        np.ascontiguousarray(np.cos(az)),
+        np.ascontiguousarray(np.sin(az)),
         ptr,
         items,
         pr.kind,
@@ -222,7 +229,7 @@ def _returns(
     sensor: SensorModel,
     pr: _Prims,
     elev: np.ndarray,
-    az: np.ndarray,
+    az: np.ndarray,  # (R, C)
     out_t: np.ndarray,
     out_p: np.ndarray,
     out_cos: np.ndarray,
@@ -239,9 +246,13 @@ def _returns(
     is_ground = p == -1
     pi = np.where(is_ground, 0, p)
     d = np.column_stack(
-        [np.cos(elev[ring]) * np.cos(az[col]), np.cos(elev[ring]) * np.sin(az[col]), np.sin(elev[ring])]
+        [np.cos(elev[ring]) * np.cos(az[ring, col]), np.cos(elev[ring]) * np.sin(az[ring, col]), np.sin(elev[ring])]
     )
     refl = pr.refl[pi].copy() if pr.refl.size else np.zeros(n)
+    if pr.refl.size:  # thin parts fill only part of the beam's footprint and return that share of light
+        thin = np.where(is_ground, np.inf, pr.thickness[pi])
+        footprint = sensor.beam_divergence_mrad * 1e-3 * np.maximum(t, 0.1)
+        refl *= np.clip(thin / footprint, 0.02, 1.0)
     if is_ground.any():
         gx, gy = t[is_ground] * d[is_ground, 0], t[is_ground] * d[is_ground, 1]
         refl[is_ground] = scene.ground.reflectivity(gx, gy)
@@ -249,8 +260,10 @@ def _returns(
     jitter = np.where(is_ground, 0.0, pr.jitter[pi]) if pr.jitter.size else np.zeros(n)
     # foliage: the beam enters the crown before it returns
     t = t + jitter * rng.random(n) ** 1.5
-    # range noise grows slowly with range (timing jitter + beam footprint)
+    # range noise grows slowly with range (timing jitter + beam footprint); each beam has its own
+    # calibration offset, constant over the scan
     t = t + rng.normal(0.0, 1.0, n) * sensor.range_noise_std * (1.0 + t / 100.0)
+    t = t + rng.normal(0.0, sensor.range_bias_std, len(elev))[ring]
     # weak returns are lost: a 10 % Lambertian target facing the sensor is seen up to range_10pct;
     # rough surfaces scatter more at grazing incidence than Lambert says, hence cos^0.5
     signal = (

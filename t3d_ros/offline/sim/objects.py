@@ -553,98 +553,221 @@ def pole(rng: np.random.Generator, kind: str | None = None) -> list[Part]:
         parts = [cone(0, 0, -0.05, h, _u(rng, 0.13, 0.17), _u(rng, 0.09, 0.12), _u(rng, 0.2, 0.35))]
         parts.append(box((0, 0, h - 0.4), (0.1, _u(rng, 1.2, 2.2), 0.1), 0.3))
         return parts
-    if kind == "trunk":
-        h = _u(rng, 2.5, 4.5)
+    if kind == "trunk":  # up to the first branches
+        h = _u(rng, 1.6, 3.5)
         r0 = _u(rng, 0.08, 0.3)
         return [cone(0, 0, -0.05, h, r0, r0 * _u(rng, 0.6, 0.9), _u(rng, 0.2, 0.45))]
     raise ValueError(f"unknown pole kind {kind!r}")
 
 
-def _foliage(refl: float, transmit: float, jitter: float) -> dict:
-    return {"refl": refl, "transmit": transmit, "jitter": jitter}
+def leaves(center, semi, refl: float, mfp: float, rot: np.ndarray = _I3) -> Part:
+    """A volume of foliage: an ellipsoid whose returns come from inside it (mean free path ``mfp``, m)."""
+    return Part(ELLIPSOID, np.asarray(center, float), rot, np.asarray(semi, float), refl, mfp=mfp)
+
+
+def leaf_box(center, size, refl: float, mfp: float, rot: np.ndarray = _I3) -> Part:
+    """A box-shaped volume of foliage (a clipped hedge) with mean free path ``mfp``."""
+    return Part(BOX, np.asarray(center, float), rot, 0.5 * np.asarray(size, float), refl, mfp=mfp)
+
+
+def _leaf_refl(rng: np.random.Generator) -> float:
+    # Leaves are bright in the near infrared, but a canopy returns a mix of leaves, twigs and shadow.
+    return _u(rng, 0.2, 0.6)
 
 
 def crown(rng: np.random.Generator, base_z: float, trunk_r: float) -> list[Part]:
-    """Tree crown above ``base_z``: a clump of ellipsoids or (conifer) stacked cones."""
-    mat = _foliage(_u(rng, 0.25, 0.6), _u(rng, 0.3, 0.55), _u(rng, 0.2, 0.5))
-    if rng.random() < 0.2:
+    """Tree crown above ``base_z``: lobes of open foliage (conifer: a stack of cones). Returns come from
+    inside the crown and some rays pass through it (mean free path 0.3-1.5 m)."""
+    refl = _leaf_refl(rng)
+    mfp = _u(rng, 0.2, 1.0)
+    if rng.random() < 0.15:
         h = _u(rng, 3.0, 8.0)
         r = _u(rng, 1.0, 2.5)
-        return [Part(CONE, np.array([0, 0, base_z + 0.5 * h]), _I3, np.array([r, 0.15, 0.5 * h]), **mat)]
-    radius = _u(rng, 1.0, 3.5)
-    parts = []
-    for i in range(int(rng.integers(3, 8))):
-        a = _u(rng, 0.6, 1.0) * radius * (1.0 if i else 0.9)
-        off = rng.normal(0, 0.35 * radius, 3) * (0 if i == 0 else 1)
-        az = a * _u(rng, 0.6, 1.0)
+        return [Part(CONE, np.array([0, 0, base_z + 0.5 * h]), _I3, np.array([r, 0.15, 0.5 * h]), refl,
+                     transmit=_u(rng, 0.3, 0.55), jitter=_u(rng, 0.2, 0.5))]
+    # Leaves grow in clumps with gaps between them: real canopies come apart into many fragments.
+    radius, height = _u(rng, 1.2, 5.0), _u(rng, 1.5, 6.0)
+    n = int(np.clip(radius * height * _u(rng, 0.6, 1.6), 3, 40))
+    # the core where the trunk branches out: the crown is one object with its trunk, as on real trees
+    core = _u(rng, 0.4, 0.9)
+    parts = [leaves((0, 0, base_z + core), (core, core, core), refl, mfp)]
+    for _ in range(n):
+        u = rng.normal(0, 1, 3)
+        u *= rng.random() ** (1 / 3) / max(np.linalg.norm(u), 1e-9)  # uniform in the unit ball
+        size = _u(rng, 0.35, 1.2) * min(1.0, 0.5 * radius)
+        a, b, c = size, size * _u(rng, 0.7, 1.3), size * _u(rng, 0.5, 1.0)
         # the crown's lowest point stays above base_z, so cars and people fit underneath
-        c = np.array([off[0], off[1], base_z + az + abs(off[2])])
-        parts.append(ellipsoid(c, (a, a * _u(rng, 0.8, 1.2), az), rot=rot_z(_u(rng, 0, 3)), **mat))
+        z = base_z + 0.5 * height + u[2] * 0.5 * height
+        z = max(z, base_z + c)
+        parts.append(leaves((u[0] * radius, u[1] * radius, z), (a, b, c), refl, mfp * _u(rng, 0.6, 1.4),
+                            rot_z(_u(rng, 0, 3))))
     return parts
 
 
-def vegetation(rng: np.random.Generator) -> list[Part]:
-    """Bush, hedge or low shrub clump (tree crowns come from :func:`tree`)."""
-    mat = _foliage(_u(rng, 0.25, 0.6), _u(rng, 0.2, 0.45), _u(rng, 0.1, 0.3))
-    if rng.random() < 0.35:  # hedge along x
-        length = _u(rng, 2.0, 9.0)
-        h, w = _u(rng, 0.7, 2.2), _u(rng, 0.6, 1.3)
-        n = max(2, int(length / 0.9))
-        xs = np.linspace(-0.5 * length + 0.5 * w, 0.5 * length - 0.5 * w, n)
-        parts = [box((0, 0, 0.5 * h - 0.05), (length - 0.3, w * 0.8, h * 0.9), **mat)]
-        for x in xs:
-            parts.append(
-                ellipsoid(
-                    (x + _u(rng, -0.1, 0.1), 0, h * _u(rng, 0.5, 0.62)),
-                    (0.6 * w, 0.5 * w * _u(rng, 0.9, 1.1), 0.5 * h * _u(rng, 0.9, 1.1)),
-                    **mat,
-                )
-            )
-        return parts
+def _lobes(rng: np.random.Generator, length: float, width: float, height: float, n: int, refl: float,
+           mfp: float) -> list[Part]:
+    """``n`` overlapping leaf volumes filling a rough ``length`` x ``width`` x ``height`` footprint
+    (along x): a clump when it is short, a row of shrubs when it is long."""
     parts = []
-    size = _u(rng, 0.4, 1.3)
-    for i in range(int(rng.integers(2, 7))):
-        a = size * _u(rng, 0.5, 1.0)
-        off = rng.normal(0, 0.6 * size, 2) * (0 if i == 0 else 1)
-        parts.append(
-            ellipsoid(
-                (off[0], off[1], a * _u(rng, 0.6, 0.9)),
-                (a, a * _u(rng, 0.7, 1.2), a * _u(rng, 0.7, 1.1)),
-                rot=rot_z(_u(rng, 0, 3)),
-                **mat,
-            )
-        )
+    seg = length / n
+    for k in range(n):
+        a = min(_u(rng, 0.5, 0.9) * max(seg, width) + 0.1, 0.5 * length + 0.1)
+        b = min(_u(rng, 0.35, 0.6) * width + 0.05, a)
+        c = _u(rng, 0.35, 0.55) * height
+        x = -0.5 * length + (k + 0.5) * seg + _u(rng, -0.3, 0.3) * seg
+        y = _u(rng, -0.5, 0.5) * max(width - 2 * b, 0.0)
+        z = c + _u(rng, 0.0, 1.0) * max(height - 2 * c, 0.0)
+        yaw = _u(rng, -np.pi, np.pi) if a < 1.5 * b else _u(rng, -0.15, 0.15)
+        parts.append(leaves((x, y, z), (a, b, c), refl, mfp * _u(rng, 0.7, 1.4), rot_z(yaw)))
+    return parts
+
+
+def bush(rng: np.random.Generator) -> list[Part]:
+    """A bush, a clump of shrubs or a tall shrub (thuja, laurel): overlapping leaf volumes, dense (mfp
+    0.08-0.35 m), 0.4-3.5 m high."""
+    if rng.random() < 0.3:  # tall and narrow
+        size, h = _u(rng, 0.5, 1.6), _u(rng, 1.5, 3.5)
+    else:
+        size = _u(rng, 0.6, 3.5)
+        h = min(_u(rng, 0.4, 3.0), 1.3 * size + 0.4)
+    return _lobes(rng, size, size * _u(rng, 0.5, 1.0), h, int(rng.integers(2, 8)), _leaf_refl(rng),
+                  _u(rng, 0.08, 0.35))
+
+
+def hedge(rng: np.random.Generator, length: float | None = None) -> list[Part]:
+    """A hedge along x: a clipped body of leaves (mfp 0.06-0.3 m) with an uneven top and sides, or an
+    untrimmed row of shrubs; 2-30 m long, 0.5-2.8 m high."""
+    length = length or _u(rng, 2.0, 30.0)
+    h, w = _u(rng, 0.5, 2.8), _u(rng, 0.5, 1.6)
+    refl, mfp = _leaf_refl(rng), _u(rng, 0.06, 0.3)
+    if rng.random() < 0.6:  # clipped: a box of leaves with lumps on top
+        parts = [leaf_box((0, 0, 0.45 * h), (length, w, 0.9 * h), refl, mfp)]
+        n = max(1, int(length / _u(rng, 1.0, 3.0)))
+        for x in np.linspace(-0.5 * length + 0.5, 0.5 * length - 0.5, n):
+            parts.append(leaves((x + _u(rng, -0.3, 0.3), _u(rng, -0.1, 0.1) * w, 0.9 * h),
+                                (_u(rng, 0.4, 1.0), 0.5 * w * _u(rng, 0.8, 1.1), _u(rng, 0.05, 0.2) * h + 0.05),
+                                refl, mfp))
+        return parts
+    n = max(2, int(length / _u(rng, 0.8, 1.8)))
+    return _lobes(rng, length, w, h, n, refl, mfp * _u(rng, 1.0, 2.0))
+
+
+def flower_bed(rng: np.random.Generator) -> list[Part]:
+    """A flower bed, tall grass or ground cover: a low, wide patch of sparse leaves (0.2-0.7 m)."""
+    length, width, h = _u(rng, 1.0, 6.0), _u(rng, 0.6, 3.0), _u(rng, 0.2, 0.7)
+    return _lobes(rng, length, width, h, int(rng.integers(1, 5)), _leaf_refl(rng), _u(rng, 0.2, 0.6))
+
+
+def shrubbery(rng: np.random.Generator) -> list[Part]:
+    """An overgrown mass of shrubs, 3-12 m long, 2-6 m deep, 1-3.5 m high: many lobes of several
+    densities, tall ones among low ones (garden corners, park edges)."""
+    length, width = _u(rng, 3.0, 12.0), _u(rng, 2.0, 6.0)
+    parts = []
+    for _ in range(int(rng.integers(2, 5))):  # a few layers of different heights
+        h = _u(rng, 0.8, 3.5)
+        n = max(2, int(length * _u(rng, 0.6, 1.5)))
+        layer = _lobes(rng, length * _u(rng, 0.6, 1.0), width * _u(rng, 0.4, 1.0), h, n, _leaf_refl(rng),
+                       _u(rng, 0.08, 0.5))
+        dy = _u(rng, -0.3, 0.3) * width
+        parts += [Part(q.kind, q.center + np.array([0.0, dy, 0.0]), q.rot, q.params, q.refl, mfp=q.mfp)
+                  for q in layer]
+    return parts
+
+
+def vegetation(rng: np.random.Generator, kind: str | None = None) -> list[Part]:
+    """Bush, hedge, shrub row, overgrown shrubbery or flower bed (tree crowns come from :func:`tree`)."""
+    kind = kind or str(rng.choice(["bush", "hedge", "shrubbery", "bed"], p=[0.45, 0.28, 0.17, 0.1]))
+    if kind == "shrubbery":
+        return shrubbery(rng)
+    if kind == "bush":
+        return bush(rng)
+    if kind == "hedge":
+        return hedge(rng)
+    if kind == "bed":
+        return flower_bed(rng)
+    raise ValueError(f"unknown vegetation kind {kind!r}")
+
+
+def _facade(rng: np.random.Generator, length: float, h: float, grey: float, depth: float = 0.4) -> list[Part]:
+    """The street face (y = 0, facing +y) of a building ``length`` x ``h``: wall piers and spandrels
+    around window openings; behind each opening the dark glass, ``depth`` m back, returns little
+    (weak and often lost), so windows are holes in the returns, as on real facades."""
+    floor = _u(rng, 2.8, 3.6)
+    n_floors = max(1, int(h / floor))
+    win_w, win_h = _u(rng, 0.8, 2.2), _u(rng, 1.2, 1.9)
+    pitch = win_w + _u(rng, 0.6, 2.5)
+    n_win = max(1, int((length - 0.8) / pitch))
+    xs = (np.arange(n_win) - 0.5 * (n_win - 1)) * pitch
+    glass = _u(rng, 0.02, 0.08)
+    parts = [box((0, -depth - 0.05, 0.5 * h), (length, 0.1, h), glass, transmit=0.3)]  # glass plane
+    sill = _u(rng, 0.8, 1.1)
+    for f in range(n_floors):
+        z0 = f * floor
+        top = min(z0 + floor, h)
+        bottom = z0 + sill if f or rng.random() < 0.6 else z0 + 0.05  # shop windows on the ground floor
+        wh = min(win_h if bottom > z0 + 0.1 else 2.4, top - bottom - 0.3)
+        if wh < 0.5:
+            parts.append(box((0, -0.5 * depth, 0.5 * (z0 + top)), (length, depth, top - z0), grey))
+            continue
+        # spandrel below and lintel above the windows, then piers between them
+        parts.append(box((0, -0.5 * depth, 0.5 * (z0 + bottom)), (length, depth, bottom - z0 + 0.01), grey))
+        parts.append(box((0, -0.5 * depth, 0.5 * (bottom + wh + top)), (length, depth, top - bottom - wh), grey))
+        edges = np.r_[-0.5 * length, (xs[:, None] + [-0.5 * win_w, 0.5 * win_w]).ravel(), 0.5 * length]
+        for a, b_ in edges.reshape(-1, 2):
+            if b_ - a > 0.05:
+                parts.append(box((0.5 * (a + b_), -0.5 * depth, bottom + 0.5 * wh), (b_ - a, depth, wh), grey))
+    return parts
+
+
+def _roof(rng: np.random.Generator, length: float, depth: float, h: float, grey: float) -> list[Part]:
+    """A pitched roof over a ``length`` x ``depth`` block of height ``h`` (ridge along x), centred on the
+    block (y from 0 to -depth): two tilted slabs."""
+    pitch = np.radians(_u(rng, 25, 45))
+    half = 0.5 * depth + 0.3
+    slope = half / np.cos(pitch)
+    rise = half * np.tan(pitch)
+    tiles = _u(rng, 0.05, 0.3)
+    parts = []
+    for sgn in (-1, 1):
+        y = -0.5 * depth + sgn * 0.5 * half
+        parts.append(box((0, y, h + 0.5 * rise), (length + 0.4, slope, 0.12), tiles, rot=rot_x(sgn * pitch)))
     return parts
 
 
 def structure(rng: np.random.Generator, kind: str | None = None, length: float | None = None) -> list[Part]:
-    """Wall, fence (bars, mesh or boards), guard rail, bus shelter or building (box, L-shape, facade)."""
-    kind = kind or str(
-        rng.choice(["wall", "fence", "rail", "shelter", "building"], p=[0.25, 0.3, 0.1, 0.05, 0.3])
-    )
+    """Wall, low garden wall, fence (bars, mesh or boards), guard rail, bus shelter, building (facade
+    with windows, uneven roof line), house (pitched roof), shed or garage."""
+    kind = kind or str(rng.choice(["wall", "low_wall", "fence", "rail", "shelter", "building", "shed"],
+                                  p=[0.15, 0.12, 0.25, 0.1, 0.05, 0.2, 0.13]))
     grey = _u(rng, 0.15, 0.5)
-    if kind == "wall":
+    if kind in ("wall", "low_wall"):
         length = length or _u(rng, 2.0, 15.0)
-        h, t = _u(rng, 0.5, 3.0), _u(rng, 0.15, 0.5)
+        h = _u(rng, 0.4, 1.2) if kind == "low_wall" else _u(rng, 1.2, 3.0)
+        t = _u(rng, 0.15, 0.5)
         parts = [box((0, 0, 0.5 * h - 0.1), (length, t, h + 0.2), grey)]
         if rng.random() < 0.3:  # coping stones
             parts.append(box((0, 0, h + 0.04), (length + 0.05, t + 0.08, 0.08), grey * 1.1))
+        if rng.random() < 0.35:  # pillars every few metres
+            for x in np.arange(-0.5 * length, 0.5 * length + 0.01, _u(rng, 2.0, 4.0)):
+                parts.append(box((x, 0, 0.5 * h + 0.1), (0.4, t + 0.15, h + 0.2), grey))
         return parts
     if kind == "fence":
         length = length or _u(rng, 3.0, 20.0)
         h = _u(rng, 0.9, 2.0)
-        style = rng.choice(["bars", "mesh", "boards"])
+        style = rng.choice(["bars", "mesh", "boards", "pickets"])
         n_posts = max(2, int(length / _u(rng, 2.0, 3.0)) + 1)
         parts = [
             vcyl(x, 0, -0.1, h + 0.1, _u(rng, 0.03, 0.05), grey)
             for x in np.linspace(-0.5 * length, 0.5 * length, n_posts)
         ]
         parts.append(box((0, 0, h - 0.03), (length, 0.05, 0.05), grey))
-        if style == "bars":
+        if style in ("bars", "pickets"):
             parts.append(box((0, 0, 0.12), (length, 0.05, 0.05), grey))
             gap = _u(rng, 0.12, 0.25)
-            for x in np.arange(-0.5 * length + gap, 0.5 * length, gap)[:120]:
-                parts.append(vcyl(x, 0, 0.0, h, 0.012, grey))
+            w = 0.012 if style == "bars" else _u(rng, 0.03, 0.06)
+            for x in np.arange(-0.5 * length + gap, 0.5 * length, gap)[:150]:
+                parts.append(vcyl(x, 0, 0.0, h, w, grey) if style == "bars"
+                             else box((x, 0, 0.5 * h), (w, 0.02, h), grey))
         elif style == "mesh":  # chain-link: most rays pass through
             parts.append(box((0, 0, 0.5 * h), (length, 0.02, h), grey, transmit=_u(rng, 0.5, 0.8)))
         else:
@@ -672,33 +795,41 @@ def structure(rng: np.random.Generator, kind: str | None = None, length: float |
             for y in (-0.5 * depth, 0.5 * depth):
                 parts.append(vcyl(x, y, 0, h, 0.04, grey))
         return parts
-    if kind == "building":
-        length = length or _u(rng, 8.0, 35.0)
-        depth, h = _u(rng, 6.0, 15.0), _u(rng, 3.0, 20.0)
-        # front face at y = 0, building extends to -y (away from the street when yawed accordingly)
+    if kind == "shed":  # garden shed, garage, kiosk, container: vehicle-sized boxes that are no vehicle
+        length, depth = _u(rng, 2.0, 7.0), _u(rng, 1.8, 4.0)
+        h = _u(rng, 1.9, 3.2)
+        parts = [box((0, -0.5 * depth, 0.5 * h - 0.05), (length, depth, h), grey)]
+        if rng.random() < 0.5:
+            parts += _roof(rng, length, depth, h, grey)
+        if rng.random() < 0.4:  # garage door or shutter: a darker, slightly recessed panel
+            parts.append(box((0, 0.01, 0.45 * h), (min(2.6, 0.8 * length), 0.02, 0.85 * h), _u(rng, 0.05, 0.3)))
+        return parts
+    if kind in ("building", "house"):
+        house = kind == "house"
+        length = length or (_u(rng, 7.0, 16.0) if house else _u(rng, 8.0, 35.0))
+        depth = _u(rng, 6.0, 12.0) if house else _u(rng, 6.0, 15.0)
+        h = _u(rng, 2.8, 7.0) if house else _u(rng, 3.0, 20.0)
         parts: list[Part] = []
-        recess = 0.0
-        if rng.random() < 0.3:  # L-shape: the main block set back, a wing reaching the front line
-            wl, recess = _u(rng, 3.0, max(3.0, 0.5 * length)), _u(rng, 2.0, 6.0)
-            sx = 1.0 if rng.random() < 0.5 else -1.0
-            h2 = h if rng.random() < 0.5 else _u(rng, 3.0, h + 0.1)
-            parts.append(
-                box(
-                    (sx * (0.5 * length - 0.5 * wl), -0.5 * recess, 0.5 * h2 - 0.2),
-                    (wl, recess, h2 + 0.2),
-                    grey,
-                )
-            )
-        parts.insert(0, box((0, -recess - 0.5 * depth, 0.5 * h - 0.2), (length, depth, h + 0.2), grey))
-        if (
-            rng.random() < 0.5 and h > 5.0 and recess == 0.0
-        ):  # shop windows: glass in front of a darker interior
-            parts.append(box((0, 0.02, 1.4), (length * 0.9, 0.04, 2.4), 0.05, transmit=0.7))
-        if rng.random() < 0.4 and h > 6.0:  # balconies / ledges
-            bl = length * _u(rng, 0.3, 0.9)
-            for z in np.arange(3.0, h - 1.0, 3.0):
-                parts.append(box((0, 0.6 - recess, z), (bl, 1.2, 0.15), grey))
-        if rng.random() < 0.3:  # steps / low front wall
+        # the street face in blocks of their own heights (an uneven roof line), each with windows
+        n_blocks = 1 if house or rng.random() < 0.4 else int(rng.integers(2, 4))
+        cuts = np.sort(rng.uniform(-0.5 * length, 0.5 * length, n_blocks - 1))
+        bounds = np.r_[-0.5 * length, cuts, 0.5 * length]
+        for a, b_ in zip(bounds[:-1], bounds[1:], strict=True):
+            bl, bh = b_ - a, h if house else h * _u(rng, 0.6, 1.0)
+            if bl < 1.0:
+                continue
+            setin = 0.0 if house or rng.random() < 0.7 else _u(rng, 0.5, 3.0)  # recessed blocks, porches
+            block = [box((0, -0.5 * depth - 0.4, 0.5 * bh - 0.2), (bl, depth - 0.8, bh + 0.2), grey)]
+            block += _facade(rng, bl, bh, grey)
+            if house:
+                block += _roof(rng, bl, depth, bh, _u(rng, 0.05, 0.3))
+            elif rng.random() < 0.4 and bh > 6.0:  # balconies / ledges
+                bal = bl * _u(rng, 0.3, 0.9)
+                for z in np.arange(3.0, bh - 1.0, 3.0):
+                    block.append(box((0, 0.6, z), (bal, 1.2, 0.15), grey))
+            parts += [Part(q.kind, q.center + np.array([0.5 * (a + b_), -setin, 0.0]), q.rot, q.params, q.refl,
+                           q.transmit, q.jitter, q.retro, q.mfp) for q in block]
+        if rng.random() < 0.3:  # steps, a porch or a low front wall
             parts.append(box((0, 0.4, 0.15), (length * _u(rng, 0.2, 0.6), 0.8, 0.3), grey))
         return parts
     raise ValueError(f"unknown structure kind {kind!r}")

@@ -209,7 +209,9 @@ class _Occupancy:
     """Boxes of everything placed: footprint OBB (centre, half extents, cos/sin of yaw) + z interval.
 
     An object registers one box around its low parts and one around its high parts (crowns, lamp
-    arms, mast arms), so that a car fits under a lamp arm but not into the pole.
+    arms, mast arms), so that a car fits under a lamp arm but not into the pole. Boxes of foliage are
+    *soft*: other foliage may grow into them (bushes into a hedge, crowns into each other), as in
+    real gardens, where plants touch and the LiDAR sees one large mass; nothing solid may.
     """
 
     _HIGH = 2.3  # m above the object's base
@@ -220,6 +222,7 @@ class _Occupancy:
         self.cs = np.zeros((0, 2))
         self.z = np.zeros((0, 2))
         self.r = np.zeros(0)
+        self.soft = np.zeros(0, bool)
 
     @classmethod
     def boxes(
@@ -238,13 +241,15 @@ class _Occupancy:
         cs = np.tile([c, s], (len(groups), 1))
         return cw, h, cs, z, np.hypot(h[:, 0], h[:, 1])
 
-    def free(self, boxes: tuple[np.ndarray, ...]) -> bool:
-        """Whether ``boxes`` (from ``boxes()``) overlap nothing placed so far."""
-        return bool(boxes_free(*boxes, self.c, self.h, self.cs, self.z, self.r))
+    def free(self, boxes: tuple[np.ndarray, ...], soft: bool = False) -> bool:
+        """Whether ``boxes`` (from ``boxes()``) overlap nothing placed so far (``soft``: nothing solid)."""
+        m = ~self.soft if soft else slice(None)
+        return bool(boxes_free(*boxes, self.c[m], self.h[m], self.cs[m], self.z[m], self.r[m]))
 
-    def add(self, boxes: tuple[np.ndarray, ...]) -> None:
-        """Mark ``boxes`` as occupied."""
+    def add(self, boxes: tuple[np.ndarray, ...], soft: bool = False) -> None:
+        """Mark ``boxes`` as occupied (``soft``: by foliage)."""
         c, h, cs, z, r = boxes
+        self.soft = np.concatenate([self.soft, np.full(len(c), soft)])
         self.c = np.concatenate([self.c, c])
         self.h = np.concatenate([self.h, h])
         self.cs = np.concatenate([self.cs, cs])
@@ -293,14 +298,14 @@ class _Builder:
             z = float(np.min(self.ground.height(x + c * gx - s * gy, y + s * gx + c * gy))) - sink
         pos = np.array([x, y, z])
         boxes = self.occ.boxes(lo, hi, pos, yaw, margin)
-        if not self.occ.free(boxes):
+        if not self.occ.free(boxes, soft=label == "vegetation"):
             return None
         return parts, pos, yaw, boxes, lo, hi
 
     def commit(self, label: str, prep: tuple) -> SimObject:
         """Add the object ``prepare`` made ready: occupy its boxes, place its parts, label it."""
         parts, pos, yaw, boxes, lo, hi = prep
-        self.occ.add(boxes)
+        self.occ.add(boxes, soft=label == "vegetation")
         rz = ob.rot_z(yaw)
         if label in self._TILT:
             # tilt about the footprint centre onto the ground normal (small angles)
@@ -523,6 +528,85 @@ class _StreetFiller:
     # ---- frontage ---------------------------------------------------------------------------------
 
     def frontage(self, side: int) -> None:
+        """Behind the sidewalk: a residential side (property lines, front gardens, houses set back) or
+        an urban one (buildings, walls, fences, hedges, yards and lots end to end)."""
+        if self.rng.random() < 0.55:
+            self.residential(side)
+        else:
+            self.urban(side)
+
+    def residential(self, side: int) -> None:
+        """Plots 10-25 m wide, end to end: each with a hedge, fence or wall along the property line
+        (broken by a driveway), a front garden of bushes, trees, beds, bins, a shed and perhaps a car
+        in the driveway, and a house 3-12 m back. What KITTI's residential streets are made of."""
+        rng = self.rng
+        edge = self._edge(side)
+        s = -_STREET_REACH + float(rng.uniform(0, 5))
+        while s < _STREET_REACH:
+            width = float(rng.uniform(10, 25))
+            if self._in_cross(s + 0.5 * width, 0.5 * width + 1.0):
+                cross = self.road.cross
+                assert cross is not None
+                s = cross[0] + cross[1] + 1.0
+                continue
+            self._plot(side, s, width, edge)
+            s += width
+
+    def _plot(self, side: int, s: float, width: float, edge: float) -> None:
+        """One plot from ``s`` over ``width``: the house first (it needs the most room), then the
+        property line, a shed, the garden and the driveway."""
+        rng, b = self.rng, self.b
+        facing = np.pi if side > 0 else 0.0  # structures face the road
+        line = edge + float(rng.uniform(0.0, 0.4))
+        back = line + 1.5 + float(rng.uniform(3.0, 12.0))  # the house's street face
+        length = width * float(rng.uniform(0.5, 0.85))
+        x, y, th = self._at(s + 0.5 * width + float(rng.uniform(-0.1, 0.1)) * width, side * back)
+        b.place("structure", ob.structure(rng, "house", length), x, y, th + facing, margin=0.1, sink=0.05)
+        drive = float(rng.uniform(s + 1.5, s + width - 4.0)) if rng.random() < 0.5 and width > 7 else None
+        drive_w = float(rng.uniform(2.5, 4.0))
+        kind = str(rng.choice(["hedge", "fence", "low_wall", "wall", "wall_hedge", "none"],
+                              p=[0.35, 0.2, 0.15, 0.05, 0.1, 0.15]))
+        pieces = [(s, s + width)] if drive is None else [(s, drive), (drive + drive_w, s + width)]
+        for a, c in pieces:
+            if c - a < 0.8 or kind == "none":
+                continue
+            mid, length = 0.5 * (a + c), c - a
+            if kind in ("hedge", "wall_hedge"):
+                x, y, th = self._at(mid, side * (line + (0.9 if kind == "wall_hedge" else 0.3)))
+                b.place("vegetation", ob.hedge(rng, length), x, y, th, margin=0.02)
+            if kind != "hedge":
+                wall = "low_wall" if kind == "wall_hedge" else kind
+                x, y, th = self._at(mid, side * line)
+                b.place("structure", ob.structure(rng, wall, length), x, y, th + facing, margin=0.02, sink=0.05)
+        if rng.random() < 0.25:  # shed or garage beside the house
+            x, y, th = self._at(float(rng.uniform(s + 2, s + width - 2)), side * (back - float(rng.uniform(0, 3))))
+            b.place("structure", ob.structure(rng, "shed"), x, y, th + facing, margin=0.1, sink=0.05)
+        if drive is not None:
+            if rng.random() < 0.4:  # a car in the driveway, nose to the house or to the road
+                x, y, th = self._at(drive + 0.5 * drive_w, side * (line + float(rng.uniform(3.0, 5.0))))
+                flip = np.pi if rng.random() < 0.5 else 0.0
+                b.random("car" if rng.random() < 0.85 else "truck", x, y, th + np.pi / 2 + flip, margin=0.1)
+            if rng.random() < 0.5:  # bins by the driveway
+                x, y, th = self._at(drive - 0.6, side * (line + 0.8))
+                b.random("misc", x, y, th, tries=2, margin=0.05)
+        for _ in range(rng.poisson(0.9)):
+            x, y, _ = self._at(float(rng.uniform(s, s + width)), side * float(rng.uniform(line + 1.5, back + 3.0)))
+            b.tree(x, y)
+        for _ in range(rng.poisson(3.5 * self.density)):
+            ss = float(rng.uniform(s + 0.5, s + width - 0.5))
+            if drive is not None and drive - 0.5 < ss < drive + drive_w + 0.5:
+                continue
+            x, y, _ = self._at(ss, side * float(rng.uniform(line + 1.0, back + 1.0)))
+            b.place("vegetation", ob.vegetation(rng, "bush"), x, y, float(rng.uniform(-np.pi, np.pi)), margin=0.0)
+        if rng.random() < 0.3:
+            x, y, th = self._at(float(rng.uniform(s + 1, s + width - 1)), side * float(rng.uniform(line + 1, back)))
+            b.place("vegetation", ob.flower_bed(rng), x, y, th, margin=0.0)
+        if rng.random() < 0.5:  # an overgrown shrubbery along the property line or the house
+            d = line + 1.0 if rng.random() < 0.6 else back - 1.0
+            x, y, th = self._at(float(rng.uniform(s + 2, s + width - 2)), side * d)
+            b.place("vegetation", ob.vegetation(rng, "shrubbery"), x, y, th, margin=0.0)
+
+    def urban(self, side: int) -> None:
         """Behind the sidewalk, end to end along the road with random gaps: buildings, fences, walls,
         hedges, yards and parking lots; the cross street is kept clear."""
         rng = self.rng
@@ -531,7 +615,7 @@ class _StreetFiller:
         while s < _STREET_REACH:
             kind = str(
                 rng.choice(
-                    ["building", "fence", "wall", "hedge", "yard", "lot"], p=[0.45, 0.15, 0.1, 0.1, 0.12, 0.08]
+                    ["building", "fence", "wall", "hedge", "yard", "lot"], p=[0.4, 0.12, 0.08, 0.16, 0.16, 0.08]
                 )
             )
             length = float(rng.uniform(6, 30)) if kind != "lot" else float(rng.uniform(12, 30))
@@ -556,7 +640,7 @@ class _StreetFiller:
                 self._structure(side, kind, s_mid, length, edge, setback)
             elif kind == "hedge":
                 x, y, th = self._at(s_mid, side * (edge + setback))
-                self.b.random("vegetation", x, y, th, tries=2)
+                self.b.place("vegetation", ob.hedge(rng, min(length, 20.0)), x, y, th, margin=0.02)
             elif kind == "yard":
                 self._yard(side, s, length, edge)
             else:
@@ -613,22 +697,16 @@ class _StreetFiller:
         frontage and over walls, fences and low buildings."""
         rng, b = self.rng, self.b
         edge = self._edge(side)
-        for _ in range(rng.poisson(10 * self.density)):
+        for _ in range(rng.poisson(24 * self.density)):
             s_b = float(rng.uniform(-_STREET_REACH, _STREET_REACH))
             if self._in_cross(s_b, 3.0):
                 continue
-            x, y, th = self._at(s_b, side * (edge + float(rng.uniform(8, 35))))
+            x, y, th = self._at(s_b, side * (edge + float(rng.uniform(8, 40))))
             r = rng.random()
-            if r < 0.35:
-                b.place(
-                    "structure",
-                    ob.structure(rng, "building"),
-                    x,
-                    y,
-                    th + (np.pi if side > 0 else 0.0),
-                    sink=0.05,
-                )
-            elif r < 0.75:
+            if r < 0.2:
+                kind = "house" if rng.random() < 0.5 else "building"
+                b.place("structure", ob.structure(rng, kind), x, y, th + (np.pi if side > 0 else 0.0), sink=0.05)
+            elif r < 0.65:
                 b.tree(x, y)
             else:
                 b.random("vegetation", x, y, float(rng.uniform(-np.pi, np.pi)))
@@ -640,8 +718,10 @@ class _StreetFiller:
         rng = self.rng
         d_kerb = side * (self.half + 0.45)
         toward_road = -side * np.pi / 2
+        if rng.random() < 0.3:  # not every street has lamps on both sides
+            return
         s = -_STREET_REACH + float(rng.uniform(0, 20))
-        lamp_every = float(rng.uniform(18, 35))
+        lamp_every = float(rng.uniform(22, 40))
         while s < _STREET_REACH:
             if not self._in_cross(s, 1.0):
                 x, y, th = self._at(s, d_kerb)
@@ -649,9 +729,9 @@ class _StreetFiller:
             s += lamp_every
 
     def sidewalk_trees(self, side: int) -> None:
-        """On 60 % of sidewalks, a row of trees near the kerb every 7-15 m (closer at high density)."""
+        """On 75 % of sidewalks, a row of trees near the kerb every 7-15 m (closer at high density)."""
         rng = self.rng
-        if rng.random() >= 0.6:
+        if rng.random() >= 0.75:
             return
         sw = self._sidewalk_width(side)
         s = -_STREET_REACH + float(rng.uniform(0, 10))
@@ -677,18 +757,18 @@ class _StreetFiller:
             self._sidewalk_item(side, x, y, th)
 
     def _sidewalk_item(self, side: int, x: float, y: float, th: float) -> None:
-        """At (x, y), road heading ``th``: a sign or other pole (35 %), a misc object (45 %), a parked
+        """At (x, y), road heading ``th``: a sign or other pole (25 %), a misc object (55 %), a parked
         bicycle (10 %), or rarely a small structure."""
         rng, b = self.rng, self.b
         toward_road = -side * np.pi / 2
         r = rng.random()
-        if r < 0.35:
+        if r < 0.25:
             kind = str(rng.choice(["sign", "thin", "light", "utility"], p=[0.5, 0.2, 0.2, 0.1]))
             b.place("pole", ob.pole(rng, kind), x, y, th + (np.pi if rng.random() < 0.6 else toward_road))
         elif r < 0.8:
             b.random("misc", x, y, th + float(rng.choice([0.0, np.pi / 2, np.pi])) + rng.normal(0, 0.2))
-        elif r < 0.9:
-            b.place("cyclist", ob.cyclist(rng, rider=False), x, y, th + toward_road + rng.normal(0, 0.3))
+        elif r < 0.9:  # a parked bicycle is no cyclist (KITTI labels riders only): street furniture
+            b.place("misc", ob.cyclist(rng, rider=False), x, y, th + toward_road + rng.normal(0, 0.3))
         elif rng.random() < 0.3:
             b.random("structure", x, y, th, margin=0.1)
 
@@ -707,7 +787,7 @@ class _StreetFiller:
             parts = ob.make_object(label, rng)
             _, size = ob.tight_box(parts, 0.0)
             s_mid = s + 0.5 * size[0]
-            if not self._in_cross(s_mid, 0.5 * size[0] + 3.0) and rng.random() < 0.8 * min(self.density, 1.2):
+            if not self._in_cross(s_mid, 0.5 * size[0] + 3.0) and rng.random() < 0.7 * min(self.density, 1.2):
                 x, y, th = self._at(s_mid, d + side * float(rng.uniform(-0.25, 0.1)))
                 self.b.place(
                     label, parts, x, y, th + (np.pi if side > 0 else 0.0) + rng.normal(0, 0.03), margin=0.1
@@ -731,7 +811,7 @@ class _StreetFiller:
                 self.b.random(
                     label, x, y, th + (np.pi if side > 0 else 0.0) + rng.normal(0, 0.04), margin=0.8
                 )
-                s += 7.0 + self._gap(22.0)
+                s += 7.0 + self._gap(30.0)
 
     def cyclists(self, side: int) -> None:
         """Sometimes 1-2 cyclists riding near the kerb of ``side`` (beside the parking lane, if any)."""

@@ -38,8 +38,13 @@ class SensorModel:
         intensity_offset: subtracted (in 0..1 units) before clipping, so dark or far targets read 0
             as in real data (KITTI: ~8 % zeros within 20 m).
         elevation_jitter_deg: std of the per-beam calibration error of a unit (drawn per scan).
+        range_bias_std: std of the per-beam range offset of a unit (m, drawn per scan): intrinsic
+            calibration errors that make the rings of a flat wall disagree by a few centimetres, so
+            real walls look several centimetres thick.
         mixed_pixels: probability that a beam grazing an object's silhouette returns a range up to
             0.5 m behind it (the "veil" behind edges in real data).
+        beam_divergence_mrad: full angle of the beam: a part thinner than the beam's footprint (a
+            pole, a bar, a wire at range) catches only part of the light and returns weakly.
     """
 
     name: str
@@ -58,7 +63,9 @@ class SensorModel:
     intensity_power: float = 5.0
     intensity_offset: float = 0.03
     elevation_jitter_deg: float = 0.02
+    range_bias_std: float = 0.02
     mixed_pixels: float = 0.2
+    beam_divergence_mrad: float = 3.0
 
     @property
     def rings(self) -> int:
@@ -129,6 +136,8 @@ SENSORS: dict[str, SensorModel] = {
         dropout=0.01,
         mount_height=1.73,
         range_10pct=50.0,
+        range_bias_std=0.04,  # 64 separately calibrated lasers: KITTI walls are ~5-10 cm thick
+        beam_divergence_mrad=2.0,
     ),
     "os1-128": SensorModel(
         name="os1-128",

@@ -28,7 +28,6 @@ from t3d_ros.classify.classifier import CARD_FORMAT
 from t3d_ros.classify.inputs import InputSpec, make_inputs
 from t3d_ros.classify.models import build_model, count_flops, count_params
 
-
 CHECKPOINT_KEYS = ("model", "classes", "input", "state_dict")  # what every consumer needs
 
 

@@ -14,7 +14,6 @@ resumed run the same as an uninterrupted one.
 from __future__ import annotations
 
 import multiprocessing
-import random
 from collections.abc import Iterator
 from typing import NamedTuple
 
@@ -103,11 +102,8 @@ def _as_is(batch: Batch) -> Batch:  # the items are whole batches already
 
 
 def _init_worker(worker_id: int) -> None:
-    """One thread per worker (the workers are the parallelism); global RNGs seeded from the
-    loader's seed (torch's per-worker seed), though the batches draw only from their own generator."""
-    seed = torch.initial_seed() % 2**32
-    np.random.seed(seed)
-    random.seed(seed)
+    """One numba thread per worker: the workers are the parallelism. (Nothing here draws from a
+    global RNG; every batch has its own generator, ``ClusterBatches.rng``.)"""
     try:
         import numba
 

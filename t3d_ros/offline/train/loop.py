@@ -4,12 +4,15 @@
     stage 1  tiny + NetAug:    train(TrainConfig(model="tiny_netaug", netaug=True, ...))
     stage 2  distillation:     train(TrainConfig(model="tiny", init=<stage 1 ckpt>, teacher=<teacher ckpt>))
 
-Each step: augment a batch of clusters (numpy), turn it into network inputs (FPS + ball-query
-indices by the CPU/CUDA ops, see ``t3d_ros/inputs.py``), forward, loss, one Adam step.
+Each step: a batch of clusters, augmented (numpy) and turned into network inputs (FPS + ball-query
+indices by the CPU ops, see ``t3d_ros/classify/inputs.py``) by ``workers`` DataLoader processes
+(``loader.py``), then forward, loss, one Adam step.
 NetAug adds the loss of one randomly widened sub-network that shares the tiny model's weights
 (until ``netaug_stop`` of the epochs); distillation mixes the label loss with the teacher's
 softened outputs: L = (1 - a) CE(s, y) + a T^2 KL(softmax(t/T) || softmax(s/T)).
 Several GPUs/processes: run under ``torchrun``; batches are sharded by rank (DDP).
+Checkpoints are written and read by ``bundle.save_checkpoint`` / ``bundle.load_checkpoint``
+(``torch.load(weights_only=True)``: a checkpoint from someone else cannot run code).
 """
 
 from __future__ import annotations
@@ -28,12 +31,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.data import DataLoader
 
-from t3d_ros.classify.inputs import InputSpec, make_inputs
+from t3d_ros.classify.inputs import InputSpec
 from t3d_ros.classify.models import build_model, count_params, recalibrate_bn
 from t3d_ros.offline.data import ClusterSet
 from t3d_ros.offline.train.augment import Augment
-from t3d_ros.offline.train.bundle import load_checkpoint, model_from_checkpoint
+from t3d_ros.offline.train.bundle import load_checkpoint, model_from_checkpoint, save_checkpoint
+from t3d_ros.offline.train.loader import Batch, ClusterBatches, EpochSampler, batch_inputs, make_loader
 
 
 @dataclass
@@ -70,6 +75,12 @@ class TrainConfig:
     resume: bool = True
     epoch_clusters: int = 0  # clusters drawn per epoch (0: the training set's size)
     max_steps: int = 0  # stop after this many steps (0: no limit); for smoke tests
+    # DataLoader processes preparing batches (augmentation + network inputs) per training process;
+    # 0: in the training process itself; the batches are the same either way (see loader.py).
+    # 0 by default: on a 2-core CPU workers only compete with torch (tiny model, 40 steps: 0 workers
+    # 4.7-6.2 s, 1: 6.7-8.4 s, 2: 7.0-10.2 s). With workers, a script calling train() needs the
+    # ``if __name__ == "__main__":`` guard (workers start by forkserver, which imports __main__).
+    workers: int = 0
     progress: bool = True
 
     def to_json(self) -> dict:
@@ -81,33 +92,15 @@ def _spec(cfg: TrainConfig, model: nn.Module) -> InputSpec:
                      tuple(cfg.global_features), cfg.scale)
 
 
-def _batch_inputs(clusters: list[np.ndarray], spec: InputSpec, device: torch.device) -> list[torch.Tensor]:
-    """Network inputs (torch, on ``device``) of a list of (n_i, 4) clusters."""
-    pts = np.concatenate(clusters).astype(np.float32)
-    inputs = make_inputs(pts, np.r_[0, np.cumsum([len(c) for c in clusters])], spec, backend="cpu")
-    return [torch.from_numpy(a).to(device) for a in inputs.as_list()]
-
-
-def _tensors(cs: ClusterSet, idx: np.ndarray, spec: InputSpec, augment: Augment | None,
-             rng: np.random.Generator, device: torch.device) -> tuple[list[torch.Tensor], list[np.ndarray]]:
-    """Network inputs of clusters ``idx`` (augmented when ``augment``), and the clusters used."""
-    clusters = [cs.cluster(i) for i in idx]
-    if augment is not None:
-        clusters = [augment(c, rng) for c in clusters]
-    return _batch_inputs(clusters, spec, device), clusters
-
-
 @torch.no_grad()
 def predict(model: nn.Module, cs: ClusterSet, spec: InputSpec, batch_size: int = 256,
             device: torch.device | str = "cpu") -> np.ndarray:
     """(K, classes) logits of every cluster of ``cs`` (no augmentation)."""
     model.eval()
     out = []
-    rng = np.random.default_rng(0)
     for start in range(0, len(cs), batch_size):
-        idx = np.arange(start, min(start + batch_size, len(cs)))
-        inputs, _ = _tensors(cs, idx, spec, None, rng, torch.device(device))
-        out.append(model(*inputs).float().cpu().numpy())
+        clusters = [cs.cluster(i) for i in range(start, min(start + batch_size, len(cs)))]
+        out.append(model(*[t.to(device) for t in batch_inputs(clusters, spec)]).float().cpu().numpy())
     return np.concatenate(out) if out else np.zeros((0, len(cs.class_names)), np.float32)
 
 
@@ -135,148 +128,271 @@ def kd_loss(student: torch.Tensor, teacher: torch.Tensor, temperature: float) ->
 
 def train(cfg: TrainConfig, train_set: ClusterSet, val_set: ClusterSet | None = None) -> Path:
     """Train; returns the path of the best checkpoint (``<out>/ckpt_best.pt``; by validation
-    mean-class accuracy, or the last epoch without a validation set)."""
-    ddp = int(os.environ.get("WORLD_SIZE", "1")) > 1
-    rank, world = 0, 1
-    if ddp:
-        import torch.distributed as dist
+    mean-class accuracy, or the last epoch without a validation set).
 
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-        rank, world = dist.get_rank(), dist.get_world_size()
-    device = torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if torch.cuda.is_available() else "cpu")
+    Under ``torchrun`` every process runs this; process 0 alone validates, writes checkpoints and
+    the log, and all processes stop after the same step.
+    """
+    _check_config(cfg)
+    rank, world = _init_process_group()
+    run = _Run(cfg, Path(cfg.out), _device(), rank, world)
+    run.out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
-    rng = np.random.default_rng(cfg.seed + 1000 * rank)
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
     classes = list(train_set.class_names)
-    nc = len(classes)
-
-    features = InputSpec(point_features=tuple(cfg.point_features), global_features=tuple(cfg.global_features))
-    model = build_model(cfg.model, nc, features.in_feats, features.global_feats, **cfg.model_config)
-    spec = _spec(cfg, model)
-    if cfg.init:
-        init = load_checkpoint(cfg.init)
-        src, _, _ = model_from_checkpoint(init)
-        src = src.export_base() if hasattr(src, "export_base") and not hasattr(model, "export_base") else src
-        model.load_state_dict(src.state_dict())
-    teacher, teacher_spec = None, None
-    if cfg.teacher:
-        teacher, teacher_spec, t_classes = model_from_checkpoint(load_checkpoint(cfg.teacher))
-        if t_classes != classes:
-            raise ValueError(f"teacher classes {t_classes} differ from the data's {classes}")
-        teacher = teacher.to(device).eval()
-        if cfg.kd_mode not in ("online", "offline"):
-            raise ValueError(f"kd_mode={cfg.kd_mode!r}: must be 'online' or 'offline'")
-    teacher_logits = None
-    if teacher is not None and cfg.kd_mode == "offline":
-        with torch.no_grad():
-            teacher_logits = torch.from_numpy(predict(teacher, train_set, teacher_spec, device=device)).to(device)
-    model = model.to(device)
+    model, spec = _build_model(cfg, len(classes))  # first: building the teacher draws from the RNG too
+    teacher = _load_teacher(cfg, classes, train_set, run.device)
+    model = model.to(run.device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.StepLR(opt, cfg.lr_step, cfg.lr_gamma)
-    start_epoch, best, step = 0, -1.0, 0
-    last = out / "ckpt_last.pt"
-    if cfg.resume and last.is_file():
-        ck = load_checkpoint(last)
-        model.load_state_dict(ck["state_dict"])
-        opt.load_state_dict(ck["optimizer"])
-        sched.load_state_dict(ck["scheduler"])
-        start_epoch, best, step = ck["epoch"] + 1, ck.get("best", -1.0), ck.get("step", 0)
-        if rank == 0:
-            print(f"resuming {last} at epoch {start_epoch}", file=sys.stderr)
-    net = model
-    if ddp:
-        net = nn.parallel.DistributedDataParallel(model, find_unused_parameters=cfg.netaug)
+    start_epoch = _resume(run, model, opt, sched)
+    net = nn.parallel.DistributedDataParallel(model, find_unused_parameters=cfg.netaug) if world > 1 else model
+    loader = _make_loader(run, train_set, spec, teacher)
+    info = _checkpoint_info(cfg, spec, classes, train_set, val_set)
+    log = _EpochLog(run.out / "log.csv", fresh=start_epoch == 0, echo=cfg.progress) if rank == 0 else None
+    for epoch in range(start_epoch, cfg.epochs):
+        t0 = time.time()
+        metrics = _train_epoch(run, net, model, opt, loader, epoch, teacher)
+        sched.step()
+        if log is not None:  # the other processes go on and wait for process 0 in the next step
+            if cfg.netaug and hasattr(model, "export_base"):
+                _recalibrate_bn(model, loader.dataset, epoch, cfg.batch_size, run.device)
+            metrics.update(_validate(model, val_set, spec, len(classes), run.device))
+            _save_checkpoints(run, {**info, "state_dict": model.state_dict(), "optimizer": opt.state_dict(),
+                                    "scheduler": sched.state_dict(), "epoch": epoch, "metrics": metrics,
+                                    "params": count_params(model)})
+            log.write(epoch, run.step, sched.get_last_lr()[0], metrics, time.time() - t0)
+        if cfg.max_steps and run.step >= cfg.max_steps:  # all processes: they count the same steps
+            break
+    del loader  # stops its worker processes
+    _finish(log, world)
+    return run.out / "ckpt_best.pt"
 
+
+@dataclass
+class _Run:
+    """What the steps of one run share: its settings, place, process and progress."""
+
+    cfg: TrainConfig
+    out: Path
+    device: torch.device
+    rank: int
+    world: int
+    step: int = 0  # optimizer steps so far, over all epochs
+    best: float = -1.0  # best validation score so far (see _save_checkpoints)
+
+
+@dataclass
+class _Teacher:
+    model: nn.Module
+    spec: InputSpec
+    logits: torch.Tensor | None  # kd_mode "offline": its logits on every (clean) training cluster
+
+    def logits_of(self, batch: Batch, device: torch.device) -> torch.Tensor:
+        if self.logits is not None:
+            return self.logits[batch.idx.to(device)]
+        with torch.no_grad():
+            return self.model(*[t.to(device) for t in batch.teacher_inputs])
+
+
+def _check_config(cfg: TrainConfig) -> None:
+    if cfg.kd_mode not in ("online", "offline"):
+        raise ValueError(f"kd_mode={cfg.kd_mode!r}: must be 'online' or 'offline'")
+    if cfg.workers < 0:
+        raise ValueError(f"workers={cfg.workers}: must be 0 (batches in the training process) or more")
+
+
+def _init_process_group() -> tuple[int, int]:
+    """(rank, world size): under torchrun joins the process group (NCCL on GPUs, gloo on the CPU)."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return 0, 1
+    import torch.distributed as dist
+
+    dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return dist.get_rank(), dist.get_world_size()
+
+
+def _device() -> torch.device:
+    return torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if torch.cuda.is_available() else "cpu")
+
+
+def _build_model(cfg: TrainConfig, num_classes: int) -> tuple[nn.Module, InputSpec]:
+    """The network to train (weights from ``cfg.init`` when set) and its input spec."""
+    features = InputSpec(point_features=tuple(cfg.point_features), global_features=tuple(cfg.global_features))
+    model = build_model(cfg.model, num_classes, features.in_feats, features.global_feats, **cfg.model_config)
+    if cfg.init:
+        src, _, _ = model_from_checkpoint(load_checkpoint(cfg.init))
+        if hasattr(src, "export_base") and not hasattr(model, "export_base"):  # stage 1 supernet -> tiny
+            src = src.export_base()
+        model.load_state_dict(src.state_dict())
+    return model, _spec(cfg, model)
+
+
+def _load_teacher(cfg: TrainConfig, classes: list[str], train_set: ClusterSet, device: torch.device
+                  ) -> _Teacher | None:
+    if not cfg.teacher:
+        return None
+    model, spec, t_classes = model_from_checkpoint(load_checkpoint(cfg.teacher))
+    if t_classes != classes:
+        raise ValueError(f"teacher classes {t_classes} differ from the data's {classes}")
+    model = model.to(device).eval()
+    logits = None
+    if cfg.kd_mode == "offline":
+        logits = torch.from_numpy(predict(model, train_set, spec, device=device)).to(device)
+    return _Teacher(model, spec, logits)
+
+
+def _resume(run: _Run, model: nn.Module, opt: torch.optim.Optimizer,
+            sched: torch.optim.lr_scheduler.LRScheduler) -> int:
+    """The first epoch to run: after the one of ``<out>/ckpt_last.pt`` when resuming from it."""
+    last = run.out / "ckpt_last.pt"
+    if not (run.cfg.resume and last.is_file()):
+        return 0
+    ck = load_checkpoint(last)
+    model.load_state_dict(ck["state_dict"])
+    opt.load_state_dict(ck["optimizer"])
+    sched.load_state_dict(ck["scheduler"])
+    run.step, run.best = ck.get("step", 0), ck.get("best", -1.0)
+    if run.rank == 0:
+        print(f"resuming {last} at epoch {ck['epoch'] + 1}", file=sys.stderr)
+    return ck["epoch"] + 1
+
+
+def _make_loader(run: _Run, train_set: ClusterSet, spec: InputSpec, teacher: _Teacher | None) -> DataLoader:
+    """This process's training batches: class-balanced draws, its share of every global batch."""
+    cfg = run.cfg
     augment = Augment(strength=cfg.augment_strength) if cfg.augment_strength > 0 else None
-    counts = np.bincount(train_set.labels, minlength=nc).astype(np.float64)
-    weights = np.maximum(counts[train_set.labels], 1) ** -cfg.balance
-    weights /= weights.sum()
-    steps_per_epoch = max((cfg.epoch_clusters or len(train_set)) // (cfg.batch_size * world), 1)
-    ckpt_common = {
+    online = teacher is not None and teacher.logits is None
+    batches = ClusterBatches(train_set, spec, augment, cfg.seed, run.rank, teacher.spec if online else None)
+    steps = max((cfg.epoch_clusters or len(train_set)) // (cfg.batch_size * run.world), 1)
+    sampler = EpochSampler(train_set.labels, len(train_set.class_names), cfg.balance, cfg.batch_size, steps,
+                           cfg.seed, run.rank, run.world)
+    return make_loader(batches, sampler, cfg.workers, cfg.seed + 1000 * run.rank, run.device.type == "cuda")
+
+
+def _train_epoch(run: _Run, net: nn.Module, model: nn.Module, opt: torch.optim.Optimizer, loader: DataLoader,
+                 epoch: int, teacher: _Teacher | None) -> dict:
+    """One epoch (or up to ``max_steps``); the mean training loss and accuracy of this process."""
+    cfg = run.cfg
+    model.train()
+    loader.sampler.set_epoch(epoch)
+    widen = cfg.netaug and epoch < math.ceil(cfg.netaug_stop * cfg.epochs)
+    bar = _progress(loader, f"epoch {epoch}", cfg.progress and run.rank == 0)
+    tot_loss = tot_correct = tot_n = 0.0
+    for batch in bar:
+        logits, loss = _train_step(run, net, model, opt, batch, teacher, widen)
+        run.step += 1
+        n = len(batch.labels)
+        tot_loss += float(loss) * n
+        tot_correct += float((logits.argmax(1).cpu() == batch.labels).sum())
+        tot_n += n
+        if bar is not loader:
+            bar.set_postfix(loss=f"{tot_loss / tot_n:.3f}", acc=f"{tot_correct / tot_n:.3f}")
+        if cfg.max_steps and run.step >= cfg.max_steps:
+            break
+    return {"train_loss": tot_loss / max(tot_n, 1), "train_accuracy": tot_correct / max(tot_n, 1)}
+
+
+def _train_step(run: _Run, net: nn.Module, model: nn.Module, opt: torch.optim.Optimizer, batch: Batch,
+                teacher: _Teacher | None, widen: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """Loss (labels, + distillation, + NetAug) and one optimizer step; (logits, loss), detached."""
+    cfg = run.cfg
+    inputs = [t.to(run.device, non_blocking=True) for t in batch.inputs]
+    y = batch.labels.to(run.device)
+    logits = net(*inputs)
+    loss = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
+    if teacher is not None:
+        kd = kd_loss(logits, teacher.logits_of(batch, run.device), cfg.kd_temperature)
+        loss = (1 - cfg.kd_alpha) * loss + cfg.kd_alpha * kd
+    if widen:  # NetAug: the base model also learns as part of a wider network
+        width = model.sample_width()
+        loss = loss + F.cross_entropy(net(*inputs, width=width), y, label_smoothing=cfg.label_smoothing)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return logits.detach(), loss.detach()
+
+
+def _progress(loader: DataLoader, desc: str, show: bool):
+    """``loader`` behind a tqdm bar when shown and tqdm is installed (a convenience)."""
+    if show:
+        try:
+            from tqdm import tqdm
+
+            return tqdm(loader, desc=desc, leave=False)
+        except ImportError:
+            pass
+    return loader
+
+
+def _recalibrate_bn(model: nn.Module, batches: ClusterBatches, epoch: int, batch_size: int,
+                    device: torch.device) -> None:
+    """BN statistics of the base width, re-estimated on 10 random training batches (NetAug)."""
+    def inputs(rng: np.random.Generator) -> list[torch.Tensor]:
+        batch = batches.batch(rng.choice(len(batches.cs), batch_size), rng)
+        return [t.to(device) for t in batch.inputs]
+
+    recalibrate_bn(model, (inputs(batches.rng(epoch, i, purpose=1)) for i in range(10)))
+
+
+def _validate(model: nn.Module, val_set: ClusterSet | None, spec: InputSpec, num_classes: int,
+              device: torch.device) -> dict:
+    if val_set is None or not len(val_set):
+        return {}
+    acc = accuracy(predict(model, val_set, spec, device=device), val_set.labels, num_classes)
+    return {f"val_{k}": acc[k] for k in ("accuracy", "mean_class_accuracy")}
+
+
+def _checkpoint_info(cfg: TrainConfig, spec: InputSpec, classes: list[str], train_set: ClusterSet,
+                     val_set: ClusterSet | None) -> dict:
+    """What every checkpoint of the run says about the model and how it was trained."""
+    return {
         "model": cfg.model, "model_config": cfg.model_config, "classes": classes, "input": spec.to_json(),
         "train_config": cfg.to_json(), "command": " ".join(sys.argv),
         "data_summary": {"train": train_set.class_counts(), "val": val_set.class_counts() if val_set else {}},
     }
-    log_path = out / "log.csv"
-    new_log = not log_path.is_file() or start_epoch == 0
-    log = open(log_path, "w" if new_log else "a", newline="")
-    writer = csv.writer(log)
-    if new_log:
-        writer.writerow(["epoch", "step", "lr", "loss", "train_acc", "val_acc", "val_macc", "seconds"])
-    try:
-        from tqdm import tqdm
-    except ImportError:  # progress bars are a convenience
-        tqdm = None
-    best_path = out / "ckpt_best.pt"
-    for epoch in range(start_epoch, cfg.epochs):
-        t0 = time.time()
-        model.train()
-        order = np.random.default_rng(cfg.seed + epoch).choice(  # same draw in every process
-            len(train_set), size=steps_per_epoch * cfg.batch_size * world, p=weights)
-        order = order[rank::world]  # each process its share; the global batch is world * batch_size
-        widen = cfg.netaug and epoch < math.ceil(cfg.netaug_stop * cfg.epochs)
-        batches = range(0, len(order) - cfg.batch_size + 1, cfg.batch_size)
-        bar = tqdm(batches, desc=f"epoch {epoch}", leave=False, disable=not cfg.progress or rank) if tqdm else batches
-        tot_loss = tot_correct = tot_n = 0.0
-        for b in bar:
-            idx = order[b:b + cfg.batch_size]
-            inputs, clusters = _tensors(train_set, idx, spec, augment, rng, device)
-            y = torch.from_numpy(train_set.labels[idx]).to(device)
-            logits = net(*inputs)
-            loss = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
-            if teacher_logits is not None:
-                t_logits = teacher_logits[torch.from_numpy(idx).to(device)]
-            elif teacher is not None:
-                with torch.no_grad():
-                    t_logits = teacher(*_batch_inputs(clusters, teacher_spec, device))
-            if teacher is not None:
-                loss = (1 - cfg.kd_alpha) * loss + cfg.kd_alpha * kd_loss(logits, t_logits, cfg.kd_temperature)
-            if widen:  # NetAug: the base model also learns as part of a wider network
-                width = model.sample_width()
-                loss = loss + F.cross_entropy(net(*inputs, width=width), y, label_smoothing=cfg.label_smoothing)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            step += 1
-            tot_loss += float(loss.detach()) * len(idx)
-            tot_correct += float((logits.argmax(1) == y).sum())
-            tot_n += len(idx)
-            if tqdm and cfg.progress and not rank:
-                bar.set_postfix(loss=f"{tot_loss / tot_n:.3f}", acc=f"{tot_correct / tot_n:.3f}")
-            if cfg.max_steps and step >= cfg.max_steps:
-                break
-        sched.step()
-        if rank:
-            continue
-        if cfg.netaug and hasattr(model, "export_base"):
-            # BN statistics of the base width, re-estimated on training batches (NetAug).
-            recalibrate_bn(model, (_tensors(train_set, rng.choice(len(train_set), cfg.batch_size), spec, augment,
-                                            rng, device)[0] for _ in range(10)))
-        metrics = {"train_loss": tot_loss / max(tot_n, 1), "train_accuracy": tot_correct / max(tot_n, 1)}
-        if val_set is not None and len(val_set):
-            metrics.update({f"val_{k}": v for k, v in accuracy(
-                predict(model, val_set, spec, device=device), val_set.labels, nc).items()
-                if k in ("accuracy", "mean_class_accuracy")})
-        score = metrics.get("val_mean_class_accuracy", metrics["train_accuracy"])
-        ck = {**ckpt_common, "state_dict": model.state_dict(), "optimizer": opt.state_dict(),
-              "scheduler": sched.state_dict(), "epoch": epoch, "step": step, "metrics": metrics,
-              "best": max(best, score), "params": count_params(model)}
-        torch.save(ck, last)
-        if score > best:
-            best = score
-            torch.save(ck, best_path)
-        writer.writerow([epoch, step, f"{sched.get_last_lr()[0]:.2e}", f"{metrics['train_loss']:.4f}",
-                         f"{metrics['train_accuracy']:.4f}", f"{metrics.get('val_accuracy', float('nan')):.4f}",
-                         f"{metrics.get('val_mean_class_accuracy', float('nan')):.4f}", f"{time.time() - t0:.1f}"])
-        log.flush()
-        if cfg.progress:
+
+
+def _save_checkpoints(run: _Run, ck: dict) -> None:
+    """``ckpt_last.pt`` always, ``ckpt_best.pt`` when the score (validation mean-class accuracy, or
+    training accuracy without a validation set) is the best so far."""
+    metrics = ck["metrics"]
+    score = metrics.get("val_mean_class_accuracy", metrics["train_accuracy"])
+    ck = {**ck, "step": run.step, "best": max(run.best, score)}
+    save_checkpoint(ck, run.out / "ckpt_last.pt")
+    if score > run.best:
+        run.best = score
+        save_checkpoint(ck, run.out / "ckpt_best.pt")
+
+
+class _EpochLog:
+    """``log.csv``, one row per epoch (appended to when resuming), and a line on stderr if ``echo``."""
+
+    def __init__(self, path: Path, fresh: bool, echo: bool):
+        fresh = fresh or not path.is_file()
+        self.file = open(path, "w" if fresh else "a", newline="")
+        self.writer = csv.writer(self.file)
+        self.echo = echo
+        if fresh:
+            self.writer.writerow(["epoch", "step", "lr", "loss", "train_acc", "val_acc", "val_macc", "seconds"])
+
+    def write(self, epoch: int, step: int, lr: float, metrics: dict, seconds: float) -> None:
+        nan = float("nan")
+        self.writer.writerow([epoch, step, f"{lr:.2e}", f"{metrics['train_loss']:.4f}",
+                              f"{metrics['train_accuracy']:.4f}", f"{metrics.get('val_accuracy', nan):.4f}",
+                              f"{metrics.get('val_mean_class_accuracy', nan):.4f}", f"{seconds:.1f}"])
+        self.file.flush()
+        if self.echo:
             print(f"epoch {epoch}: " + json.dumps({k: round(v, 4) for k, v in metrics.items()}), file=sys.stderr)
-        if cfg.max_steps and step >= cfg.max_steps:
-            break
-    log.close()
-    if ddp:
+
+    def close(self) -> None:
+        self.file.close()
+
+
+def _finish(log: _EpochLog | None, world: int) -> None:
+    if log is not None:
+        log.close()
+    if world > 1:
         import torch.distributed as dist
 
+        dist.barrier()  # process 0 may still be writing the last checkpoint: all return after it
         dist.destroy_process_group()
-    return best_path
