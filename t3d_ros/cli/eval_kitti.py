@@ -58,11 +58,13 @@ def run(args: argparse.Namespace) -> int:
     summary = summarize(frames)
     scope = (f"objects within {args.max_range:g} m in the camera's view with >= {args.min_points} returns, "
              f"{len(frames)} frame(s)")
-    print(f"eval-kitti: {scope}\n{format_table(summary)}")
+    sim = sim_metrics(perception)
+    print(f"eval-kitti: {scope}\n{headline(summary, sim)}\n{format_table(summary)}")
     if args.json:
         doc = {"settings": {"max_range": args.max_range, "min_points": args.min_points, "margin": args.margin,
                             "image_width": args.image_width},
-               "frames": [fe.to_json() for fe in frames], **summary}
+               "model": (str(perception.classifier.card["path"]) if perception.classifier is not None else None),
+               "frames": [fe.to_json() for fe in frames], **summary, "sim_test": sim}
         text = json.dumps(doc, indent=1)
         if str(args.json) == "-":
             print(text)
@@ -70,3 +72,44 @@ def run(args: argparse.Namespace) -> int:
             args.json.parent.mkdir(parents=True, exist_ok=True)
             args.json.write_text(text + "\n")
     return 0
+
+
+def sim_metrics(perception) -> dict:
+    """Per-class precision and recall of the model on its simulated test set, from the confusion matrix
+    in its card ({} without a classifier or without that evaluation)."""
+    clf = perception.classifier
+    data = (clf.card.get("metrics", {}).get("data", {}) if clf is not None else {})
+    doc = data.get("sim") or next(iter(data.values()), None)
+    if not doc or "confusion" not in doc:
+        return {}
+    import numpy as np
+
+    conf = np.asarray(doc["confusion"], float)
+    classes = clf.card.get("metrics", {}).get("classes", clf.classes)
+    out = {}
+    for i, name in enumerate(classes):
+        col, row = conf[:, i].sum(), conf[i].sum()
+        out[name] = {"precision": round(conf[i, i] / col, 4) if col else None,
+                     "recall": round(conf[i, i] / row, 4) if row else None, "clusters": int(row)}
+    return out
+
+
+def headline(summary: dict, sim: dict) -> str:
+    """The numbers that matter on real data, first: how many road-user labels in view lie on an object of
+    that class, and how many labelled objects got the right label; then real against simulated per class."""
+    a = summary["classes"]["all"]
+    prec = "-" if a["precision"] is None else f"{a['precision']:.2f}"
+    lines = [f"road-user labels in view on an object of that class: {a['true']}/{a['detections']} (precision {prec}); "
+             f"labelled objects with the right label: {a['right']}/{a['objects']}, found with any label: "
+             f"{a['found']}/{a['objects']}"]
+    if sim:
+        lines.append(f"{'class':<11} {'real precision':>14} {'real recall':>11}   {'sim precision':>13} "
+                     f"{'sim recall':>10}")
+        for cls in ("car", "truck", "pedestrian", "cyclist"):
+            r, s = summary["classes"].get(cls, {}), sim.get(cls, {})
+
+            def f(v):
+                return "-" if v is None else f"{v:.2f}"
+            lines.append(f"{cls:<11} {f(r.get('precision')):>14} {f(r.get('recall')):>11}   "
+                         f"{f(s.get('precision')):>13} {f(s.get('recall')):>10}")
+    return "\n".join(lines)

@@ -232,8 +232,9 @@ def format_summary(cs: ClusterSet) -> str:
     if s:
         lines.append(
             f"{s.get('frames', 0)} frames in {s.get('seconds', 0):.1f} s ({s.get('workers', 1)} workers): "
-            f"{s.get('clusters', 0)} clusters, kept {s.get('kept', 0)}, dropped ground {s.get('dropped_ground', 0)}, "
-            f"small {s.get('dropped_small', 0)}, impure {s.get('dropped_impure', 0)}; "
+            f"{s.get('clusters', 0)} clusters, kept {s.get('kept', 0)}, outliers (ground remnants "
+            f"{s.get('outliers_ground', 0)}, merges {s.get('outliers_impure', 0)}), dropped small "
+            f"{s.get('dropped_small', 0)}; "
             f"oversize left out by the pipeline {s.get('oversize_left_out', 0)}"
         )
     n = max(len(cs), 1)
