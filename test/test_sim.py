@@ -93,12 +93,16 @@ def test_frame_fields_and_ranges(street: tuple[Scene, Frame]) -> None:
     assert f.column.dtype == np.uint32 and f.column.max() < s.columns
     assert f.label.dtype == np.int16 and f.instance.dtype == np.int32 and f.time.dtype == np.float32
     assert np.all((f.range >= s.min_range) & (f.range <= s.max_range))
-    assert np.allclose(np.linalg.norm(f.xyz, axis=1), f.range, atol=1e-3)
+    # range is measured from the beam's own origin, which sits laser_heights_m above the frame origin
+    origin_z = np.asarray(s.laser_heights_m or np.zeros(s.rings), np.float32)[f.ring]
+    from_beam = f.xyz - np.c_[np.zeros((n, 2), np.float32), origin_z]
+    assert np.allclose(np.linalg.norm(from_beam, axis=1), f.range, atol=1e-3)
     assert np.all(np.diff(f.time) >= 0) and f.time.max() < 1.0 / s.rate_hz
-    # a return per ray at most, and each point's elevation is its ring's angle
+    # a return per ray at most, and each point's elevation (from its beam's origin) is its ring's angle,
+    # within the tilt of the spin axis
     assert len(np.unique(f.ring.astype(np.int64) * s.columns + f.column)) == n
-    el = np.degrees(np.arcsin(f.xyz[:, 2] / f.range))
-    assert np.percentile(np.abs(el - np.asarray(s.vertical_angles_deg)[f.ring]), 99) < 0.1
+    el = np.degrees(np.arcsin(from_beam[:, 2] / f.range))
+    assert np.percentile(np.abs(el - np.asarray(s.vertical_angles_deg)[f.ring]), 99) < s.spin_tilt_deg + 0.1
     grid = f.organized("range")
     assert grid.shape == (s.rings, s.columns) and np.count_nonzero(~np.isnan(grid)) == n
 

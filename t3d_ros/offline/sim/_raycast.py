@@ -39,6 +39,26 @@ def _hash01(seed: np.uint64, a: np.int64, b: np.int64, c: np.int64) -> float:
 
 
 @njit(cache=True, inline="always")
+def _value_noise(seed: np.uint64, x: float, y: float, z: float, cell: float) -> float:
+    """Smooth random field in [0, 1) (trilinear value noise on a ``cell``-sized lattice): leaves come in
+    clumps, so neighbouring beams entering a bush meet similar depths, not independent ones."""
+    fx, fy, fz = x / cell, y / cell, z / cell
+    ix, iy, iz = np.floor(fx), np.floor(fy), np.floor(fz)
+    tx, ty, tz = fx - ix, fy - iy, fz - iz
+    tx, ty, tz = tx * tx * (3 - 2 * tx), ty * ty * (3 - 2 * ty), tz * tz * (3 - 2 * tz)
+    a, b, c = np.int64(ix), np.int64(iy), np.int64(iz)
+    v = 0.0
+    for dx in range(2):
+        wx = tx if dx else 1.0 - tx
+        for dy in range(2):
+            wy = ty if dy else 1.0 - ty
+            for dz in range(2):
+                wz = tz if dz else 1.0 - tz
+                v += wx * wy * wz * _hash01(seed, a + dx, b + dy, c + dz)
+    return v
+
+
+@njit(cache=True, inline="always")
 def _hit(kind, ox, oy, oz, dx, dy, dz, p0, p1, p2):
     """Entry distance along the local ray o + t d and the local normal; t = _NO_HIT if missed."""
     t_best = _NO_HIT
@@ -186,10 +206,10 @@ def _span(kind, ox, oy, oz, dx, dy, dz, p0, p1, p2):
 
 @njit(cache=True, parallel=True)
 def cast_rays(
-    cos_el,
-    sin_el,
-    cos_az,
-    sin_az,
+    dir_x,
+    dir_y,
+    dir_z,
+    oz_ring,
     col_ptr,
     col_items,
     kind,
@@ -214,26 +234,26 @@ def cast_rays(
     out_cos,
 ):
     """Fill ``out_t`` (R, C) range, ``out_p`` (R, C) hit primitive (-1 ground, -2 none), ``out_cos`` (R, C)
-    |cos| of the incidence angle, for rays with elevation (cos_el, sin_el) (R,) and azimuth (cos_az,
-    sin_az) (R, C) (every beam has its own small azimuth offset, as the lasers of a real unit do).
+    |cos| of the incidence angle, for rays with unit directions (dir_x, dir_y, dir_z) (R, C) (every beam
+    has its own small azimuth offset, the spin axis a small tilt, as in a real unit), starting at
+    (0, 0, ``oz_ring[r]``): the lasers of a unit sit at different heights in its head.
 
     A primitive with ``mfp[p] > 0`` (boxes and ellipsoids) is a volume of scattering elements, foliage:
     the ray returns at a depth drawn from the exponential free path (Beer-Lambert, mean ``mfp``) after
     it enters, or passes through when that depth lies beyond the exit; leaves face every way, so the
     incidence is random."""
-    n_rings = cos_el.shape[0]
-    n_cols = cos_az.shape[1]
+    n_rings = dir_x.shape[0]
+    n_cols = dir_x.shape[1]
     n_bumps = g_amp.shape[0]
     useed = np.uint64(seed)
     for c in prange(n_cols):
         k0 = col_ptr[c]
         k1 = col_ptr[c + 1]
         for r in range(n_rings):
-            ca = cos_az[r, c]
-            sa = sin_az[r, c]
-            dx = cos_el[r] * ca
-            dy = cos_el[r] * sa
-            dz = sin_el[r]
+            dx = dir_x[r, c]
+            dy = dir_y[r, c]
+            dz = dir_z[r, c]
+            oz = oz_ring[r]
             t_best = t_max
             best = -2
             bnx = 0.0
@@ -243,7 +263,7 @@ def cast_rays(
             # ground: plane solution refined by Newton steps on the bumps
             denom = dz - g_gx * dx - g_gy * dy
             if denom < -1e-9:
-                t = g_z0 / denom
+                t = (g_z0 - oz) / denom
                 if t < 1.3 * t_max:
                     gxx = 0.0
                     gyy = 0.0
@@ -259,7 +279,7 @@ def cast_rays(
                             cj = g_amp[j] * np.cos(arg)
                             gxx += cj * g_wave[j, 0]
                             gyy += cj * g_wave[j, 1]
-                        f = t * dz - g
+                        f = oz + t * dz - g
                         fp = dz - gxx * dx - gyy * dy
                         if fp > -1e-9:
                             break
@@ -279,14 +299,23 @@ def cast_rays(
                 ldx = rinv[p, 0, 0] * dx + rinv[p, 0, 1] * dy + rinv[p, 0, 2] * dz
                 ldy = rinv[p, 1, 0] * dx + rinv[p, 1, 1] * dy + rinv[p, 1, 2] * dz
                 ldz = rinv[p, 2, 0] * dx + rinv[p, 2, 1] * dy + rinv[p, 2, 2] * dz
+                # the beam's origin (0, 0, oz) in the part's frame
+                lox = org[p, 0] + rinv[p, 0, 2] * oz
+                loy = org[p, 1] + rinv[p, 1, 2] * oz
+                loz = org[p, 2] + rinv[p, 2, 2] * oz
                 if mfp[p] > 0.0:
-                    t_in, t_out = _span(kind[p], org[p, 0], org[p, 1], org[p, 2], ldx, ldy, ldz,
+                    t_in, t_out = _span(kind[p], lox, loy, loz, ldx, ldy, ldz,
                                         params[p, 0], params[p, 1], params[p, 2])
                     t_in = max(t_in, 0.0)
                     if t_out <= t_in or t_in >= t_best:
                         continue
-                    u = _hash01(useed ^ np.uint64(0x7F4A7C15), r, c, p)
-                    t = t_in - mfp[p] * np.log(1.0 - u)
+                    # free path: a smooth field over the leaves' entry points, plus a little per-beam noise
+                    ex = t_in * dx
+                    ey = t_in * dy
+                    ez = oz + t_in * dz
+                    u = 0.75 * _value_noise(useed ^ np.uint64(p), ex, ey, ez, 0.25) + 0.25 * _hash01(
+                        useed ^ np.uint64(0x7F4A7C15), r, c, p)
+                    t = t_in - mfp[p] * np.log(1.0 - min(u, 0.999))
                     if t < t_out and t < t_best:
                         t_best = t
                         best = p
@@ -294,9 +323,9 @@ def cast_rays(
                     continue
                 t, nx, ny, nz = _hit(
                     kind[p],
-                    org[p, 0],
-                    org[p, 1],
-                    org[p, 2],
+                    lox,
+                    loy,
+                    loz,
                     ldx,
                     ldy,
                     ldz,

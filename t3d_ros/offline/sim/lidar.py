@@ -125,11 +125,12 @@ def _primitives(scene: Scene) -> _Prims:
     )
 
 
-def _culling(pr: _Prims, sensor: SensorModel, elev: np.ndarray, t_max: float):
+def _culling(pr: _Prims, sensor: SensorModel, elev: np.ndarray, t_max: float, oz: np.ndarray,
+             tilt: float):
     """Per-column candidate lists (CSR, nearest first) and per-primitive ring ranges."""
     n_cols = sensor.columns
     dist = np.linalg.norm(pr.center, axis=1)
-    near = np.maximum(dist - pr.radius, 0.0)
+    near = np.maximum(dist - pr.radius - np.abs(oz).max(initial=0.0), 0.0)
     keep = near < t_max
     # azimuth interval of the bounding box corners around the centre's azimuth
     az_c = np.arctan2(pr.center[:, 1], pr.center[:, 0])
@@ -150,10 +151,12 @@ def _culling(pr: _Prims, sensor: SensorModel, elev: np.ndarray, t_max: float):
     rho_min = np.maximum(
         rho_c - np.hypot(*(np.abs(pr.corners[..., :2] - pr.center[:, None, :2]).max(axis=1).T)), 1e-3
     )
+    # seen from the lowest and the highest beam origin
+    zmax, zmin = zmax - min(oz.min(), 0.0), zmin - max(oz.max(), 0.0)
     el_hi = np.arctan2(zmax, np.where(zmax > 0, rho_min, rho_max))
     el_lo = np.arctan2(zmin, np.where(zmin > 0, rho_max, rho_min))
-    ring_lo = np.searchsorted(elev, el_lo - 1e-4, side="left").astype(np.int32)
-    ring_hi = (np.searchsorted(elev, el_hi + 1e-4, side="right") - 1).astype(np.int32)
+    ring_lo = np.searchsorted(elev, el_lo - tilt - 1e-4, side="left").astype(np.int32)
+    ring_hi = (np.searchsorted(elev, el_hi + tilt + 1e-4, side="right") - 1).astype(np.int32)
     keep &= ring_hi >= ring_lo
     order = np.argsort(near, kind="stable")
     order = order[keep[order]]
@@ -185,19 +188,27 @@ def scan(scene: Scene, sensor: SensorModel | str, seed: int) -> Frame:
     # (what is left after the driver's rotational correction), so rings do not stack into columns
     step = 2 * np.pi / sensor.columns
     az = column_azimuths(sensor.columns)[None, :] + rng.uniform(-0.5, 0.5, (sensor.rings, 1)) * step
+    # the spin axis is tilted a little against the frame's z (mounting, calibration): a ring's elevation
+    # swings with azimuth and crosses its neighbours'
+    tilt = np.radians(rng.uniform(0.0, sensor.spin_tilt_deg)) * np.cos(az - rng.uniform(-np.pi, np.pi))
+    el = elev[:, None] + tilt  # (R, C)
+    dirs = np.stack([np.cos(el) * np.cos(az), np.cos(el) * np.sin(az), np.sin(el)])  # (3, R, C)
     pr = _primitives(scene)
     t_max = float(sensor.max_range) + 0.5
-    ptr, items, near, ring_lo, ring_hi = _culling(pr, sensor, elev, t_max)
+    # beam origins: the lasers sit at different heights in the head (ring order follows elevation)
+    oz = np.asarray(sensor.laser_heights_m, np.float64) if sensor.laser_heights_m else np.zeros(sensor.rings)
+    ptr, items, near, ring_lo, ring_hi = _culling(pr, sensor, elev, t_max, oz,
+                                                  np.radians(sensor.spin_tilt_deg))
     n_r, n_c = sensor.rings, sensor.columns
     out_t = np.empty((n_r, n_c), dtype=np.float64)
     out_p = np.empty((n_r, n_c), dtype=np.int32)
     out_cos = np.empty((n_r, n_c), dtype=np.float64)
     g = scene.ground
     cast_rays(
-        np.cos(elev),
-        np.sin(elev),
-        np.ascontiguousarray(np.cos(az)),
-        np.ascontiguousarray(np.sin(az)),
+        np.ascontiguousarray(dirs[0]),
+        np.ascontiguousarray(dirs[1]),
+        np.ascontiguousarray(dirs[2]),
+        oz,
         ptr,
         items,
         pr.kind,
@@ -221,15 +232,15 @@ def scan(scene: Scene, sensor: SensorModel | str, seed: int) -> Frame:
         out_p,
         out_cos,
     )
-    return _returns(scene, sensor, pr, elev, az, out_t, out_p, out_cos, rng)
+    return _returns(scene, sensor, pr, dirs, oz, out_t, out_p, out_cos, rng)
 
 
 def _returns(
     scene: Scene,
     sensor: SensorModel,
     pr: _Prims,
-    elev: np.ndarray,
-    az: np.ndarray,  # (R, C)
+    dirs: np.ndarray,  # (3, R, C) unit direction of every beam
+    oz: np.ndarray,  # (R,) height of each beam's origin
     out_t: np.ndarray,
     out_p: np.ndarray,
     out_cos: np.ndarray,
@@ -245,9 +256,7 @@ def _returns(
     n = t.size
     is_ground = p == -1
     pi = np.where(is_ground, 0, p)
-    d = np.column_stack(
-        [np.cos(elev[ring]) * np.cos(az[ring, col]), np.cos(elev[ring]) * np.sin(az[ring, col]), np.sin(elev[ring])]
-    )
+    d = dirs[:, ring, col].T
     refl = pr.refl[pi].copy() if pr.refl.size else np.zeros(n)
     if pr.refl.size:  # thin parts fill only part of the beam's footprint and return that share of light
         thin = np.where(is_ground, np.inf, pr.thickness[pi])
@@ -263,7 +272,7 @@ def _returns(
     # range noise grows slowly with range (timing jitter + beam footprint); each beam has its own
     # calibration offset, constant over the scan
     t = t + rng.normal(0.0, 1.0, n) * sensor.range_noise_std * (1.0 + t / 100.0)
-    t = t + rng.normal(0.0, sensor.range_bias_std, len(elev))[ring]
+    t = t + rng.normal(0.0, sensor.range_bias_std, sensor.rings)[ring]
     # weak returns are lost: a 10 % Lambertian target facing the sensor is seen up to range_10pct;
     # rough surfaces scatter more at grazing incidence than Lambert says, hence cos^0.5
     signal = (
@@ -285,7 +294,9 @@ def _returns(
     k = keep
     label = np.where(is_ground, GROUND_ID, pr.label[pi] if pr.label.size else 0).astype(np.int16)
     inst = np.where(is_ground, NO_INSTANCE, pr.instance[pi] if pr.instance.size else 0).astype(np.int32)
-    xyz = (d * t[:, None])[k].astype(np.float32)
+    xyz = (d * t[:, None])[k]
+    xyz[:, 2] += oz[ring[k]]
+    xyz = xyz.astype(np.float32)
     return Frame(
         xyz=xyz,
         intensity=inten[k].astype(np.float32),

@@ -45,6 +45,11 @@ class SensorModel:
             0.5 m behind it (the "veil" behind edges in real data).
         beam_divergence_mrad: full angle of the beam: a part thinner than the beam's footprint (a
             pole, a bar, a wire at range) catches only part of the light and returns weakly.
+        laser_heights_m: height of each beam's origin above the frame origin, ring order (empty: all at
+            the origin). The HDL-64E's two blocks of lasers sit ~14 and ~20 cm above its base, so seen
+            from the frame origin a ring's elevation changes with range and rings interleave.
+        spin_tilt_deg: largest tilt of the spin axis against the frame's z (drawn per scan): a ring's
+            elevation swings with azimuth by up to this much, as in KITTI (~0.2-0.5 deg).
     """
 
     name: str
@@ -66,6 +71,8 @@ class SensorModel:
     range_bias_std: float = 0.02
     mixed_pixels: float = 0.2
     beam_divergence_mrad: float = 3.0
+    laser_heights_m: tuple[float, ...] = ()
+    spin_tilt_deg: float = 0.4
 
     @property
     def rings(self) -> int:
@@ -138,6 +145,8 @@ SENSORS: dict[str, SensorModel] = {
         range_10pct=50.0,
         range_bias_std=0.04,  # 64 separately calibrated lasers: KITTI walls are ~5-10 cm thick
         beam_divergence_mrad=2.0,
+        # lower block (rings 0-31) and upper block (32-63): ~0.24 m fitted on KITTI's rings (el = el0 + h / r)
+        laser_heights_m=tuple(np.r_[np.linspace(0.20, 0.23, 32), np.linspace(0.23, 0.26, 32)].tolist()),
     ),
     "os1-128": SensorModel(
         name="os1-128",
