@@ -226,6 +226,72 @@ def test_invalid_parameter_update_is_rejected(perception, ros_node):
     ros_node.destroy_client(client)
 
 
+def test_class_thresholds_and_size_check_change_at_run_time(perception, ros_node):
+    from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
+    from rcl_interfaces.srv import SetParameters
+
+    node, pub, out = perception
+    client = ros_node.create_client(SetParameters, "/perception_node/set_parameters")
+    assert client.wait_for_service(timeout_sec=20), node.output()
+
+    def set_params(**values):
+        params = []
+        for name, v in values.items():
+            if isinstance(v, bool):
+                pv = ParameterValue(type=ParameterType.PARAMETER_BOOL, bool_value=v)
+            else:
+                pv = ParameterValue(type=ParameterType.PARAMETER_STRING, string_value=v)
+            params.append(Parameter(name=name, value=pv))
+        fut = client.call_async(SetParameters.Request(parameters=params))
+        assert spin_until(ros_node, fut.done, 10)
+        return fut.result().results
+
+    _, _, msg = _sim_msg(300_021)
+    try:
+        # a class the model does not have, a score outside [0, 1]: refused with the entry named
+        for text, entry in (("car:0.8,bus:0.5", "'bus:0.5'"), ("car:1.5", "'car:1.5'")):
+            (bad,) = set_params(class_thresholds=text)
+            assert not bad.successful and "class_thresholds" in bad.reason and entry in bad.reason, bad.reason
+
+        # every class at 1.0: every label the network is not certain of becomes unknown, with its guess
+        (ok,) = set_params(class_thresholds=",".join(f"{c}:1.0" for c in CLASSES))
+        assert ok.successful, ok.reason
+        markers, det = _send(ros_node, pub, msg, out, 9_000_000_000)
+        assert markers is not None, node.output()
+        dets = det["detections"]
+        assert len(dets) > 10
+        lowered = [d for d in dets if d["label"] == UNKNOWN]
+        assert len(lowered) >= 0.8 * len(dets), [d["label"] for d in dets]
+        assert all(d["label"] == UNKNOWN or d["score"] == 1.0 for d in dets)
+        assert all(d["guess"] in CLASSES and d["unknown_reason"] for d in lowered)
+        assert any(re.fullmatch(r"score 0\.\d\d below the \w+ threshold 1\.00", d["unknown_reason"]) for d in lowered)
+        # the texts in rviz say unknown too
+        texts = [m.text.split()[0] for m in markers.markers if m.type == m.TEXT_VIEW_FACING]
+        assert texts == [d["label"] for d in dets]
+
+        # no class threshold (0 is none) and no size check: every label is the network's
+        thresholds, sizes = set_params(class_thresholds="car:0", size_check=False)
+        assert thresholds.successful and sizes.successful, (thresholds.reason, sizes.reason)
+        markers, det = _send(ros_node, pub, msg, out, 9_100_000_000)
+        assert markers is not None, node.output()
+        assert len(det["detections"]) == len(dets)
+        assert all(d["label"] in CLASSES and "unknown_reason" not in d for d in det["detections"]), det
+        assert [d["label"] for d in det["detections"]] == [d.get("guess", d["label"]) for d in dets]
+
+        # the size check back on: whatever it lowers, it says a size, never a score
+        (ok,) = set_params(size_check=True)
+        assert ok.successful, ok.reason
+        markers, det = _send(ros_node, pub, msg, out, 9_200_000_000)
+        assert markers is not None, node.output()
+        size_lowered = [d for d in det["detections"] if d["label"] == UNKNOWN]
+        assert size_lowered, "this frame has boxes that fail the size check (a 0.4 m high car, an 8 m long one)"
+        for d in size_lowered:
+            assert re.search(r"m (long|wide|high)", d["unknown_reason"]) and "score" not in d["unknown_reason"], d
+        assert "Traceback" not in node.output()
+    finally:
+        ros_node.destroy_client(client)
+
+
 @pytest.mark.parametrize("override, message", [
     ("device:=tpu", "device"),
     ("cluster_tolerance:=-2.0", "cluster_tolerance"),

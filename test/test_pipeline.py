@@ -200,6 +200,8 @@ def test_against_simulator(sensor):
 SIM_LIMITS = {
     "hdl64": {"ground_precision": 0.94, "ground_recall": 0.98, "over_seg": 0.1, "under_seg": 0.06,
               "own_cluster": 0.8},
-    "vlp16": {"ground_precision": 0.86, "ground_recall": 0.98, "over_seg": 0.2, "under_seg": 0.08,
+    # vlp16: 0.85 on these scenes since the simulator grew kerbs, gardens and low shrubs (issue 10);
+    # its 16 sparse rings see their lowest returns as ground
+    "vlp16": {"ground_precision": 0.83, "ground_recall": 0.98, "over_seg": 0.2, "under_seg": 0.08,
               "own_cluster": 0.6},
 }

@@ -133,7 +133,8 @@ def test_eval_and_classify_commands(tiny_run, data, tmp_path):
     assert proc.returncode == 0, proc.stderr
     rep = json.loads((tmp_path / "e.json").read_text())
     res = rep["data"][str(tmp_path / "val.npz")]
-    assert 0 <= res["accuracy"] <= 1 and res["clusters"] == len(val)
+    assert 0 <= res["accuracy"] <= 1 and res["clusters"] == len(val) - val.outlier.sum()
+    assert res["left_out_outliers"] == val.outlier.sum() > 0  # no class fits them: not judged
     assert rep["params"] > 1000 and rep["mflops_per_cluster"] > 0 and rep["cpu_ms_network_batch16"] > 0
     assert (tmp_path / "conf.png").stat().st_size > 5000
     files = []

@@ -13,7 +13,7 @@ run it), on the labelled KITTI frames (``--kitti``, evaluated as ``eval-kitti`` 
 - the card's simulated test accuracy and calibration error.
 
     python -m t3d_ros.bench.labels --models models/t3d_tiny.json out/old/t3d_tiny.json \\
-        --kitti ../shared/data/kitti --odometry ../shared/data/kitti_odometry --out benchmarks/results/labels
+        --kitti KITTI_ROOT --odometry ODOMETRY_ROOT --out benchmarks/results/labels
 
 Writes ``OUT.json`` and ``OUT.md``. The real frames are for evaluation only: nothing here trains or
 tunes on them.
@@ -47,20 +47,20 @@ def _perception(card: str, mode: dict):
     return p
 
 
-def kitti_eval(perception, root: Path, max_range: float) -> dict:
-    """eval-kitti's summary of ``perception`` on every labelled frame under ``root``."""
+def kitti_eval(perception, root: Path, max_range: float, frames: list[str] | None = None) -> dict:
+    """eval-kitti's summary of ``perception`` on the labelled ``frames`` under ``root`` (default: all)."""
     from t3d_ros.io.kitti import read_calib, read_labels, read_velodyne
     from t3d_ros.offline.eval.kitti import evaluate_frame, frame_ids, summarize, training_dir
 
     t = training_dir(root)
-    frames = []
-    for fid in frame_ids(root):
+    results = []
+    for fid in frames or frame_ids(root):
         calib = read_calib(t / "calib" / f"{fid}.txt")
         pts = read_velodyne(t / "velodyne" / f"{fid}.bin")
         res = perception.process(pts)
-        frames.append(evaluate_frame(fid, pts, read_labels(t / "label_2" / f"{fid}.txt", calib), calib,
-                                     res.detections, max_range=max_range))
-    return summarize(frames)
+        results.append(evaluate_frame(fid, pts, read_labels(t / "label_2" / f"{fid}.txt", calib), calib,
+                                      res.detections, max_range=max_range))
+    return summarize(results)
 
 
 def odometry_labels(perception, root: Path) -> dict:

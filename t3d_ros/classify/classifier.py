@@ -79,11 +79,15 @@ def load_card(path: str | Path) -> dict:
     except (KeyError, TypeError, ValueError) as e:
         raise ModelError(f"{card}: bad 'input' section: {e}") from None
     cal = doc.get("calibration", {})
+    if not isinstance(cal, dict):
+        raise ModelError(f"{card}: calibration={cal!r} must be a section (temperature, class_thresholds)")
     temperature, thresholds = cal.get("temperature", 1.0), cal.get("class_thresholds", {})
-    if not isinstance(temperature, int | float) or not 0.05 <= temperature <= 20:
+    if isinstance(temperature, bool) or not isinstance(temperature, int | float) or not 0.05 <= temperature <= 20:
         raise ModelError(f"{card}: calibration.temperature={temperature!r} must be a number in [0.05, 20]")
-    if not isinstance(thresholds, dict) or any(k not in doc["classes"] or not isinstance(v, int | float)
-                                               or not 0 <= v <= 1 for k, v in thresholds.items()):
+    def bad(name, v) -> bool:
+        return name not in doc["classes"] or isinstance(v, bool) or not isinstance(v, int | float) or not 0 <= v <= 1
+
+    if not isinstance(thresholds, dict) or any(bad(k, v) for k, v in thresholds.items()):
         raise ModelError(f"{card}: calibration.class_thresholds must map class names to scores in [0, 1]")
     doc["path"] = card
     return doc

@@ -62,5 +62,7 @@ def implausible_reason(label: str, size: Sequence[float], limits: dict[str, Size
 def size_check(labels: Sequence[str], sizes: np.ndarray, limits: dict[str, SizeLimits] = SIZE_LIMITS
                ) -> list[str]:
     """Per cluster the reason its label is implausible ('' = plausible). sizes: (K, >=3) l, w, h."""
+    if not len(labels):
+        return []
     sizes = np.asarray(sizes, dtype=np.float64).reshape(len(labels), -1)
     return [implausible_reason(lab, s, limits) for lab, s in zip(labels, sizes, strict=True)]

@@ -47,7 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     for name, help_text in (("train", "train a teacher or the tiny model (NetAug, distillation)"),
                             ("export", "export a checkpoint as a model bundle (ONNX + weights + card)"),
                             ("eval", "accuracy, confusion matrix, parameters, FLOPs, latency of a model"),
-                            ("classify", "label files that hold one object each")):
+                            ("classify", "label files that hold one object each"),
+                            ("calibrate", "fit a model card's temperature and class thresholds on validation data"),
+                            ("adapt", "adapt a model to unlabelled recordings (AdaBN, pseudo-labels)")):
         p = sub.add_parser(name, help=help_text, description=help_text)
         if train_cli is not None:
             getattr(train_cli, f"add_{name}_arguments")(p)

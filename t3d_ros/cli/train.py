@@ -1,4 +1,4 @@
-"""The offline companion's commands: ``train``, ``export``, ``eval``, ``classify``.
+"""The offline companion's commands: ``train``, ``export``, ``eval``, ``classify``, ``calibrate``, ``adapt``.
 
 Data sources (``--data``): see ``t3d_ros.offline.data.SOURCES_HELP``.
 """
@@ -6,6 +6,7 @@ Data sources (``--data``): see ``t3d_ros.offline.data.SOURCES_HELP``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -20,24 +21,46 @@ def _csv(text: str) -> tuple[str, ...]:
     return tuple(t for t in text.split(",") if t)
 
 
-def add_train_arguments(p: argparse.ArgumentParser) -> None:
-    from t3d_ros.offline.train.loop import TrainConfig
+def _source_weight(text: str) -> tuple[str, float]:
+    name, sep, weight = text.rpartition("=")
+    try:
+        if sep and name:
+            return name, float(weight)
+    except ValueError:
+        pass
+    raise argparse.ArgumentTypeError(f"{text!r}: expected SOURCE=WEIGHT, e.g. folder=5")
 
-    d = TrainConfig()
-    p.add_argument("--model", default=d.model, help="pointnet2_ssg, pointnet2_msg, dgcnn, tiny, tiny_netaug")
-    p.add_argument("--data", default="sim", help="data source (see the module help)")
+
+def _add_data_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sim-seeds", type=int, default=200, help="simulated training frames per sensor")
     p.add_argument("--cache", default="out/cache", help="folder for cached datasets")
+
+
+def add_train_arguments(p: argparse.ArgumentParser) -> None:
+    from t3d_ros.offline.train.loop import FINETUNE_DEFAULTS, TrainConfig
+
+    d, f = TrainConfig(), FINETUNE_DEFAULTS
+    p.add_argument("--model", default=d.model, help="pointnet2_ssg, pointnet2_msg, dgcnn, tiny, tiny_netaug")
+    p.add_argument("--data", default="sim", help="data source(s), comma-separated, e.g. sim,folder:DIR "
+                   "(see the module help)")
+    p.add_argument("--source-weight", type=_source_weight, action="append", default=[], metavar="SOURCE=W",
+                   help="multiply the sampling weight of a data source's clusters (e.g. folder=5; repeatable)")
+    p.add_argument("--finetune", default="", help="model bundle (card .json, or its .pt/.onnx) or checkpoint to "
+                   "fine-tune: its architecture, input spec and classes")
+    _add_data_arguments(p)
     p.add_argument("--workers", type=int, default=None,
                    help="processes preparing training batches (augmentation, sampling) per training process; "
                         f"0: in the training process (default {d.workers}); also the default of --data-workers")
     p.add_argument("--data-workers", type=int, default=None,
                    help="processes for building simulated data (default: --workers, else 2)")
     p.add_argument("--out", default=d.out, help="run folder: checkpoints, log.csv")
-    p.add_argument("--epochs", type=int, default=d.epochs)
+    p.add_argument("--epochs", type=int, default=None, help=f"default {d.epochs}; fine-tuning {f['epochs']}")
     p.add_argument("--batch-size", type=int, default=d.batch_size)
-    p.add_argument("--lr", type=float, default=d.lr)
-    p.add_argument("--lr-step", type=int, default=d.lr_step)
+    p.add_argument("--lr", type=float, default=None, help=f"default {d.lr:g}; fine-tuning {f['lr']:g}")
+    p.add_argument("--lr-step", type=int, default=None, help=f"default {d.lr_step}; fine-tuning {f['lr_step']}")
+    p.add_argument("--oe-weight", type=float, default=d.oe_weight,
+                   help="outlier exposure: weight of the outliers' loss towards a uniform softmax (0: leave them out)")
+    p.add_argument("--oe-share", type=float, default=d.oe_share, help="share of every batch drawn from the outliers")
     p.add_argument("--n-points", type=int, default=d.n_points, help="points per cluster")
     p.add_argument("--point-features", type=_csv, default=d.point_features, help="e.g. intensity,height")
     p.add_argument("--global-features", type=_csv, default=d.global_features,
@@ -62,26 +85,33 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from t3d_ros.offline.train.loop import TrainConfig, train
+    from t3d_ros.offline.train.bundle import load_model_source
+    from t3d_ros.offline.train.loop import FINETUNE_DEFAULTS, TrainConfig, train
 
+    # unset schedule options: the training defaults, or those that suit fine-tuning
+    defaults = FINETUNE_DEFAULTS if args.finetune else dataclasses.asdict(TrainConfig())
+    schedule = {k: defaults[k] if getattr(args, k) is None else getattr(args, k) for k in FINETUNE_DEFAULTS}
     cfg = TrainConfig(
         model=args.model, model_config=args.model_config, n_points=args.n_points,
         point_features=args.point_features, global_features=args.global_features, scale=args.scale,
-        epochs=args.epochs,
-        batch_size=args.batch_size, lr=args.lr, lr_step=args.lr_step, augment_strength=args.augment_strength,
+        batch_size=args.batch_size, augment_strength=args.augment_strength,
         netaug=args.netaug or args.model == "tiny_netaug", teacher=args.teacher,
         kd_temperature=args.kd_temperature, kd_alpha=args.kd_alpha, kd_mode=args.kd_mode,
-        init=args.init, seed=args.seed,
+        init=args.init, finetune=args.finetune, oe_weight=args.oe_weight, oe_share=args.oe_share,
+        source_weights=dict(args.source_weight), seed=args.seed,
         out=args.out, resume=not args.no_resume, max_steps=args.max_steps, epoch_clusters=args.epoch_clusters,
-        progress=not args.quiet, **({} if args.workers is None else {"workers": args.workers}),
+        progress=not args.quiet, **schedule, **({} if args.workers is None else {"workers": args.workers}),
     )
+    # fine-tuning: the data's classes are mapped onto the model's
+    classes = load_model_source(args.finetune)["classes"] if args.finetune else None
     # --workers used to mean only the simulation processes: it still sets them unless --data-workers does.
     data_workers = next((w for w in (args.data_workers, args.workers) if w is not None), 2)
     t0 = time.time()
-    train_set = load_data(args.data, "train", args.sim_seeds, args.cache, data_workers)
-    val_set = load_data(args.data, "val", args.sim_seeds, args.cache, data_workers)
+    train_set = load_data(args.data, "train", args.sim_seeds, args.cache, data_workers, classes)
+    val_set = load_data(args.data, "val", args.sim_seeds, args.cache, data_workers, classes)
     print(f"data {args.data}: {len(train_set)} training / {len(val_set)} validation clusters "
-          f"({time.time() - t0:.0f} s); classes {train_set.class_counts()}", file=sys.stderr)
+          f"({time.time() - t0:.0f} s); classes {train_set.subset(~train_set.outlier).class_counts()}, "
+          f"outliers {int(train_set.outlier.sum())}", file=sys.stderr)
     best = train(cfg, train_set, val_set)
     print(f"best checkpoint: {best}")
     return 0
@@ -92,6 +122,9 @@ def add_export_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, default=Path("models"), help="folder for <name>.onnx/.pt/.json")
     p.add_argument("--name", default="t3d_tiny")
     p.add_argument("--metrics", type=Path, help="an eval JSON to store in the card")
+    p.add_argument("--calibrate-on", default="", metavar="SOURCE",
+                   help="then calibrate the bundle on the validation split of SOURCE (e.g. sim; see calibrate)")
+    _add_calibration_arguments(p)
 
 
 def run_export(args: argparse.Namespace) -> int:
@@ -100,6 +133,73 @@ def run_export(args: argparse.Namespace) -> int:
     metrics = json.loads(args.metrics.read_text()) if args.metrics else None
     card = export_bundle(args.checkpoint, args.out, args.name, metrics)
     print(f"wrote {card} (+ .onnx, .pt)")
+    if args.calibrate_on:
+        args.card, args.data = card, args.calibrate_on
+        return run_calibrate(args)
+    return 0
+
+
+def _add_calibration_arguments(p: argparse.ArgumentParser) -> None:
+    _add_data_arguments(p)
+    p.add_argument("--target-precision", type=float, default=0.9,
+                   help="per class the lowest threshold whose labels are right this often")
+    p.add_argument("--min-support", type=int, default=20, help="labels needed to judge a threshold")
+    p.add_argument("--data-workers", type=int, default=2, help="processes for building simulated data")
+
+
+def add_calibrate_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("card", type=Path, help="model card (.json) to calibrate; its calibration section is rewritten")
+    p.add_argument("--data", default="sim", help="data source whose validation split (outliers included) is used")
+    _add_calibration_arguments(p)
+
+
+def run_calibrate(args: argparse.Namespace) -> int:
+    from t3d_ros.offline.train.calibrate import calibrate_bundle, format_calibration
+
+    val = load_data(args.data, "val", args.sim_seeds, args.cache, args.data_workers)
+    cal = calibrate_bundle(args.card, val, args.target_precision, args.min_support, f"{args.data} (val)")
+    print(format_calibration(cal))
+    print(f"wrote the calibration into {args.card}")
+    return 0
+
+
+def add_adapt_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("card", type=Path, help="model card (.json) to adapt")
+    p.add_argument("--data", required=True, help="unlabelled target clusters: folder:DIR (every file under DIR) "
+                   "or frames:PATH (frames or bags, segmented by the node's pipeline)")
+    p.add_argument("--out", type=Path, required=True, help="folder for <name>.onnx/.pt/.json")
+    p.add_argument("--name", required=True)
+    p.add_argument("--pseudo-labels", type=float, default=None, metavar="SCORE",
+                   help="then fine-tune on the target clusters labelled with a calibrated score >= SCORE")
+    p.add_argument("--mix", default="sim", help="labelled data the pseudo-labelled clusters are mixed with")
+    p.add_argument("--target-weight", type=float, default=5.0, help="sampling weight of the target clusters")
+    p.add_argument("--epochs", type=int, default=3, help="fine-tuning epochs (pseudo-labels)")
+    p.add_argument("--lr", type=float, default=2e-4)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--epoch-clusters", type=int, default=0, help="clusters drawn per epoch (0: all)")
+    p.add_argument("--max-steps", type=int, default=0, help="stop fine-tuning after this many steps")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    _add_data_arguments(p)
+    p.add_argument("--data-workers", type=int, default=2, help="processes for building simulated data")
+
+
+def run_adapt(args: argparse.Namespace) -> int:
+    from t3d_ros.classify.classifier import load_card
+    from t3d_ros.offline.train.adapt import adapt, target_clusters
+    from t3d_ros.offline.train.loop import TrainConfig
+
+    classes = tuple(load_card(args.card)["classes"])
+    target = target_clusters(args.data, classes)
+    print(f"{args.data}: {len(target)} target clusters", file=sys.stderr)
+    mix = None
+    if args.pseudo_labels is not None:
+        mix = load_data(args.mix, "train", args.sim_seeds, args.cache, args.data_workers, classes)
+    cfg = TrainConfig(lr=args.lr, epochs=args.epochs, lr_step=5, batch_size=args.batch_size,
+                      epoch_clusters=args.epoch_clusters, max_steps=args.max_steps, seed=args.seed,
+                      progress=not args.quiet)
+    card = adapt(args.card, target, args.out, args.name, args.data, args.pseudo_labels, mix, args.target_weight, cfg)
+    print(f"wrote {card} (+ .onnx, .pt): {json.loads(card.read_text())['adaptation']}")
     return 0
 
 

@@ -7,11 +7,16 @@ Every source returns one container, :class:`ClusterSet` (``clusterset.py``). Sou
 - ``kitti.py``: real KITTI objects and the node's clusters on KITTI frames (evaluation only);
 - ``folder.py``: a user folder ``<root>/<class>/*`` of labelled clusters.
 
-``load_data(source, split)`` turns a ``--data`` string into the ClusterSet of one split. Nothing here
-downloads anything, and the node never imports this package.
+``load_data(source, split)`` turns a ``--data`` string into the ClusterSet of one split; several
+sources, comma-separated, are joined by ``combine``. Nothing here downloads anything, and the node
+never imports this package.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
 
 from t3d_ros.io.kitti import KITTI_TO_T3D
 from t3d_ros.offline.data.clusterset import ClusterSet, format_summary
@@ -30,12 +35,23 @@ SOURCES_HELP = """data sources:
   kitti:ROOT          the node's clusters on KITTI frames, labelled by the 3D boxes (evaluation)
   kitti-objects:ROOT  the points inside each KITTI box
   folder:ROOT         ROOT/<class>/* files, one object each (.npy, .bin, .pcd, .csv)
-  FILE.npz            a saved ClusterSet"""
+  FILE.npz            a saved ClusterSet
+several sources, comma-separated (e.g. sim,folder:DIR), are joined; class names are mapped by name
+onto the first source's classes"""
 
 
-def load_data(source: str, split: str, sim_seeds: int = 200, cache: str = "out/cache", workers: int = 2
-              ) -> ClusterSet:
-    """The ClusterSet of ``source`` (see ``SOURCES_HELP``) for ``split`` ("train", "val" or "test")."""
+def load_data(source: str, split: str, sim_seeds: int = 200, cache: str = "out/cache", workers: int = 2,
+              classes: Sequence[str] | None = None) -> ClusterSet:
+    """The ClusterSet of ``source`` (see ``SOURCES_HELP``; several comma-separated) for ``split``
+    ("train", "val" or "test"), with ``meta["data_source"]`` the source of every cluster. Class names
+    are mapped by name onto ``classes`` (default: the first source's classes)."""
+    specs = [s for s in source.split(",") if s]
+    if not specs:
+        raise ValueError(f"no data source in {source!r}")
+    return combine([_load_one(s, split, sim_seeds, cache, workers) for s in specs], specs, classes)
+
+
+def _load_one(source: str, split: str, sim_seeds: int, cache: str, workers: int) -> ClusterSet:
     kind, _, root = source.partition(":")
     if kind == "sim":
         n = {"train": sim_seeds, "val": max(sim_seeds // 10, 4), "test": max(sim_seeds // 5, 8)}[split]
@@ -55,6 +71,72 @@ def load_data(source: str, split: str, sim_seeds: int = 200, cache: str = "out/c
     raise ValueError(f"unknown data source {source!r} (see `python -m t3d_ros train --help`)")
 
 
+def with_classes(cs: ClusterSet, classes: Sequence[str], name: str = "data") -> ClusterSet:
+    """``cs`` with its labels mapped by name onto ``classes``. A class with clusters that ``classes``
+    lacks is a ``ValueError`` naming it; an outlier's label (for the record only) becomes 0 then."""
+    classes = tuple(classes)
+    if cs.class_names == classes:
+        return cs
+    lut = np.array([classes.index(c) if c in classes else -1 for c in cs.class_names], np.int64)
+    labels = lut[cs.labels] if len(cs) else np.zeros(0, np.int64)
+    unknown = sorted({cs.class_names[i] for i in cs.labels[(labels < 0) & ~cs.outlier]})
+    if unknown:
+        raise ValueError(f"{name}: class(es) {', '.join(unknown)} not in the class list ({', '.join(classes)})")
+    return ClusterSet(cs.points, cs.offsets, np.maximum(labels, 0), classes, dict(cs.meta), dict(cs.info))
+
+
+def _fill(key: str, like: np.ndarray, cs: ClusterSet) -> np.ndarray:
+    """Meta ``key`` for a set that lacks it: a neutral value of ``like``'s type."""
+    n = len(cs)
+    if key == "outlier":
+        return np.zeros(n, bool)
+    if key == "purity":
+        return np.ones(n, np.float32)
+    if key == "range_m":
+        return np.array([np.hypot(*cs.cluster(i)[:, :2].mean(axis=0)) for i in range(n)], np.float32)
+    if like.dtype.kind in "US":
+        return np.full(n, "unknown" if key == "sensor" else "", dtype=str)
+    return np.zeros(n, like.dtype)
+
+
+def combine(sets: Sequence[ClusterSet], names: Sequence[str], classes: Sequence[str] | None = None) -> ClusterSet:
+    """One ClusterSet of ``sets`` (from the sources ``names``): labels mapped onto ``classes`` (default:
+    the first set's), meta keys harmonised, ``meta["data_source"]`` set to each cluster's source name,
+    ``info["sources"]`` listing every source's size; otherwise the info of the first set."""
+    classes = tuple(classes) if classes is not None else sets[0].class_names
+    sets = [with_classes(cs, classes, name) for cs, name in zip(sets, names, strict=True)]
+    likes = {k: v for cs in reversed(sets) for k, v in cs.meta.items()}
+    joined = []
+    for cs, name in zip(sets, names, strict=True):
+        meta = {k: cs.meta[k] if k in cs.meta else _fill(k, likes[k], cs) for k in likes}
+        meta["data_source"] = np.full(len(cs), name)
+        joined.append(ClusterSet(cs.points, cs.offsets, cs.labels, classes, meta, cs.info))
+    out = ClusterSet.concatenate(joined) if len(joined) > 1 else joined[0]
+    out.info = {**sets[0].info, "sources": [{"source": name, "clusters": len(cs), "outliers": int(cs.outlier.sum())}
+                                            for cs, name in zip(sets, names, strict=True)]}
+    return out
+
+
+def source_counts(cs: ClusterSet) -> list[dict]:
+    """Per data source (``meta["data_source"]``, else ``meta["source"]``): clusters per class (outliers
+    apart)."""
+    src = source_names(cs)
+    out = []
+    for name in dict.fromkeys(src.tolist()):
+        part = cs.subset(src == name)
+        known = part.subset(~part.outlier)
+        out.append({"source": name, "classes": known.class_counts(), "outliers": int(part.outlier.sum())})
+    return out
+
+
+def source_names(cs: ClusterSet) -> np.ndarray:
+    """(K,) str the source of every cluster: ``meta["data_source"]`` (``load_data``), else ``meta["source"]``."""
+    for key in ("data_source", "source"):
+        if key in cs.meta:
+            return np.asarray(cs.meta[key]).astype(str)
+    return np.full(len(cs), str(cs.info.get("source", "data")))
+
+
 __all__ = [
     "KITTI_TO_T3D",
     "SIM_SENSORS",
@@ -62,6 +144,7 @@ __all__ = [
     "SIM_VAL_SEED",
     "SOURCES_HELP",
     "ClusterSet",
+    "combine",
     "format_summary",
     "load_data",
     "load_folder",
@@ -71,4 +154,7 @@ __all__ = [
     "load_or_make_sim_clusters",
     "make_sim_clusters",
     "sim_cache_key",
+    "source_counts",
+    "source_names",
+    "with_classes",
 ]

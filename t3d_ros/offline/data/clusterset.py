@@ -204,8 +204,8 @@ class ClusterSet:
             range_m = [float(np.hypot(*c[:, :2].mean(axis=0))) if len(c) else 0.0 for c in clusters]
 
         def full(v, dtype):
-            if isinstance(v, str | int | float):
-                return np.full(k, v, dtype=dtype)
+            if isinstance(v, str | int | float):  # a str whole: np.full(k, "folder", dtype=str) keeps "f"
+                return np.full(k, v, dtype=f"<U{max(len(v), 1)}" if isinstance(v, str) else dtype)
             return np.asarray(v, dtype=dtype).reshape(k)
 
         meta = {

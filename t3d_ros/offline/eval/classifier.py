@@ -2,7 +2,8 @@
 
 Takes a model card (evaluated as the node runs it: ``Classifier``, ONNX Runtime on the CPU) or a
 training checkpoint (torch). Datasets whose class list differs from the model's are mapped by name;
-clusters of classes the model does not know are left out and counted.
+clusters of classes the model does not know, and outliers (clusters no class fits), are left out and
+counted.
 """
 
 from __future__ import annotations
@@ -97,8 +98,9 @@ def evaluate(model_path: str | Path, sources: list[str], sim_seeds: int = 200, c
         # Map the dataset's class ids onto the model's by name.
         lut = np.array([classes.index(c) if c in classes else -1 for c in cs.class_names], dtype=np.int64)
         labels = lut[cs.labels] if len(cs) else np.zeros(0, np.int64)
-        keep = np.flatnonzero(labels >= 0)
-        left_out = len(labels) - len(keep)
+        outliers = int(cs.outlier.sum())  # no class fits them: no label can be right (see `calibrate`)
+        keep = np.flatnonzero((labels >= 0) & ~cs.outlier)
+        left_out = len(labels) - len(keep) - outliers
         cs = cs.subset(keep)
         labels = labels[keep]
         logits = logits_of(cs) if len(cs) else np.zeros((0, len(classes)))
@@ -106,6 +108,7 @@ def evaluate(model_path: str | Path, sources: list[str], sim_seeds: int = 200, c
         acc["per_class"] = {classes[k]: round(v, 4) for k, v in acc["per_class"].items()}
         acc["clusters"] = int(len(cs))
         acc["left_out_unknown_class"] = int(left_out)
+        acc["left_out_outliers"] = outliers
         report["data"][source] = acc
         if png and i == 0:
             confusion_png(png, np.array(acc["confusion"]), classes,

@@ -105,7 +105,23 @@ def model_from_checkpoint(ckpt: dict) -> tuple[nn.Module, InputSpec, list[str]]:
     return model.eval(), spec, list(ckpt["classes"])
 
 
-def _plain(model: nn.Module, name: str, config: dict) -> tuple[nn.Module, str, dict]:
+def load_model_source(path: str | Path) -> dict:
+    """The network of a model bundle (its card ``.json``, or the ``.pt``/``.onnx`` beside a card) or
+    of a training checkpoint, as a checkpoint-like dict: ``model``, ``model_config``, ``classes``,
+    ``input``, ``state_dict`` (a bundle's weights are read with ``weights_only``: no code runs)."""
+    from t3d_ros.classify.classifier import load_card
+
+    path = Path(path)
+    card = path if path.suffix == ".json" else path.with_suffix(".json")
+    if path.suffix == ".json" or (path.suffix in (".pt", ".onnx") and card.is_file()):
+        doc = load_card(card)
+        arch = doc["architecture"]
+        return {"model": arch["name"], "model_config": arch.get("config", {}), "classes": list(doc["classes"]),
+                "input": doc["input"], "state_dict": load_weights(card.parent / doc["files"]["weights"])}
+    return load_checkpoint(path)
+
+
+def plain_model(model: nn.Module, name: str, config: dict) -> tuple[nn.Module, str, dict]:
     """A NetAug supernet becomes its base tiny model (leading channel slices)."""
     if hasattr(model, "export_base"):
         base = model.export_base().eval()
@@ -130,6 +146,20 @@ def example_batch(spec: InputSpec, clusters: int = 4, seed: int = 0) -> list[tor
     return [torch.from_numpy(a) for a in inputs.as_list()]
 
 
+def _training(ckpt: dict) -> dict:
+    """The card's ``training`` section: what the model was trained on (``data``: per source, clusters
+    per class in the training and validation sets), from what (``finetuned_from``) and how."""
+    out = {k: ckpt[k] for k in ("command", "finetuned_from", "train_config", "data_summary") if ckpt.get(k)}
+    summary = ckpt.get("data_summary") or {}
+    data = summary.get("sources")
+    if data is None and summary:  # checkpoints from before per-source counts
+        data = [{"source": (ckpt.get("train_config") or {}).get("data", "?"), "train": summary.get("train", {}),
+                 "val": summary.get("val", {})}]
+    if data is not None:
+        out = {"data": data, **out}
+    return out
+
+
 def export_bundle(ckpt_path: str | Path, out_dir: str | Path, name: str, metrics: dict | None = None,
                   extra: dict | None = None) -> Path:
     """Write ``<out_dir>/<name>.{onnx,pt,json}`` from a checkpoint; returns the card path.
@@ -140,7 +170,7 @@ def export_bundle(ckpt_path: str | Path, out_dir: str | Path, name: str, metrics
 
     ckpt = load_checkpoint(ckpt_path)
     model, spec, classes = model_from_checkpoint(ckpt)
-    model, arch, config = _plain(model, ckpt["model"], ckpt.get("model_config", {}))
+    model, arch, config = plain_model(model, ckpt["model"], ckpt.get("model_config", {}))
     spec = InputSpec(spec.n_points, tuple(tuple(lv) for lv in model.levels), spec.point_features,
                      spec.global_features, spec.scale)
     out = Path(out_dir)
@@ -162,7 +192,7 @@ def export_bundle(ckpt_path: str | Path, out_dir: str | Path, name: str, metrics
         "mflops_per_cluster": round(count_flops(model, batch), 3),
         "onnx_max_abs_diff": diff,
         "metrics": metrics if metrics is not None else ckpt.get("metrics", {}),
-        "training": {k: ckpt.get(k) for k in ("train_config", "command", "data_summary") if k in ckpt},
+        "training": _training(ckpt),
         "exported": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "torch": torch.__version__,
         **(extra or {}),

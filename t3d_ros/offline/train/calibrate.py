@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from t3d_ros.offline.data import ClusterSet, with_classes
+
 
 def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     """Row-wise softmax of ``logits`` (K, C) / ``temperature``."""
@@ -139,3 +141,43 @@ def write_calibration(card_path: str | Path, calibration: dict) -> Path:
     card["calibration"] = calibration
     path.write_text(json.dumps(card, indent=1) + "\n")
     return path
+
+
+def bundle_logits(card_path: str | Path, points: np.ndarray, offsets: np.ndarray, chunk: int = 512) -> np.ndarray:
+    """(K, C) raw logits of K packed clusters from the bundle run as the node runs it (``Classifier``,
+    CPU), ``chunk`` clusters per call."""
+    from t3d_ros.classify.classifier import Classifier
+
+    clf = Classifier(card_path, device="cpu")
+    out = []
+    for i in range(0, len(offsets) - 1, chunk):
+        offs = offsets[i:i + chunk + 1]
+        out.append(clf.logits(points[offs[0]:offs[-1]], offs - offs[0]))
+    return np.concatenate(out) if out else np.zeros((0, len(clf.classes)), np.float32)
+
+
+def calibrate_bundle(card_path: str | Path, cs: ClusterSet, target_precision: float = 0.9, min_support: int = 20,
+                     data: str = "") -> dict:
+    """Calibrate the bundle at ``card_path`` on the ClusterSet ``cs`` (validation clusters, outliers
+    included): temperature and class thresholds written into its card; returns the section."""
+    classes = json.loads(Path(card_path).read_text())["classes"]
+    cs = with_classes(cs, classes, data or "calibration data")
+    labels = np.where(cs.outlier, -1, cs.labels)
+    cal = calibrate(bundle_logits(card_path, cs.points, cs.offsets), labels, classes, target_precision, min_support)
+    cal = {**cal, "data": data, "target_precision": target_precision, "min_support": min_support}
+    write_calibration(card_path, cal)
+    return cal
+
+
+def format_calibration(cal: dict) -> str:
+    """A readable report: ECE before/after and per class precision/recall with and without thresholds."""
+    pr, raw = cal["precision_recall"], cal["precision_recall_without_thresholds"]
+    f = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
+    lines = [f"temperature {cal['temperature']}: ECE {cal['ece_before']} -> {cal['ece_after']}, "
+             f"NLL {cal['nll_before']} -> {cal['nll_after']} ({cal['clusters']} clusters, {cal['outliers']} outliers)",
+             f"{'':22}{'without thresholds':>19}{'with thresholds':>19}",
+             f"{'class':<12}{'threshold':>10}" + f"{'precision':>11}{'recall':>8}" * 2]
+    for name, tau in cal["class_thresholds"].items():
+        lines.append(f"{name:<12}{tau:>10.2f}{f(raw[name]['precision']):>11}{f(raw[name]['recall']):>8}"
+                     f"{f(pr[name]['precision']):>11}{f(pr[name]['recall']):>8}")
+    return "\n".join(lines)

@@ -4,7 +4,8 @@ One item is one batch: the clusters ``idx`` of the training set, augmented (nump
 network inputs (FPS + ball-query indices, numba CPU ops) for the model and, with online
 distillation, for the teacher. ``EpochSampler`` draws every epoch's class-balanced cluster order
 in the main process, identically in every DDP process (each takes its share of the global batch),
-and hands batch ``b`` to the workers as ``(epoch, b, idx)``.
+and hands batch ``b`` to the workers as ``(epoch, b, idx)``. With outlier exposure a fixed share of
+every batch are outliers (clusters no class fits), drawn apart from the class balancing.
 
 Reproducibility: the augmentation of batch ``b`` of ``epoch`` draws from a generator seeded by
 (run seed, rank, epoch, b), so a run gives the same batches whatever the number of workers, and a
@@ -31,6 +32,7 @@ class Batch(NamedTuple):
     labels: torch.Tensor  # (B,) int64
     idx: torch.Tensor  # (B,) int64 cluster indices (offline distillation looks up the teacher's logits)
     teacher_inputs: list[torch.Tensor] | None  # online distillation: the same clusters for the teacher
+    outlier: torch.Tensor  # (B,) bool: no class fits (outlier exposure; its label is not used)
 
 
 def batch_inputs(clusters: list[np.ndarray], spec: InputSpec) -> list[torch.Tensor]:
@@ -59,7 +61,7 @@ class ClusterBatches(Dataset):
             clusters = [self.augment(c, rng) for c in clusters]
         teacher = batch_inputs(clusters, self.teacher_spec) if self.teacher_spec is not None else None
         return Batch(batch_inputs(clusters, self.spec), torch.from_numpy(self.cs.labels[idx]),
-                     torch.from_numpy(np.asarray(idx, np.int64)), teacher)
+                     torch.from_numpy(np.asarray(idx, np.int64)), teacher, torch.from_numpy(self.cs.outlier[idx]))
 
     def __getitem__(self, key: tuple[int, int, np.ndarray]) -> Batch:
         epoch, b, idx = key
@@ -70,15 +72,28 @@ class EpochSampler(Sampler):
     """The keys ``(epoch, b, idx)`` of this process's ``steps`` batches of the epoch set by ``set_epoch``.
 
     Clusters are drawn with replacement, cluster i with probability proportional to
-    ``count(class_i) ** -balance``; the draw depends only on (seed, epoch), so every DDP process
-    makes the same one and takes every ``world``-th cluster of it.
+    ``count(class_i) ** -balance * weight_i`` (``weight``: e.g. a per-source weight; 1 by default);
+    the draw depends only on (seed, epoch), so every DDP process makes the same one and takes every
+    ``world``-th cluster of it. ``outlier`` (K,) bool marks clusters that no class fits: they are left
+    out of the class draw, and ``round(oe_share * batch_size)`` of every batch are drawn from them
+    (in proportion to ``weight``) when ``oe_share`` > 0 (outlier exposure).
     """
 
     def __init__(self, labels: np.ndarray, num_classes: int, balance: float, batch_size: int, steps: int,
-                 seed: int, rank: int = 0, world: int = 1):
-        counts = np.bincount(labels, minlength=num_classes).astype(np.float64)
-        weights = np.maximum(counts[labels], 1) ** -balance
+                 seed: int, rank: int = 0, world: int = 1, outlier: np.ndarray | None = None,
+                 oe_share: float = 0.0, weight: np.ndarray | None = None):
+        outlier = np.zeros(len(labels), bool) if outlier is None else np.asarray(outlier, bool)
+        weight = np.ones(len(labels)) if weight is None else np.asarray(weight, np.float64)
+        counts = np.bincount(labels[~outlier], minlength=num_classes).astype(np.float64)
+        weights = np.where(outlier, 0.0, np.maximum(counts[labels], 1) ** -balance * weight)
+        if weights.sum() <= 0:
+            raise ValueError("no training clusters with a class (all are outliers or have weight 0)")
         self.weights = weights / weights.sum()
+        out = np.where(outlier, weight, 0.0)
+        self.outlier_weights = out / out.sum() if out.sum() > 0 else None
+        self.n_outliers = int(round(oe_share * batch_size)) if self.outlier_weights is not None else 0
+        if self.n_outliers >= batch_size:
+            raise ValueError(f"oe_share={oe_share}: outliers would fill the whole batch")
         self.batch_size, self.steps, self.seed, self.rank, self.world = batch_size, steps, seed, rank, world
         self.epoch = 0
 
@@ -89,12 +104,17 @@ class EpochSampler(Sampler):
         return self.steps
 
     def __iter__(self) -> Iterator[tuple[int, int, np.ndarray]]:
-        bs = self.batch_size
-        order = np.random.default_rng(self.seed + self.epoch).choice(
-            len(self.weights), size=self.steps * bs * self.world, p=self.weights)
+        n_out = self.n_outliers
+        bs = self.batch_size - n_out  # clusters with a class per batch
+        rng = np.random.default_rng(self.seed + self.epoch)
+        order = rng.choice(len(self.weights), size=self.steps * bs * self.world, p=self.weights)
         order = order[self.rank::self.world]  # the global batch is world * batch_size
+        outliers = np.zeros(0, np.int64)
+        if n_out:  # drawn after the classes: without outliers the draw is the one of plain training
+            outliers = rng.choice(len(self.weights), size=self.steps * n_out * self.world, p=self.outlier_weights)
+            outliers = outliers[self.rank::self.world]
         for b in range(self.steps):
-            yield self.epoch, b, order[b * bs:(b + 1) * bs]
+            yield self.epoch, b, np.concatenate([order[b * bs:(b + 1) * bs], outliers[b * n_out:(b + 1) * n_out]])
 
 
 def _as_is(batch: Batch) -> Batch:  # the items are whole batches already

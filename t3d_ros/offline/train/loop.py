@@ -3,6 +3,7 @@
     stage 0  teacher:          train(TrainConfig(model="pointnet2_ssg", ...))
     stage 1  tiny + NetAug:    train(TrainConfig(model="tiny_netaug", netaug=True, ...))
     stage 2  distillation:     train(TrainConfig(model="tiny", init=<stage 1 ckpt>, teacher=<teacher ckpt>))
+    fine-tuning:               train(TrainConfig(finetune=<bundle or ckpt>, lr=2e-4, epochs=10, lr_step=5))
 
 Each step: a batch of clusters, augmented (numpy) and turned into network inputs (FPS + ball-query
 indices by the CPU ops, see ``t3d_ros/classify/inputs.py``) by ``workers`` DataLoader processes
@@ -10,6 +11,13 @@ indices by the CPU ops, see ``t3d_ros/classify/inputs.py``) by ``workers`` DataL
 NetAug adds the loss of one randomly widened sub-network that shares the tiny model's weights
 (until ``netaug_stop`` of the epochs); distillation mixes the label loss with the teacher's
 softened outputs: L = (1 - a) CE(s, y) + a T^2 KL(softmax(t/T) || softmax(s/T)).
+Outlier exposure (Hendrycks et al., ICLR 2019): clusters that no class fits (``meta["outlier"]``:
+ground remnants, merges of several objects) make up ``oe_share`` of every batch and get no label
+loss; instead ``oe_weight`` times their cross-entropy to the uniform distribution pushes their
+softmax flat, so that a low score can say "none of the classes" (the thresholds of ``calibrate.py``
+rely on it). Validation and the best checkpoint judge the clusters with a class only.
+Fine-tuning (``finetune``) starts from a model bundle or checkpoint, with its architecture, input
+spec and class list; several data sources can be mixed with per-source sampling weights.
 Several GPUs/processes: run under ``torchrun``; batches are sharded by rank (DDP).
 Checkpoints are written and read by ``bundle.save_checkpoint`` / ``bundle.load_checkpoint``
 (``torch.load(weights_only=True)``: a checkpoint from someone else cannot run code).
@@ -35,9 +43,15 @@ from torch.utils.data import DataLoader
 
 from t3d_ros.classify.inputs import InputSpec
 from t3d_ros.classify.models import build_model, count_params, recalibrate_bn
-from t3d_ros.offline.data import ClusterSet
+from t3d_ros.offline.data import ClusterSet, source_counts, source_names, with_classes
 from t3d_ros.offline.train.augment import Augment
-from t3d_ros.offline.train.bundle import load_checkpoint, model_from_checkpoint, save_checkpoint
+from t3d_ros.offline.train.bundle import (
+    load_checkpoint,
+    load_model_source,
+    model_from_checkpoint,
+    plain_model,
+    save_checkpoint,
+)
 from t3d_ros.offline.train.loader import Batch, ClusterBatches, EpochSampler, batch_inputs, make_loader
 
 
@@ -70,6 +84,14 @@ class TrainConfig:
     # targets for the augmented views (the augmentations keep the label; ~30x faster on a CPU).
     kd_mode: str = "online"
     init: str = ""  # checkpoint whose weights start this run (stage 2 starts from stage 1)
+    # A model bundle (card .json or its .pt/.onnx) or a checkpoint to fine-tune: its architecture,
+    # input spec and class list replace model, model_config, n_points, *_features and scale.
+    finetune: str = ""
+    oe_weight: float = 0.5  # outlier exposure: weight of the outliers' CE to uniform; 0: outliers left out
+    oe_share: float = 0.15  # share of every batch drawn from the outliers, apart from the class balancing
+    # sampling-weight factor per data source (a --data name such as "folder:DIR", or its kind "folder"):
+    # a few hundred clusters of the user's sensor matter next to ~20k simulated ones
+    source_weights: dict = field(default_factory=dict)
     seed: int = 0
     out: str = "out/runs/run"
     resume: bool = True
@@ -85,6 +107,10 @@ class TrainConfig:
 
     def to_json(self) -> dict:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+
+
+# What fine-tuning uses where the user sets nothing: a small learning rate, a short schedule.
+FINETUNE_DEFAULTS = {"lr": 2e-4, "epochs": 10, "lr_step": 5}
 
 
 def _spec(cfg: TrainConfig, model: nn.Module) -> InputSpec:
@@ -119,6 +145,13 @@ def accuracy(logits: np.ndarray, labels: np.ndarray, num_classes: int) -> dict:
     }
 
 
+def oe_loss(logits: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy to the uniform distribution (mean over classes of -log softmax), batch mean,
+    less its floor log(C): KL(uniform || softmax), the same gradient, and 0 for a flat softmax, so
+    that the logged training loss still reads 0 when all is learnt."""
+    return -F.log_softmax(logits, 1).mean(1).mean() - math.log(logits.shape[1])
+
+
 def kd_loss(student: torch.Tensor, teacher: torch.Tensor, temperature: float) -> torch.Tensor:
     """T^2 KL(softmax(t/T) || softmax(s/T)), batch mean (Hinton et al.)."""
     t = temperature
@@ -134,12 +167,17 @@ def train(cfg: TrainConfig, train_set: ClusterSet, val_set: ClusterSet | None = 
     the log, and all processes stop after the same step.
     """
     _check_config(cfg)
+    source = None
+    if cfg.finetune:  # the network to fine-tune decides the inputs and the classes
+        cfg, source = _finetune_source(cfg)
+        train_set = with_classes(train_set, source["classes"], "training data")
+        val_set = with_classes(val_set, source["classes"], "validation data") if val_set is not None else None
     rank, world = _init_process_group()
     run = _Run(cfg, Path(cfg.out), _device(), rank, world)
     run.out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
     classes = list(train_set.class_names)
-    model, spec = _build_model(cfg, len(classes))  # first: building the teacher draws from the RNG too
+    model, spec = _build_model(cfg, len(classes), source)  # first: building the teacher draws from the RNG too
     teacher = _load_teacher(cfg, classes, train_set, run.device)
     model = model.to(run.device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -199,6 +237,12 @@ def _check_config(cfg: TrainConfig) -> None:
         raise ValueError(f"kd_mode={cfg.kd_mode!r}: must be 'online' or 'offline'")
     if cfg.workers < 0:
         raise ValueError(f"workers={cfg.workers}: must be 0 (batches in the training process) or more")
+    if cfg.oe_weight < 0 or not 0 <= cfg.oe_share < 1:
+        raise ValueError(f"oe_weight={cfg.oe_weight}, oe_share={cfg.oe_share}: need oe_weight >= 0, 0 <= oe_share < 1")
+    if any(w < 0 for w in cfg.source_weights.values()):
+        raise ValueError(f"source_weights={cfg.source_weights}: weights must be >= 0")
+    if cfg.finetune and cfg.init:
+        raise ValueError("finetune and init both give the starting weights: set one")
 
 
 def _init_process_group() -> tuple[int, int]:
@@ -215,11 +259,30 @@ def _device() -> torch.device:
     return torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if torch.cuda.is_available() else "cpu")
 
 
-def _build_model(cfg: TrainConfig, num_classes: int) -> tuple[nn.Module, InputSpec]:
-    """The network to train (weights from ``cfg.init`` when set) and its input spec."""
+def _finetune_source(cfg: TrainConfig) -> tuple[TrainConfig, dict]:
+    """The network of ``cfg.finetune`` (a NetAug supernet as its tiny base unless ``cfg.netaug``) and
+    ``cfg`` with its architecture and input spec."""
+    source = load_model_source(cfg.finetune)
+    net, spec, _ = model_from_checkpoint(source)
+    if not cfg.netaug:
+        net, name, config = plain_model(net, source["model"], source.get("model_config", {}))
+        source = {**source, "model": name, "model_config": config, "state_dict": net.state_dict()}
+    elif not hasattr(net, "sample_width"):
+        raise ValueError(f"netaug: {cfg.finetune} is a {source['model']!r}, not a NetAug supernet")
+    cfg = dataclasses.replace(cfg, model=source["model"], model_config=dict(source.get("model_config", {})),
+                              n_points=spec.n_points, point_features=tuple(spec.point_features),
+                              global_features=tuple(spec.global_features), scale=spec.scale)
+    return cfg, source
+
+
+def _build_model(cfg: TrainConfig, num_classes: int, source: dict | None = None) -> tuple[nn.Module, InputSpec]:
+    """The network to train (weights from ``source`` (fine-tuning) or ``cfg.init`` when set) and its
+    input spec."""
     features = InputSpec(point_features=tuple(cfg.point_features), global_features=tuple(cfg.global_features))
     model = build_model(cfg.model, num_classes, features.in_feats, features.global_feats, **cfg.model_config)
-    if cfg.init:
+    if source is not None:
+        model.load_state_dict(source["state_dict"])
+    elif cfg.init:
         src, _, _ = model_from_checkpoint(load_checkpoint(cfg.init))
         if hasattr(src, "export_base") and not hasattr(model, "export_base"):  # stage 1 supernet -> tiny
             src = src.export_base()
@@ -258,58 +321,93 @@ def _resume(run: _Run, model: nn.Module, opt: torch.optim.Optimizer,
 
 
 def _make_loader(run: _Run, train_set: ClusterSet, spec: InputSpec, teacher: _Teacher | None) -> DataLoader:
-    """This process's training batches: class-balanced draws, its share of every global batch."""
+    """This process's training batches: class-balanced draws (times the source weights) and a share
+    of outliers, its share of every global batch."""
     cfg = run.cfg
     augment = Augment(strength=cfg.augment_strength) if cfg.augment_strength > 0 else None
     online = teacher is not None and teacher.logits is None
     batches = ClusterBatches(train_set, spec, augment, cfg.seed, run.rank, teacher.spec if online else None)
     steps = max((cfg.epoch_clusters or len(train_set)) // (cfg.batch_size * run.world), 1)
     sampler = EpochSampler(train_set.labels, len(train_set.class_names), cfg.balance, cfg.batch_size, steps,
-                           cfg.seed, run.rank, run.world)
+                           cfg.seed, run.rank, run.world, outlier=train_set.outlier,
+                           oe_share=cfg.oe_share if cfg.oe_weight > 0 else 0.0,
+                           weight=_source_weights(cfg.source_weights, train_set))
     return make_loader(batches, sampler, cfg.workers, cfg.seed + 1000 * run.rank, run.device.type == "cuda")
+
+
+def _source_weights(weights: dict, cs: ClusterSet) -> np.ndarray | None:
+    """(K,) sampling-weight factor of every cluster: ``weights`` by source name or kind ("folder")."""
+    if not weights:
+        return None
+    names = source_names(cs)
+    kinds = np.array([n.partition(":")[0] for n in names], dtype=str)
+    out = np.ones(len(cs))
+    for key, factor in weights.items():
+        mine = (names == key) | (kinds == key)
+        if not mine.any():
+            raise ValueError(f"source weight {key}={factor}: no training clusters from {key!r} "
+                             f"(sources: {', '.join(dict.fromkeys(names.tolist()))})")
+        out[mine] *= factor
+    return out
 
 
 def _train_epoch(run: _Run, net: nn.Module, model: nn.Module, opt: torch.optim.Optimizer, loader: DataLoader,
                  epoch: int, teacher: _Teacher | None) -> dict:
-    """One epoch (or up to ``max_steps``); the mean training loss and accuracy of this process."""
+    """One epoch (or up to ``max_steps``); the mean training loss and accuracy (of the clusters with a
+    class) of this process."""
     cfg = run.cfg
     model.train()
     loader.sampler.set_epoch(epoch)
     widen = cfg.netaug and epoch < math.ceil(cfg.netaug_stop * cfg.epochs)
     bar = _progress(loader, f"epoch {epoch}", cfg.progress and run.rank == 0)
-    tot_loss = tot_correct = tot_n = 0.0
+    tot_loss = tot_correct = tot_n = tot_known = 0.0
     for batch in bar:
         logits, loss = _train_step(run, net, model, opt, batch, teacher, widen)
         run.step += 1
-        n = len(batch.labels)
-        tot_loss += float(loss) * n
-        tot_correct += float((logits.argmax(1).cpu() == batch.labels).sum())
-        tot_n += n
+        known = ~batch.outlier
+        tot_loss += float(loss) * len(batch.labels)
+        tot_correct += float((logits.argmax(1).cpu() == batch.labels)[known].sum())
+        tot_n += len(batch.labels)
+        tot_known += float(known.sum())
         if bar is not loader:
-            bar.set_postfix(loss=f"{tot_loss / tot_n:.3f}", acc=f"{tot_correct / tot_n:.3f}")
+            bar.set_postfix(loss=f"{tot_loss / tot_n:.3f}", acc=f"{tot_correct / max(tot_known, 1):.3f}")
         if cfg.max_steps and run.step >= cfg.max_steps:
             break
-    return {"train_loss": tot_loss / max(tot_n, 1), "train_accuracy": tot_correct / max(tot_n, 1)}
+    return {"train_loss": tot_loss / max(tot_n, 1), "train_accuracy": tot_correct / max(tot_known, 1)}
 
 
 def _train_step(run: _Run, net: nn.Module, model: nn.Module, opt: torch.optim.Optimizer, batch: Batch,
                 teacher: _Teacher | None, widen: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    """Loss (labels, + distillation, + NetAug) and one optimizer step; (logits, loss), detached."""
+    """Loss (labels, + distillation, + outlier exposure, + NetAug) and one optimizer step; (logits,
+    loss), detached."""
     cfg = run.cfg
     inputs = [t.to(run.device, non_blocking=True) for t in batch.inputs]
     y = batch.labels.to(run.device)
+    outlier = batch.outlier.to(run.device)
     logits = net(*inputs)
-    loss = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
-    if teacher is not None:
-        kd = kd_loss(logits, teacher.logits_of(batch, run.device), cfg.kd_temperature)
-        loss = (1 - cfg.kd_alpha) * loss + cfg.kd_alpha * kd
+    t_logits = teacher.logits_of(batch, run.device) if teacher is not None else None
+    loss = _loss(cfg, logits, y, outlier, t_logits)
     if widen:  # NetAug: the base model also learns as part of a wider network
         width = model.sample_width()
-        loss = loss + F.cross_entropy(net(*inputs, width=width), y, label_smoothing=cfg.label_smoothing)
+        loss = loss + _loss(cfg, net(*inputs, width=width), y, outlier)
     opt.zero_grad(set_to_none=True)
     loss.backward()
     opt.step()
     return logits.detach(), loss.detach()
+
+
+def _loss(cfg: TrainConfig, logits: torch.Tensor, y: torch.Tensor, outlier: torch.Tensor,
+          teacher_logits: torch.Tensor | None = None) -> torch.Tensor:
+    """CE (mixed with distillation from ``teacher_logits``) of the clusters with a class, plus
+    ``oe_weight`` times the CE to uniform of the outliers (their labels are not used)."""
+    known = ~outlier  # the sampler puts at least one cluster with a class in every batch
+    loss = F.cross_entropy(logits[known], y[known], label_smoothing=cfg.label_smoothing)
+    if teacher_logits is not None:
+        kd = kd_loss(logits[known], teacher_logits[known], cfg.kd_temperature)
+        loss = (1 - cfg.kd_alpha) * loss + cfg.kd_alpha * kd
+    if cfg.oe_weight > 0 and bool(outlier.any()):
+        loss = loss + cfg.oe_weight * oe_loss(logits[outlier])
+    return loss
 
 
 def _progress(loader: DataLoader, desc: str, show: bool):
@@ -336,6 +434,8 @@ def _recalibrate_bn(model: nn.Module, batches: ClusterBatches, epoch: int, batch
 
 def _validate(model: nn.Module, val_set: ClusterSet | None, spec: InputSpec, num_classes: int,
               device: torch.device) -> dict:
+    if val_set is not None:
+        val_set = val_set.subset(~val_set.outlier)  # no class to get right
     if val_set is None or not len(val_set):
         return {}
     acc = accuracy(predict(model, val_set, spec, device=device), val_set.labels, num_classes)
@@ -347,9 +447,21 @@ def _checkpoint_info(cfg: TrainConfig, spec: InputSpec, classes: list[str], trai
     """What every checkpoint of the run says about the model and how it was trained."""
     return {
         "model": cfg.model, "model_config": cfg.model_config, "classes": classes, "input": spec.to_json(),
-        "train_config": cfg.to_json(), "command": " ".join(sys.argv),
-        "data_summary": {"train": train_set.class_counts(), "val": val_set.class_counts() if val_set else {}},
+        "train_config": cfg.to_json(), "command": " ".join(sys.argv), "finetuned_from": cfg.finetune or None,
+        "data_summary": _data_summary(train_set, val_set),
     }
+
+
+def _data_summary(train_set: ClusterSet, val_set: ClusterSet | None) -> dict:
+    """Clusters per class (outliers apart) of the training and validation sets, and per data source."""
+    val = {d["source"]: d for d in source_counts(val_set)} if val_set is not None else {}
+    sources = [{"source": d["source"], "train": d["classes"], "train_outliers": d["outliers"],
+                "val": val.get(d["source"], {}).get("classes", {}),
+                "val_outliers": val.get(d["source"], {}).get("outliers", 0)} for d in source_counts(train_set)]
+    known = lambda cs: cs.subset(~cs.outlier).class_counts()  # noqa: E731
+    return {"train": known(train_set), "val": known(val_set) if val_set is not None else {},
+            "train_outliers": int(train_set.outlier.sum()),
+            "val_outliers": int(val_set.outlier.sum()) if val_set is not None else 0, "sources": sources}
 
 
 def _save_checkpoints(run: _Run, ck: dict) -> None:
