@@ -107,7 +107,7 @@ class Perception:
             for i, (lab, s) in enumerate(zip(guesses, scores, strict=True)):
                 floor = max(self.score_threshold, self.class_thresholds.get(lab, 0.0))
                 if s < floor:
-                    reasons[i] = f"score {s:.2f} below the {lab} threshold {floor:.2f}"
+                    reasons[i] = f"score {s:.3f} below the {lab} threshold {floor:.2f}"
             if self.check_sizes:
                 for i, why in enumerate(size_check(guesses, seg.boxes[:, 3:6])):
                     reasons[i] = reasons[i] or why

@@ -167,6 +167,18 @@ def test_finetune_from_a_bundle_lowers_the_loss_on_a_labelled_folder(bundle, tmp
     assert src["source"] == f"folder:{tmp_path / 'user'}" and set(src["train"]) == set(CLASSES)
 
 
+def test_finetune_distils_from_a_teacher_while_it_tunes(bundle, runs, tmp_path):
+    _folder(tmp_path / "user", _user_clusters(20, seed=5))
+    run = tmp_path / "run"
+    assert cli_main(["train", "--finetune", str(bundle), "--teacher", str(runs[0.0]), "--kd-mode", "offline",
+                     "--data", f"folder:{tmp_path / 'user'}", "--batch-size", "16", "--epoch-clusters", "160",
+                     "--max-steps", "10", "--out", str(run), "--quiet", "--workers", "0"]) == 0
+    ck = load_checkpoint(run / "ckpt_last.pt")
+    assert ck["train_config"]["teacher"] == str(runs[0.0]) and ck["finetuned_from"] == str(bundle)
+    model, _, classes = model_from_checkpoint(ck)
+    assert classes == json.loads(bundle.read_text())["classes"] and not hasattr(model, "sample_width")
+
+
 def test_calibrate_lowers_the_ece_and_writes_thresholds(runs, toy, tmp_path, capsys):
     # a fifth of the labels wrong: the model, sure of them, is overconfident on this set
     val = toy[1].subset(np.arange(len(toy[1])))

@@ -200,7 +200,7 @@ def test_class_thresholds_and_the_floor_lower_low_scores(frame):
     assert det["car"].label == "car"
     ped = det["pedestrian"]
     assert ped.label == UNKNOWN and ped.guess == "pedestrian" and ped.score == pytest.approx(0.6)
-    assert ped.unknown_reason == "score 0.60 below the pedestrian threshold 0.70"
+    assert ped.unknown_reason == "score 0.600 below the pedestrian threshold 0.70"
     assert det["hedge"].label == "vegetation" and det["wall"].label == "pedestrian"  # 0.99 >= 0.7
 
     # the floor wins where it is higher than the class threshold
@@ -209,7 +209,7 @@ def test_class_thresholds_and_the_floor_lower_low_scores(frame):
     det = _by_object(per.process(frame))
     hedge = det["hedge"]
     assert hedge.label == UNKNOWN and hedge.guess == "vegetation"
-    assert hedge.unknown_reason == "score 0.40 below the vegetation threshold 0.50"
+    assert hedge.unknown_reason == "score 0.400 below the vegetation threshold 0.50"
     assert det["pedestrian"].label == "pedestrian"  # 0.6 >= 0.5
     for d in det.values():
         _check_consistent(d)
@@ -219,7 +219,7 @@ def test_a_low_score_is_the_reason_even_when_the_size_is_wrong_too(frame):
     per = Perception(PipelineConfig(), FakeClassifier(), class_thresholds={"truck": 0.95})
     d = _by_object(per.process(frame))["low_truck"]
     assert d.label == UNKNOWN and d.guess == "truck"
-    assert d.unknown_reason.startswith("score 0.90 below the truck threshold 0.95"), d.unknown_reason
+    assert d.unknown_reason.startswith("score 0.900 below the truck threshold 0.95"), d.unknown_reason
 
 
 def test_without_a_classifier_every_cluster_is_unknown_with_no_guess(frame):

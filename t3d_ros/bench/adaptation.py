@@ -104,7 +104,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--kitti", type=Path, required=True)
     ap.add_argument("--odometry", type=Path)
     ap.add_argument("--epochs", type=int, default=6, help="fine-tuning epochs")
+    ap.add_argument("--epoch-clusters", type=int, default=3000, help="clusters drawn per fine-tuning epoch")
     ap.add_argument("--source-weight", type=float, default=20.0, help="sampling weight of the real clusters")
+    ap.add_argument("--sim-seeds", type=int, default=200, help="simulated training frames per sensor (as the model's)")
+    ap.add_argument("--calibration-seeds", type=int, default=1000,
+                    help="--sim-seeds of the calibration (as the shipped model's: validation = a tenth of them)")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/adaptation"))
     args = ap.parse_args(argv)
     from t3d_ros.offline.eval.kitti import frame_ids
@@ -118,10 +122,11 @@ def main(argv: list[str] | None = None) -> int:
         counts = label_frames(args.kitti, [g for g in frames if g != f], folder)
         run = WORK / f"lofo_{f}" / "run"
         _run("train", "--finetune", str(args.model), "--data", f"sim,folder:{folder}", "--source-weight",
-             f"folder={args.source_weight:g}", "--epochs", str(args.epochs), "--out", str(run), "--quiet",
-             "--no-resume")
+             f"folder={args.source_weight:g}", "--epochs", str(args.epochs), "--epoch-clusters",
+             str(args.epoch_clusters), "--batch-size", "32", "--sim-seeds", str(args.sim_seeds), "--out", str(run),
+             "--quiet", "--no-resume")
         _run("export", str(run / "ckpt_best.pt"), "--out", str(WORK / f"lofo_{f}"), "--name", "tuned",
-             "--calibrate-on", "sim")
+             "--calibrate-on", "sim", "--sim-seeds", str(args.calibration_seeds))
         s = _evaluate(WORK / f"lofo_{f}" / "tuned.json", args.kitti, [f])
         held_out.append(s)
         print(f"fine-tune without {f} ({counts}): {s['classes']['all']}", file=sys.stderr)
@@ -130,7 +135,8 @@ def main(argv: list[str] | None = None) -> int:
         _run("adapt", str(args.model), "--data", f"frames:{args.odometry}", "--out", str(WORK), "--name", "adabn")
         res["adabn_on_odometry"] = _sum([_evaluate(WORK / "adabn.json", args.kitti, [f]) for f in frames])
         _run("adapt", str(args.model), "--data", f"frames:{args.odometry}", "--out", str(WORK), "--name", "pseudo",
-             "--pseudo-labels", "0.9")
+             "--pseudo-labels", "0.9", "--epoch-clusters", str(args.epoch_clusters), "--sim-seeds", str(args.sim_seeds),
+             "--quiet")
         res["pseudo_labels_on_odometry"] = _sum([_evaluate(WORK / "pseudo.json", args.kitti, [f]) for f in frames])
     lines = ["| model | road-user labels in view on an object of that class | labelled objects: right / found / all |",
              "|---|---|---|"]

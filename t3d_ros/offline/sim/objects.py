@@ -163,7 +163,12 @@ def _windscreen(x_top: float, x_bottom: float, z_top: float, z_bottom: float, wi
 
 
 def car(rng: np.random.Generator) -> list[Part]:
-    """Sedan, hatchback, SUV, wagon or pickup: body, glass cabin, wheels, plates, mirrors."""
+    """Sedan, hatchback, SUV, wagon, pickup or van: body, glass cabin, wheels, plates, mirrors.
+
+    Vans (a Sprinter, 5-6.5 m) are cars, as KITTI labels them (``Van`` -> ``car``): a `truck` is a
+    box truck, a bus or a semi."""
+    if rng.random() < 0.07:
+        return van(rng)
     kind = rng.choice(["sedan", "hatch", "suv", "wagon", "pickup"], p=[0.35, 0.25, 0.25, 0.1, 0.05])
     if kind == "sedan":
         length, width, height = _u(rng, 4.2, 5.0), _u(rng, 1.7, 1.9), _u(rng, 1.38, 1.52)
@@ -253,21 +258,28 @@ def car(rng: np.random.Generator) -> list[Part]:
     return parts
 
 
+def van(rng: np.random.Generator) -> list[Part]:
+    """Large van (5-6.5 m long, 2.2-2.8 m high): a `car`, as in KITTI's labels."""
+    paint = _paint(rng)
+    length, width, height = _u(rng, 5.0, 6.5), _u(rng, 1.95, 2.15), _u(rng, 2.2, 2.8)
+    r_w = _u(rng, 0.33, 0.4)
+    nose = _u(rng, 0.6, 0.9)
+    parts = [box((-0.5 * nose, 0, 0.5 * (height + 0.3)), (length - nose, width, height - 0.3), paint),
+             box((0.5 * length - 0.5 * nose, 0, 0.65), (nose, width - 0.05, 0.7), paint),
+             _windscreen(0.5 * length - nose, 0.5 * length - 0.1, height - 0.2, 1.05, width - 0.15)]
+    for x in (0.5 * length - nose - 0.3, -0.5 * length + 1.0):
+        for y in (0.5 * width - 0.2, -0.5 * width + 0.2):
+            parts.append(wheel(x, y, r_w, 0.24, 0.05))
+    parts.append(box((-0.5 * length - 0.01, 0, 0.6), (0.02, 0.5, 0.12), 0.9, retro=True))
+    return parts
+
+
 def truck(rng: np.random.Generator) -> list[Part]:
-    """Box truck, bus, large van or tractor with trailer (5-12.5 m)."""
-    kind = rng.choice(["box", "bus", "van", "semi"], p=[0.35, 0.25, 0.25, 0.15])
+    """Box truck, bus or tractor with trailer (6-12.5 m). Vans are cars (see :func:`van`)."""
+    kind = rng.choice(["box", "bus", "semi"], p=[0.45, 0.35, 0.2])
     paint = _paint(rng)
     parts: list[Part] = []
-    if kind == "van":
-        length, width, height = _u(rng, 5.0, 6.5), _u(rng, 1.95, 2.15), _u(rng, 2.2, 2.8)
-        r_w = _u(rng, 0.33, 0.4)
-        nose = _u(rng, 0.6, 0.9)
-        parts.append(box((-0.5 * nose, 0, 0.5 * (height + 0.3)), (length - nose, width, height - 0.3), paint))
-        parts.append(box((0.5 * length - 0.5 * nose, 0, 0.65), (nose, width - 0.05, 0.7), paint))
-        parts.append(_windscreen(0.5 * length - nose, 0.5 * length - 0.1, height - 0.2, 1.05, width - 0.15))
-        axles = [0.5 * length - nose - 0.3, -0.5 * length + 1.0]
-        tyre_w = 0.24
-    elif kind == "bus":
+    if kind == "bus":
         length, width, height = _u(rng, 9.0, 12.2), _u(rng, 2.45, 2.55), _u(rng, 2.9, 3.4)
         r_w = _u(rng, 0.48, 0.52)
         parts.append(box((0, 0, 0.7), (length, width, 0.8), paint))
