@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
 
     frames = frame_ids(args.kitti)
     res: dict = {"model": str(args.model), "frames": frames}
-    res["shipped"] = _sum([_evaluate(args.model, args.kitti, [f]) for f in frames])
+    res["no adaptation"] = _sum([_evaluate(args.model, args.kitti, [f]) for f in frames])
     held_out = []
     for f in frames:
         folder = WORK / f"lofo_{f}" / "data"
