@@ -11,13 +11,15 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
+from t3d_ros.classify.classifier import SHIPPED_MODEL
 from t3d_ros.segment.config import PipelineConfig
 
 # Node parameters that are not pipeline settings: (name, default, description, read_only, range).
 NODE_PARAMS: list[tuple[str, object, str, bool, tuple[float, float] | None]] = [
     ("cloud_topic", "points", "Input sensor_msgs/PointCloud2 topic (sensor-data QoS).", True, None),
-    ("model_path", "", "Classifier model card (.json; a bare name is looked up in share/t3d_ros/models); "
-     "empty = clustering only (every cluster 'unknown').", True, None),
+    ("model_path", SHIPPED_MODEL, "Classifier model card (.json; a bare name is looked up in "
+     "share/t3d_ros/models; default: the shipped model); empty = clustering only (every cluster 'unknown').",
+     True, None),
     ("device", "auto", "Classifier device: auto (the GPU when there is one), cpu or cuda.", True, None),
     ("backend", "auto", "Classifier runtime: auto (ONNX Runtime when installed), onnxruntime or torch.", True, None),
     ("score_threshold", 0.0, "Clusters scoring below this [0-1] are labelled 'unknown' (never dropped); a floor "

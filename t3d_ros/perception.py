@@ -20,7 +20,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from t3d_ros.classes import UNKNOWN
-from t3d_ros.classify.classifier import BACKENDS, DEVICES, Classifier, ModelError
+from t3d_ros.classify.classifier import BACKENDS, DEVICES, SHIPPED_MODEL, Classifier, ModelError
 from t3d_ros.classify.postcheck import size_check
 from t3d_ros.config import pipeline_config
 from t3d_ros.detection import Detection
@@ -63,7 +63,7 @@ class Perception:
         """The Perception that the node builds from its parameters (or a params file's, or none: the
         defaults). ``model`` and ``device`` override ``model_path`` and ``device`` (``model=''``:
         clustering only). Raises ``ValueError`` / ``ModelError`` with one clear line on bad settings."""
-        model = params.get("model_path", "") if model is None else model
+        model = params.get("model_path", SHIPPED_MODEL) if model is None else model
         device = params.get("device", "auto") if device is None else device
         backend = params.get("backend", "auto")
         if device not in DEVICES or backend not in BACKENDS:

@@ -41,10 +41,15 @@ def test_sim_then_detect_on_its_files(tmp_path):
     out = tmp_path / "det.json"
     proc = _run("detect", *map(str, bins), "--json", str(out), "--png", str(tmp_path / "png"))
     assert proc.returncode == 0, proc.stderr
+    # No --params, no --model: the shipped model, as the node uses it, and a line that says so.
+    assert "labels: classifier t3d_tiny" in proc.stderr and "params: the defaults" in proc.stderr
     docs = json.loads(out.read_text())
     assert isinstance(docs, list) and len(docs) == 2
     for doc, path in zip(docs, bins, strict=True):
         _check_frame_doc(doc, str(path))
+    dets = [d for doc in docs for d in doc["detections"]]
+    assert all(d["label"] != UNKNOWN or "guess" in d for d in dets)  # the network saw every cluster
+    assert any(d["label"] != UNKNOWN for d in dets)
     assert len(list((tmp_path / "png").glob("*.png"))) == 2
 
 
@@ -60,6 +65,7 @@ def test_detect_on_a_kitti_frame_writes_json_and_png(tmp_path):
     assert {d["label"] for d in doc["detections"]} <= set(CLASSES) | {UNKNOWN}
     proc = _run("detect", frame, "--json", str(tmp_path / "u.json"), "--model", "")  # clustering only
     assert proc.returncode == 0, proc.stderr
+    assert "labels: clustering only" in proc.stderr
     doc = json.loads((tmp_path / "u.json").read_text())
     assert doc["detections"] and all(d["label"] == UNKNOWN and d["score"] == 1.0 for d in doc["detections"])
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -264,3 +265,38 @@ class _RunsCode:
 
     def __reduce__(self):
         return exec, (f"open({self.marker!r}, 'w').write('ran')",)
+
+
+def _documented(command: str) -> list[str]:
+    """The ``python -m t3d_ros <command>`` lines of docs/cli.md's training block, as argument lists
+    (continuation lines joined, comments dropped)."""
+    text = (REPO / "docs" / "cli.md").read_text().replace("\\\n", " ")
+    found = [shlex.split(line.split("#", 1)[0]) for line in text.splitlines()
+             if line.startswith(f".venv/bin/python -m t3d_ros {command} ")]
+    assert found, f"docs/cli.md lost its `t3d_ros {command}` example"
+    return [args[1:] for args in found]  # without the interpreter
+
+
+def test_documented_training_commands_run(tmp_path):
+    """The docs' `train --model tiny --netaug ...` and `export ... --calibrate-on sim` run as written,
+    with tiny settings appended (argparse: the last value wins)."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    small = ["--sim-seeds", "2", "--epochs", "1", "--epoch-clusters", "64", "--max-steps", "2", "--quiet"]
+    train_cmd = next(a for a in _documented("train") if "--netaug" in a)
+    proc = subprocess.run([sys.executable, *train_cmd, *small], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    best = tmp_path / "out" / "runs" / "mine" / "ckpt_best.pt"
+    assert load_checkpoint(best)["model"] == "tiny_netaug"
+    export_cmd = next(a for a in _documented("export") if "--calibrate-on" in a)
+    proc = subprocess.run([sys.executable, *export_cmd, "--sim-seeds", "2"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    card = json.loads((tmp_path / "my_models" / "mine.json").read_text())
+    assert card["architecture"]["name"] == "tiny" and "temperature" in card["calibration"]
+    Classifier(tmp_path / "my_models" / "mine.json", device="cpu")
+
+
+def test_netaug_needs_a_model_with_a_supernet(data, tmp_path):
+    with pytest.raises(ValueError, match="no NetAug supernet of 'dgcnn'"):
+        train(_cfg(tmp_path, model="dgcnn", netaug=True, epochs=1), *data)

@@ -24,16 +24,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", type=Path, help="write detections here ('-' = stdout; default stdout)")
     parser.add_argument("--png", type=Path, help="bird's-eye PNG; with several frames, a folder for one PNG each")
     parser.add_argument("--params", type=Path, help="a ROS parameter file such as config/perception.yaml")
-    parser.add_argument("--model", help="classifier model card; default: the params file's model_path "
-                        "('' = clustering only)")
+    parser.add_argument("--model", help="classifier model card; default: the params file's model_path, else the "
+                        "shipped model ('' = clustering only)")
     parser.add_argument("--device", default="auto", help="classifier device: auto, cpu or cuda")
 
 
 def build_perception(params_file: Path | None, model: str | None, device: str = "auto") -> Perception:
     """The node's Perception from a ROS params file (or the defaults) and a model card (``None``: the
-    file's ``model_path``; ``''``: clustering only)."""
+    file's ``model_path``, else the shipped model; ``''``: clustering only). Says on stderr which
+    model and params it uses."""
     params = load_ros_params(params_file) if params_file else {}
-    return Perception.from_params(params, model=model, device=device, warn=lambda m: print(m, file=sys.stderr))
+    perception = Perception.from_params(params, model=model, device=device,
+                                        warn=lambda m: print(m, file=sys.stderr))
+    card = perception.classifier.card.get("path") if perception.classifier is not None else None
+    print(f"labels: {perception.mode}{f' from {card}' if card else ''}; params: "
+          f"{params_file or 'the defaults (no --params)'}", file=sys.stderr)
+    return perception
 
 
 class _NoBar:

@@ -26,8 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", type=Path, help="write per-frame matches and the summary here ('-' = stdout)")
     parser.add_argument("--png", type=Path, help="folder for one bird's-eye PNG per frame (<frame>_eval.png)")
     parser.add_argument("--params", type=Path, help="a ROS parameter file such as config/perception.yaml")
-    parser.add_argument("--model", help="classifier model card; default: the params file's model_path "
-                        "('' = clustering only)")
+    parser.add_argument("--model", help="classifier model card; default: the params file's model_path, else the "
+                        "shipped model ('' = clustering only)")
     parser.add_argument("--device", default="auto", help="classifier device: auto, cpu or cuda")
 
 

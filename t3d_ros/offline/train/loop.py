@@ -172,6 +172,8 @@ def train(cfg: TrainConfig, train_set: ClusterSet, val_set: ClusterSet | None = 
         cfg, source = _finetune_source(cfg)
         train_set = with_classes(train_set, source["classes"], "training data")
         val_set = with_classes(val_set, source["classes"], "validation data") if val_set is not None else None
+    elif cfg.netaug:
+        cfg = _netaug_supernet(cfg)
     rank, world = _init_process_group()
     run = _Run(cfg, Path(cfg.out), _device(), rank, world)
     run.out.mkdir(parents=True, exist_ok=True)
@@ -257,6 +259,22 @@ def _init_process_group() -> tuple[int, int]:
 
 def _device() -> torch.device:
     return torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if torch.cuda.is_available() else "cpu")
+
+
+# NetAug trains a supernet whose leading channels are the plain model it exports.
+NETAUG_SUPERNETS = {"tiny": "tiny_netaug"}
+
+
+def _netaug_supernet(cfg: TrainConfig) -> TrainConfig:
+    """``cfg`` with the NetAug supernet of its model (``--model tiny --netaug`` trains ``tiny_netaug``)."""
+    if cfg.model in NETAUG_SUPERNETS.values():
+        return cfg
+    if cfg.model not in NETAUG_SUPERNETS:
+        raise ValueError(f"netaug: there is no NetAug supernet of {cfg.model!r}; network augmentation trains "
+                         f"{', '.join(NETAUG_SUPERNETS)} (as {', '.join(NETAUG_SUPERNETS.values())})")
+    print(f"netaug: training {NETAUG_SUPERNETS[cfg.model]!r}, the supernet of {cfg.model!r} "
+          f"(its base slice exports as a plain {cfg.model!r})", file=sys.stderr)
+    return dataclasses.replace(cfg, model=NETAUG_SUPERNETS[cfg.model])
 
 
 def _finetune_source(cfg: TrainConfig) -> tuple[TrainConfig, dict]:
