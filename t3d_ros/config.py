@@ -47,8 +47,14 @@ def load_ros_params(path: str | Path) -> dict[str, Any]:
     """
     import yaml
 
-    with open(path) as f:
-        doc = yaml.safe_load(f) or {}
+    try:
+        with open(path) as f:
+            doc = yaml.safe_load(f) or {}
+    except yaml.YAMLError as e:  # one line: where and what, not the parser's traceback
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(e, "problem", None) or type(e).__name__
+        raise ValueError(f"{path}: not valid YAML{where}: {problem}") from None
     if not isinstance(doc, dict) or not doc:
         raise ValueError(f"{path}: not a ROS 2 parameter file (expected '/**: ros__parameters: ...')")
     section = doc.get("/**", next(iter(doc.values())))
@@ -83,3 +89,26 @@ def pipeline_config(params: dict[str, Any], base: PipelineConfig | None = None) 
     config = dataclasses.replace(base, **changes)
     config.validate()
     return config
+
+
+# Parameters that every ROS 2 node has (rclpy declares them itself).
+ROS_BUILTIN_PARAMS = ("use_sim_time", "start_type_description_service")
+
+
+def known_params() -> list[str]:
+    """Every parameter name perception_node declares."""
+    return [p[0] for p in NODE_PARAMS] + [f.name for f in dataclasses.fields(PipelineConfig)] + list(ROS_BUILTIN_PARAMS)
+
+
+def unknown_params(names) -> list[str]:
+    """The names in ``names`` that are no parameter of perception_node (a misspelling the node would
+    silently ignore), each with the closest known name when there is one: ``cluster_tolerence (did you
+    mean cluster_tolerance?)``."""
+    import difflib
+
+    known = known_params()
+    out = []
+    for name in sorted(set(names) - set(known)):
+        close = difflib.get_close_matches(name, known, n=1)
+        out.append(f"{name} (did you mean {close[0]}?)" if close else name)
+    return out

@@ -169,6 +169,7 @@ def test_replay_publishes_the_recorded_clouds_over_dds(tmp_path, ros_node):
     import rclpy
     from rclpy.parameter import Parameter
     from rclpy.qos import qos_profile_sensor_data
+    from rosgraph_msgs.msg import Clock
     from sensor_msgs.msg import PointCloud2
     from visualization_msgs.msg import Marker, MarkerArray
 
@@ -180,10 +181,18 @@ def test_replay_publishes_the_recorded_clouds_over_dds(tmp_path, ros_node):
     topic = "/t3d_test/replay/points"
     clouds: dict[int, tuple] = {}
     truth: dict[int, MarkerArray] = {}
+    arrivals: list[int] = []  # cloud stamps in the order they arrive
+    clocks: list[int] = []
     key = lambda h: h.stamp.sec * 10**9 + h.stamp.nanosec  # noqa: E731
+
+    def on_cloud(m) -> None:
+        arrivals.append(key(m.header))
+        clouds[key(m.header)] = (m.height, m.width, m.header.frame_id, len(msg_to_points(m)))
+
     subs = [
-        ros_node.create_subscription(PointCloud2, topic, lambda m: clouds.__setitem__(
-            key(m.header), (m.height, m.width, m.header.frame_id, len(msg_to_points(m)))), qos_profile_sensor_data),
+        ros_node.create_subscription(PointCloud2, topic, on_cloud, qos_profile_sensor_data),
+        ros_node.create_subscription(Clock, "/clock", lambda m: clocks.append(m.clock.sec * 10**9 + m.clock.nanosec),
+                                     10),
         ros_node.create_subscription(MarkerArray, "/replay_node/ground_truth",
                                      lambda m: truth.__setitem__(key(m.markers[0].header), m), 10),
     ]
@@ -192,13 +201,23 @@ def test_replay_publishes_the_recorded_clouds_over_dds(tmp_path, ros_node):
                              "--loop", "--remap", f"/points:={topic}"], cwd=REPO, stdout=log,
                             stderr=subprocess.STDOUT, env=os.environ.copy(), start_new_session=True)
     try:
-        got = spin_until(ros_node, lambda: set(stamps) <= set(clouds) and set(stamps) <= set(truth), 30)
+        # Passes after the first are shifted forward by the bag's length (2 frames + 1 period), so a
+        # stamp tells its frame: (stamp - first) / period, modulo the frame count.
+        period = stamps[1] - stamps[0]
+        frame_of = lambda stamp: ((stamp - stamps[0]) // period) % len(stamps)  # noqa: E731
+        both = lambda: sorted(set(clouds) & set(truth))  # noqa: E731
+        got = spin_until(ros_node, lambda: {frame_of(t) for t in both()} == set(range(len(stamps))), 30)
         assert got, (tmp_path / "replay.log").read_text()
-        for stamp, (_scene, frame) in zip(stamps, sims, strict=True):
-            assert clouds[stamp] == (1800, 16, "lidar", len(frame))  # recorded stamps, every point
-        cubes = [m for m in truth[stamps[0]].markers if m.type == Marker.CUBE]
+        for stamp in clouds:
+            assert clouds[stamp] == (1800, 16, "lidar", len(sims[frame_of(stamp)][1]))  # every point
+        first = next(t for t in both() if frame_of(t) == 0)
+        cubes = [m for m in truth[first].markers if m.type == Marker.CUBE]
         assert len(cubes) == len(ground_truth_detections(*sims[0])) > 0  # the objects seen with >= 5 returns
-        assert truth[stamps[0]].markers[0].header.frame_id == "lidar"
+        assert truth[first].markers[0].header.frame_id == "lidar"
+        # The loop goes on in time: later passes are shifted forward, never back; /clock follows.
+        assert spin_until(ros_node, lambda: len(arrivals) >= 3 * len(stamps) and arrivals[-1] > max(stamps), 30)
+        assert all(b > a for a, b in zip(arrivals, arrivals[1:], strict=False)), arrivals
+        assert set(arrivals) <= set(clocks) and all(b >= a for a, b in zip(clocks, clocks[1:], strict=False))
     finally:
         os.killpg(proc.pid, signal.SIGINT)
         rc = proc.wait(timeout=15)
@@ -220,3 +239,41 @@ def test_replay_publishes_the_recorded_clouds_over_dds(tmp_path, ros_node):
         replayer(bag=str(tmp_path / "missing.mcap"))
     with pytest.raises(ValueError, match="not a sensor_msgs/msg/PointCloud2 topic"):
         replayer(bag=str(tmp_path / "sim.mcap"), topic="/ground_truth")
+
+
+def test_a_bag_cut_short_is_read_up_to_the_cut(tmp_path, caplog, capsys):
+    """A recorder killed mid-write leaves no summary and a torn last chunk: the clouds before the cut
+    are read, one warning says so, and `detect` writes them; a file that is no MCAP gives one line."""
+    from t3d_ros.__main__ import main
+
+    sims, _ = _sim_bag(tmp_path / "full.mcap", frames=8)
+    data = (tmp_path / "full.mcap").read_bytes()
+    cut = tmp_path / "cut.mcap"
+    cut.write_bytes(data[: len(data) * 6 // 10])
+    with caplog.at_level("WARNING", logger="t3d_ros.io.bag"):
+        clouds = list(read_clouds(cut))
+    assert 1 <= len(clouds) < 8
+    for cloud, (_, frame) in zip(clouds, sims, strict=False):  # the readable ones are whole and in order
+        assert len(cloud.points()) == len(frame)
+    assert sum("cut short" in r.getMessage() for r in caplog.records) == 1
+    assert main(["detect", str(cut), "--json", str(tmp_path / "d.json"), "--model", ""]) == 0
+    assert len(json.loads((tmp_path / "d.json").read_text())) == len(clouds)
+    (tmp_path / "junk.mcap").write_bytes(b"not a bag at all")
+    capsys.readouterr()
+    assert main(["detect", str(tmp_path / "junk.mcap"), "--model", ""]) == 2
+    err = capsys.readouterr().err
+    assert "not an MCAP file" in err and "Traceback" not in err
+
+
+def test_detect_reads_a_folder_of_frames_and_warns_on_an_empty_one(tmp_path, capsys):
+    from t3d_ros.__main__ import main
+
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for name in ("b.npy", "a.npy"):
+        np.save(folder / name, np.random.default_rng(0).normal(size=(200, 3)).astype(np.float32) * 5)
+    (folder / "c.bin").write_bytes(b"")  # an empty frame
+    assert main(["detect", str(folder), "--json", str(tmp_path / "d.json"), "--model", ""]) == 0
+    docs = json.loads((tmp_path / "d.json").read_text())
+    assert [d["frame"] for d in docs] == [str(folder / n) for n in ("a.npy", "b.npy", "c.bin")]
+    assert f"{folder / 'c.bin'}: 0 points" in capsys.readouterr().err

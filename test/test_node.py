@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
 import time
 
 import numpy as np
@@ -544,3 +546,117 @@ def test_stale_clouds_are_dropped_and_counted(perception, ros_node):
         if spin_until(ros_node, lambda fresh=fresh: fresh in out.detections, 2.0):
             break
     assert fresh in out.detections, node.output()
+
+
+def _wait_for_log(node, text: str, timeout: float) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end and node.proc.poll() is None:
+        if text in node.output():
+            return True
+        time.sleep(0.2)
+    return text in node.output()
+
+
+def test_misspelled_parameter_is_named_and_integers_are_taken_for_doubles(start_node, ros_node, tmp_path):
+    text = (REPO / "config" / "perception.yaml").read_text()
+    text, n = re.subn(r"^(\s*)cluster_tolerance:", r"\g<1>cluster_tolerence:", text, flags=re.M)
+    text, m = re.subn(r"^(\s*max_frame_age:)\s*\S+", r"\g<1> 1", text, flags=re.M)  # an int for a double
+    assert n == m == 1
+    (tmp_path / "params.yaml").write_text(text)
+    node = start_node("perception_node", params=str(tmp_path / "params.yaml"))
+    assert _wait_for_log(node, "listening on", 60), node.output()
+    log = node.output()
+    assert "unknown parameter(s)" in log and "cluster_tolerence (did you mean cluster_tolerance?)" in log, log
+    assert node.proc.poll() is None and "cannot start" not in log, log
+
+
+def test_broken_params_file_fails_at_start_with_one_line(start_node, tmp_path):
+    (tmp_path / "params.yaml").write_text("/**:\n  ros__parameters:\n    cluster_tolerance: [0.5,\n")
+    node = start_node("perception_node", params=str(tmp_path / "params.yaml"))
+    assert node.wait_exit(timeout=30) == 2
+    log = node.output()
+    assert "cannot start" in log and "params.yaml" in log and "Traceback" not in log, log
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_signal_while_clouds_arrive_exits_cleanly(perception, ros_node, sig):
+    """Ctrl-C (or a supervisor's SIGTERM) while clouds keep arriving: exit 0, no traceback, even when
+    the signal lands in the middle of a callback that is about to publish."""
+    node, pub, out = perception
+    _, _, msg = _sim_msg(2, "hdl64")
+    assert _send(ros_node, pub, msg, out, ros_node.get_clock().now().nanoseconds)[0] is not None, node.output()
+    for i in range(40):  # keep the node busy; the signal comes at a random point of a frame
+        msg.header.stamp = ros_node.get_clock().now().to_msg()
+        pub.publish(msg)
+        spin_until(ros_node, lambda: False, 0.03)
+        if i == 20:
+            os.killpg(node.proc.pid, sig)
+    assert node.wait_exit(timeout=20) == 0, node.output()
+    log = node.output()
+    assert "Traceback" not in log and "RCLError" not in log, log
+
+
+def test_diagnostics_warn_when_frames_are_lost(perception, ros_node):
+    """A 10 Hz sensor whose every second and third frame never arrives: /diagnostics goes WARN and says
+    so; while every frame arrives it does not."""
+    node, pub, out = perception
+    _, _, msg = _sim_msg(4, "vlp16", organized=False)
+    t0 = ros_node.get_clock().now().nanoseconds + 5 * 10**9  # ahead of the clock: never stale
+    lost_text = "skipped or stale"
+
+    def statuses():
+        return [d.status[0] for d in out.diagnostics]
+
+    for i in range(12):  # every frame: the node learns the period
+        assert _send(ros_node, pub, msg, out, t0 + i * 10**8)[0] is not None, node.output()
+    seen = len(out.diagnostics)
+    assert spin_until(ros_node, lambda: len(out.diagnostics) > seen, 5.0)
+    assert not any(lost_text in s.message for s in statuses()), [s.message for s in statuses()]
+    for i in range(12, 60, 3):  # then only every third frame
+        assert _send(ros_node, pub, msg, out, t0 + i * 10**8)[0] is not None, node.output()
+    assert spin_until(ros_node, lambda: any(lost_text in s.message and s.level == b"\x01" for s in statuses()),
+                      5.0), [s.message for s in statuses()]
+
+
+def test_use_sim_time_with_the_replayed_clock(start_node, ros_node, tmp_path):
+    """A bag replayed with /clock into a node on use_sim_time: latency is measured in the bag's time
+    (milliseconds, not the 1e12 ms between 2023 and now), and /diagnostics still comes (its timer runs
+    on the replayed clock), with frames processed and none stale."""
+    import subprocess
+    import sys
+
+    from diagnostic_msgs.msg import DiagnosticArray
+    from std_msgs.msg import Float64
+
+    bag = tmp_path / "sim.mcap"
+    proc = subprocess.run([sys.executable, "-m", "t3d_ros", "sim", "--sensor", "vlp16", "--frames", "3", "--seed", "2",
+                           "--bag", str(bag), "--out", str(tmp_path / "frames")], cwd=REPO, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    node = start_node("perception_node", "-p", f"cloud_topic:={TOPIC}", "-p", "use_sim_time:=true",
+                      params="perception.yaml")
+    latencies: list[float] = []
+    diagnostics: list = []
+    subs = [ros_node.create_subscription(Float64, "/perception_node/debug/pipeline_latency_ms",
+                                         lambda m: latencies.append(m.data), 10),
+            ros_node.create_subscription(DiagnosticArray, "/diagnostics", diagnostics.append, 10)]
+    log = open(tmp_path / "replay.log", "w")
+    player = subprocess.Popen([sys.executable, "-m", "t3d_ros", "replay", str(bag), "--hz", "10", "--loop",
+                               "--remap", f"/points:={TOPIC}"], cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+                              start_new_session=True)
+    try:
+        def values() -> dict:
+            return {kv.key: kv.value for kv in diagnostics[-1].status[0].values} if diagnostics else {}
+
+        ok = spin_until(ros_node, lambda: len(latencies) >= 10 and int(values().get("frames_processed", 0)) >= 5,
+                        60)
+        assert ok, (latencies, values(), node.output(), (tmp_path / "replay.log").read_text())
+        assert all(abs(ms) < 5000.0 for ms in latencies), latencies  # /clock and the cloud race by a frame
+        assert values()["frames_stale_dropped"] == "0" and "clock" not in diagnostics[-1].status[0].message
+        assert "clock_mismatch" not in node.output() and "from this node's clock" not in node.output()
+    finally:
+        os.killpg(player.pid, signal.SIGINT)
+        player.wait(timeout=15)
+        log.close()
+        for s in subs:
+            ros_node.destroy_subscription(s)

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from t3d_ros.config import load_ros_params
-from t3d_ros.io.frames import read_points
+from t3d_ros.config import load_ros_params, unknown_params
+from t3d_ros.io.frames import frame_files, read_points
 from t3d_ros.perception import Perception
 
 
@@ -34,6 +34,9 @@ def build_perception(params_file: Path | None, model: str | None, device: str = 
     file's ``model_path``, else the shipped model; ``''``: clustering only). Says on stderr which
     model and params it uses."""
     params = load_ros_params(params_file) if params_file else {}
+    unknown = unknown_params(params)
+    if unknown:  # the node warns the same way: a misspelled name must not leave a default in place unseen
+        print(f"warning: {params_file}: unknown parameter(s), ignored: {', '.join(unknown)}", file=sys.stderr)
     perception = Perception.from_params(params, model=model, device=device,
                                         warn=lambda m: print(m, file=sys.stderr))
     card = perception.classifier.card.get("path") if perception.classifier is not None else None
@@ -85,6 +88,8 @@ def run(args: argparse.Namespace) -> int:
     from t3d_ros.io.bag import cloud_topics, is_bag
 
     perception = build_perception(args.params, args.model, args.device)
+    # A folder that is not a bag is a folder of frames: its files, sorted by name.
+    args.files = [f for p in args.files for f in ([p] if is_bag(p) or not p.is_dir() else frame_files(p))]
     # Count the frames first: a bag's topics and sizes are checked before any work, the progress bar
     # gets its total, and one frame in all means one JSON object and one PNG file.
     bag_counts = {p: cloud_topics(p, args.topic) for p in args.files if is_bag(p)}
@@ -92,6 +97,8 @@ def run(args: argparse.Namespace) -> int:
     bar = _progress(total, enabled=bool(bag_counts))
     results = []
     for name, stem, title, points, extra, gt in _frames(args, bag_counts):
+        if len(points) == 0:
+            print(f"warning: {name}: 0 points (an empty frame: no detections)", file=sys.stderr)
         res = perception.process(points)
         results.append({
             "frame": name,

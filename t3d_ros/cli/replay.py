@@ -14,7 +14,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     timing.add_argument("--hz", type=float, default=0.0, help="publish clouds at this fixed rate instead [Hz]")
     parser.add_argument("--loop", action="store_true", help="start over at the end")
     parser.add_argument("--topic", action="append", help="PointCloud2 topic to publish (repeatable; default all)")
-    parser.add_argument("--restamp", action="store_true", help="stamp headers with the current time")
+    parser.add_argument("--restamp", action="store_true", help="stamp headers with the current time (default: the "
+                        "recorded stamps; a loop's later passes shifted forward so that time never goes back)")
+    parser.add_argument("--no-clock", action="store_true", help="do not publish /clock (default: the stamp of every "
+                        "cloud, for nodes with use_sim_time:=true)")
     parser.add_argument("--delay", type=float, default=0.0, help="seconds before the first message")
     parser.add_argument("--no-ground-truth", action="store_true", help="do not publish ~/ground_truth")
     parser.add_argument("--remap", action="append", default=[], metavar="FROM:=TO",
@@ -31,5 +34,5 @@ def run(args: argparse.Namespace) -> int:
     return replay(ros_args, {
         "bag": str(args.bag), "rate": float(args.rate), "hz": float(args.hz), "loop": bool(args.loop),
         "topic": ",".join(args.topic or []), "restamp": bool(args.restamp), "delay": float(args.delay),
-        "publish_ground_truth": not args.no_ground_truth,
+        "publish_ground_truth": not args.no_ground_truth, "clock": not args.no_clock,
     })

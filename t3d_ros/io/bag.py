@@ -15,6 +15,7 @@ through ``cloud.py``, so any driver layout that the node reads is read here too.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,16 +76,63 @@ def is_bag(path: str | Path) -> bool:
 _MISSING = "bags need the offline packages mcap and mcap-ros2-support (pip install -r requirements-dev.txt)"
 
 
+MCAP_MAGIC = b"\x89MCAP0\r\n"
+log = logging.getLogger(__name__)  # without a handler, Python prints warnings to stderr as they are
+_reported: set[tuple[str, int]] = set()  # (file, size) already reported as cut short
+
+
 def _reader(f, decode: bool):
+    """(reader, summary) of the open MCAP file ``f``: an indexed reader and the file's summary when it
+    has one, else a reader of the records in order and None (a bag whose recorder was killed has no
+    summary: what was written is kept)."""
     try:
-        from mcap.reader import make_reader
+        from mcap.exceptions import McapError
+        from mcap.reader import NonSeekingReader, make_reader
         from mcap_ros2.decoder import DecoderFactory
     except ImportError as e:
         raise RuntimeError(f"{_MISSING}: {e}") from None
-    if not decode:
-        return make_reader(f)
+    if f.read(len(MCAP_MAGIC)) != MCAP_MAGIC:
+        raise ValueError(f"{f.name}: not an MCAP file (it does not start with the MCAP magic bytes)")
+    f.seek(0)
+    factories = [DecoderFactory()] if decode else []
+    reader = make_reader(f, decoder_factories=factories)
+    try:
+        summary = reader.get_summary()
+        if summary is not None:
+            return reader, summary
+    except McapError:
+        pass
+    f.seek(0)
+    return NonSeekingReader(f, decoder_factories=factories), None
 
-    return make_reader(f, decoder_factories=[DecoderFactory()])
+
+def _messages(file: Path, f, decode: bool, topic_names: Sequence[str] | None = None) -> Iterator:
+    """The messages of ``topic_names`` in the open file ``f`` ((schema, channel, message[, decoded])),
+    in log-time order when the file is indexed, in file order (as recorded) when it is cut short."""
+    reader, summary = _reader(f, decode)
+    topic_list = list(topic_names) if topic_names is not None else None
+    items = (reader.iter_decoded_messages if decode else reader.iter_messages)(
+        topics=topic_list, log_time_order=summary is not None)
+    return _until_unreadable(file, items)
+
+
+def _until_unreadable(file: Path, items: Iterator) -> Iterator:
+    """``items`` until the file ends or turns unreadable (a bag cut short by a crash or a full disk):
+    the messages before that point are kept, and one warning says how much was read."""
+    from mcap.exceptions import McapError
+
+    n = 0
+    try:
+        for item in items:
+            yield item
+            n += 1
+    except (McapError, EOFError, ValueError) as e:
+        key = (str(file), file.stat().st_size)
+        if key not in _reported:
+            _reported.add(key)
+            log.warning(f"warning: {file}: cut short: read {n} message(s), the rest of its {key[1]:,} bytes is "
+                        f"unreadable ({type(e).__name__}: {str(e) or 'unexpected end of file'}); "
+                        "the messages after that point are lost")
 
 
 def topics(path: str | Path) -> dict[str, tuple[str, int]]:
@@ -93,8 +141,7 @@ def topics(path: str | Path) -> dict[str, tuple[str, int]]:
     out: dict[str, tuple[str, int]] = {}
     for file in bag_files(path):
         with open(file, "rb") as f:
-            reader = _reader(f, decode=False)
-            summary = reader.get_summary()
+            reader, summary = _reader(f, decode=False)
             counts: dict[tuple[str, str], int] = {}
             if summary is not None and summary.statistics is not None:
                 for cid, ch in summary.channels.items():
@@ -102,7 +149,7 @@ def topics(path: str | Path) -> dict[str, tuple[str, int]]:
                     key = (ch.topic, schema.name if schema else "")
                     counts[key] = counts.get(key, 0) + summary.statistics.channel_message_counts.get(cid, 0)
             else:
-                for schema, ch, _msg in reader.iter_messages(log_time_order=False):
+                for schema, ch, _msg in _until_unreadable(file, reader.iter_messages(log_time_order=False)):
                     key = (ch.topic, schema.name if schema else "")
                     counts[key] = counts.get(key, 0) + 1
         for (topic, kind), n in counts.items():
@@ -155,7 +202,7 @@ def read_clouds(path: str | Path, topic_names: Sequence[str] | None = None) -> I
     index = dict.fromkeys(wanted, 0)
     for file in bag_files(path):
         with open(file, "rb") as f:
-            for _schema, channel, message, msg in _reader(f, decode=True).iter_decoded_messages(topics=wanted):
+            for _schema, channel, message, msg in _messages(file, f, True, wanted):
                 fields = [Field(pf.name, pf.offset, pf.datatype, pf.count) for pf in msg.fields]
                 view = cloud_view(msg.data, fields, msg.point_step, msg.width, msg.height, msg.row_step,
                                   bool(msg.is_bigendian))
@@ -172,7 +219,7 @@ def read_json_topic(path: str | Path, topic: str = GROUND_TRUTH_TOPIC) -> dict[i
     out: dict[int, dict] = {}
     for file in bag_files(path):
         with open(file, "rb") as f:
-            for _schema, _channel, message, msg in _reader(f, decode=True).iter_decoded_messages(topics=[topic]):
+            for _schema, _channel, message, msg in _messages(file, f, True, [topic]):
                 doc = json.loads(msg.data)
                 stamp = doc.get("stamp")
                 key = stamp["sec"] * 1_000_000_000 + stamp["nanosec"] if stamp else message.log_time
@@ -185,7 +232,7 @@ def iter_raw(path: str | Path, topic_names: Sequence[str]) -> Iterator[tuple[str
     order per file, undecoded (what a player publishes as it is)."""
     for file in bag_files(path):
         with open(file, "rb") as f:
-            for schema, channel, message in _reader(f, decode=False).iter_messages(topics=list(topic_names)):
+            for schema, channel, message in _messages(file, f, False, topic_names):
                 yield channel.topic, schema.name if schema else "", message.log_time, message.data
 
 

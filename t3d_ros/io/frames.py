@@ -64,11 +64,18 @@ def iter_frames(paths: list[Path]) -> Iterator[tuple[str, np.ndarray]]:
             for cloud in read_clouds(path):
                 yield f"{path.stem}_{cloud.topic.strip('/').replace('/', '_')}_{cloud.index:06d}", cloud.points()
         elif path.is_dir():
-            folder = next((f for f in (path / "training" / "velodyne", path / "velodyne") if f.is_dir()), path)
-            files = sorted(p for p in folder.iterdir() if p.suffix.lower() in SUFFIXES and p.is_file())
-            if not files:
-                raise FileNotFoundError(f"{path}: no frames ({', '.join(SUFFIXES)})")
-            for f in files:
+            for f in frame_files(path):
                 yield f"{path.name}_{f.stem}", read_points(f)
         else:
             yield path.stem, read_points(path)
+
+
+def frame_files(folder: str | Path) -> list[Path]:
+    """The frame files of a folder, sorted by name (a ``velodyne/`` or ``training/velodyne/``
+    sub-folder is looked into: KITTI layouts). Raises ``FileNotFoundError`` when it holds none."""
+    path = Path(folder)
+    inner = next((f for f in (path / "training" / "velodyne", path / "velodyne") if f.is_dir()), path)
+    files = sorted(p for p in inner.iterdir() if p.suffix.lower() in SUFFIXES and p.is_file())
+    if not files:
+        raise FileNotFoundError(f"{path}: no frames ({', '.join(SUFFIXES)}) in this folder")
+    return files

@@ -30,7 +30,7 @@ from std_msgs.msg import Float64, String
 from visualization_msgs.msg import MarkerArray
 
 from t3d_ros.classes import CLASSES, UNKNOWN_ID
-from t3d_ros.config import NODE_PARAMS, pipeline_config
+from t3d_ros.config import NODE_PARAMS, pipeline_config, unknown_params
 from t3d_ros.io.cloud import CloudError
 from t3d_ros.perception import Perception, parse_class_thresholds
 from t3d_ros.ros.convert import array_to_msg, clusters_to_array, detections_to_markers, msg_to_points
@@ -38,6 +38,10 @@ from t3d_ros.ros.spin import run_node
 from t3d_ros.segment.pipeline import PipelineConfig
 
 LOG_INTERVAL_S = 10.0  # at most one log line per fault cause in this period
+# /diagnostics goes WARN when more than LOST_SHARE_WARN of the sensor's frames were skipped (never
+# reached the callback) or dropped as stale over the last LOST_WINDOW_S seconds.
+LOST_SHARE_WARN = 0.10
+LOST_WINDOW_S = 10.0
 # Stamps further than this from the node's clock (a bag replayed without use_sim_time, a sensor
 # clock that is not synchronised) cannot be judged by age: max_frame_age is not applied to them.
 CLOCK_MISMATCH_S = 60.0
@@ -54,12 +58,7 @@ def _descriptor(name: str, description: str, read_only: bool, value_range, value
 class PerceptionNode(Node):
     def __init__(self, **kwargs) -> None:
         super().__init__("perception_node", **kwargs)
-        for name, default, desc, read_only, rng in NODE_PARAMS:
-            self.declare_parameter(name, default, _descriptor(name, desc, read_only, rng, default))
-        for f in dataclasses.fields(PipelineConfig):
-            meta = f.metadata
-            desc = meta.get("description", f.name) + (f" [{meta['unit']}]" if meta.get("unit") else "")
-            self.declare_parameter(f.name, f.default, _descriptor(f.name, desc, False, meta.get("range"), f.default))
+        self._declare_parameters()
 
         p = self._params()
         t0 = time.perf_counter()
@@ -100,10 +99,32 @@ class PerceptionNode(Node):
         self.frames_skipped = 0
         self._last_stamp_ns = 0
         self._stamp_gaps: deque[int] = deque(maxlen=200)
+        self._window: deque[tuple[float, int, int]] = deque()  # (time, frames processed, frames lost)
         self.get_logger().info(
             f"listening on '{self.sub.topic_name}' (best effort); {self.mode}, "
             f"ground={self.perception.config.ground_method}, cluster={self.perception.config.cluster_method}"
         )
+
+    def _declare_parameters(self) -> None:
+        """One ROS parameter per node setting and per PipelineConfig field. An integer given for a
+        double parameter (``cluster_tolerance: 1``) is taken as that double, as the CLI does; names
+        given in the params file or with ``-p`` that no parameter has are named in a warning (rclpy
+        would ignore them silently)."""
+        specs = [(name, default, desc, read_only, rng) for name, default, desc, read_only, rng in NODE_PARAMS]
+        for f in dataclasses.fields(PipelineConfig):
+            meta = f.metadata
+            desc = meta.get("description", f.name) + (f" [{meta['unit']}]" if meta.get("unit") else "")
+            specs.append((f.name, f.default, desc, False, meta.get("range")))
+        overrides = self._parameter_overrides  # what --params-file and -p gave this node (rclpy's own dict)
+        for name, default, desc, read_only, rng in specs:
+            given = overrides.get(name)
+            if isinstance(default, float) and given is not None and given.type_ == Parameter.Type.INTEGER:
+                overrides[name] = Parameter(name, Parameter.Type.DOUBLE, float(given.value))
+            self.declare_parameter(name, default, _descriptor(name, desc, read_only, rng, default))
+        unknown = unknown_params(n for n in overrides if not self.has_parameter(n))
+        if unknown:
+            self.get_logger().warning(f"unknown parameter(s) in the params file or -p, ignored: {', '.join(unknown)}; "
+                                      "the node runs with their defaults")
 
     def _params(self) -> dict:
         return {name: value.value for name, value in self.get_parameters_by_prefix("").items()}
@@ -237,6 +258,21 @@ class PerceptionNode(Node):
                           "processing is slower than the sensor", count=self.frames_stale)
         return True
 
+    def _lost_frames_text(self) -> str:
+        """Why WARN, when more than LOST_SHARE_WARN of the sensor's frames of the last LOST_WINDOW_S
+        were skipped or stale; else ''."""
+        now = time.monotonic()
+        self._window.append((now, self.frames, self.frames_skipped + self.frames_stale))
+        while now - self._window[0][0] > LOST_WINDOW_S:
+            self._window.popleft()
+        _, done0, lost0 = self._window[0]
+        done, lost = self.frames - done0, self.frames_skipped + self.frames_stale - lost0
+        if lost == 0 or lost <= LOST_SHARE_WARN * (done + lost):
+            return ""
+        return (f"{lost} of {done + lost} frames ({100 * lost / (done + lost):.0f}%) skipped or stale in the last "
+                f"{LOST_WINDOW_S:.0f} s: processing is slower than the sensor (lower the rate, crop or "
+                "downsample: voxel_size)")
+
     def _publish_diagnostics(self) -> None:
         status = DiagnosticStatus(name="t3d_ros: perception", hardware_id=self._last_frame_id or "none")
         lat = np.array(self._latencies) if self._latencies else np.zeros(1)
@@ -266,6 +302,12 @@ class PerceptionNode(Node):
             status.level, status.message = DiagnosticStatus.OK, "ok"
         if self.oversize_total:  # reported, never silent (issue 5)
             status.message += f"; {self.oversize_total} cluster(s) above max_cluster_points left out"
+        lost_text = self._lost_frames_text()
+        if lost_text:
+            if status.level == DiagnosticStatus.OK:
+                status.level, status.message = DiagnosticStatus.WARN, lost_text
+            else:
+                status.message += f"; {lost_text}"
         new_stale, self._stale_reported = self.frames_stale - self._stale_reported, self.frames_stale
         if new_stale:  # WARN only while it happens: a stale frame now and then is not a lasting fault
             text = f"{new_stale} stale cloud(s) dropped since the last report (older than max_frame_age)"

@@ -7,6 +7,11 @@ Clouds are published as the CDR bytes stored in the bag, so no cloud is decoded 
 way (``restamp`` decodes to set the stamp). A bag written by ``sim --bag`` also carries the ground
 truth, which goes out on ``~/ground_truth`` as a MarkerArray, like ``sim_lidar_node``'s.
 
+Time: every cloud also sets ``/clock`` (on by default), so that a perception node started with
+``use_sim_time:=true`` measures latency and ages against the bag's time. Stamps never go backwards:
+a loop's later passes are shifted forward by the length of the bag (or, with ``restamp``, every
+cloud gets the current time).
+
 Publishers are reliable (keep last 2), as ``ros2 bag play``'s: every subscriber matches one, the
 perception node's best-effort subscription included. rclpy is imported only when the player runs,
 so ``python -m t3d_ros`` works without ROS for the other commands.
@@ -38,7 +43,10 @@ PARAMS: tuple[tuple[str, object, str], ...] = (
     ("hz", 0.0, "Publish clouds at this fixed rate [Hz] instead of the recorded timing; 0 = recorded."),
     ("loop", False, "Start over at the end of the bag."),
     ("topic", "", "PointCloud2 topics to publish, comma-separated; empty = every PointCloud2 topic."),
-    ("restamp", False, "Stamp the headers with the current time instead of the recorded stamps."),
+    ("restamp", False, "Stamp the headers with the current time instead of the recorded stamps. Without it, a "
+     "loop's later passes are shifted forward by the bag's length, so that stamps never go back."),
+    ("clock", True, "Publish /clock (rosgraph_msgs/Clock) with the stamp of every cloud, so that nodes run with "
+     "use_sim_time:=true see the bag's time."),
     ("delay", 0.0, "Seconds to wait before the first message, so that subscribers can connect."),
     ("publish_ground_truth", True, "Publish the bag's /ground_truth (sim --bag) on ~/ground_truth as a MarkerArray."),
 )
@@ -70,6 +78,15 @@ class Replayer:
         qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=2, reliability=ReliabilityPolicy.RELIABLE)
         self.pubs = {t: node.create_publisher(PointCloud2, t, qos) for t in self.clouds}
         self.pub_truth = node.create_publisher(MarkerArray, "~/ground_truth", 2) if self.truth else None
+        self.pub_clock = None
+        if p["clock"]:
+            from rosgraph_msgs.msg import Clock
+
+            self.pub_clock = node.create_publisher(Clock, "/clock", qos)
+            self._Clock = Clock
+        self.shift_ns = 0  # added to the recorded stamps in a loop's later passes
+        self._first_ns = self._prev_ns = None  # recorded stamps: the bag's first cloud, the latest one
+        self._period_ns = 0  # the latest positive gap between recorded cloud stamps
         self._PointCloud2 = PointCloud2
         self._stamps: dict[int, object] = {}  # recorded stamp -> the stamp it went out with (restamp)
         timing = f"{self.hz:g} Hz" if self.hz else f"the recorded timing x {self.rate:g}"
@@ -92,13 +109,19 @@ class Replayer:
         from rclpy.serialization import deserialize_message
 
         if kind == CLOUD_TYPE:
-            if not self.restamp:
+            if not self.restamp and not self.shift_ns and self.pub_clock is None:
                 self.pubs[topic].publish(bytes(data))  # the recorded CDR as it is
                 return
             msg = deserialize_message(bytes(data), self._PointCloud2)
             key = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
-            msg.header.stamp = self.node.get_clock().now().to_msg()
+            self._note_recorded(key)
+            if self.restamp:
+                msg.header.stamp = self.node.get_clock().now().to_msg()
+            elif self.shift_ns:
+                msg.header.stamp = _stamp_msg(key + self.shift_ns)
             self._stamps = {key: msg.header.stamp}  # the ground truth that follows takes this stamp
+            if self.pub_clock is not None:  # first the time, then the cloud of that time
+                self.pub_clock.publish(self._Clock(clock=msg.header.stamp))
             self.pubs[topic].publish(msg)
             return
         from std_msgs.msg import Header, String
@@ -109,9 +132,23 @@ class Replayer:
         header = Header(frame_id=doc.get("frame_id", ""))
         stamp = doc.get("stamp", {"sec": 0, "nanosec": 0})
         header.stamp.sec, header.stamp.nanosec = int(stamp["sec"]), int(stamp["nanosec"])
-        if self.restamp:
+        if self.restamp or self.shift_ns:
             header.stamp = self._stamps.get(stamp["sec"] * 1_000_000_000 + stamp["nanosec"], header.stamp)
         self.pub_truth.publish(detections_to_markers(truth_detections(doc), header, 0.0, ns="ground_truth"))
+
+    def _note_recorded(self, stamp_ns: int) -> None:
+        if self._first_ns is None:
+            self._first_ns = stamp_ns
+        if self._prev_ns is not None and stamp_ns > self._prev_ns:
+            self._period_ns = stamp_ns - self._prev_ns
+        self._prev_ns = stamp_ns
+
+    def _shift_next_pass(self) -> None:
+        """The next pass of a loop continues the time: its stamps are the recorded ones plus the
+        bag's length (first to last cloud, plus one sensor period) times the passes done."""
+        if self.restamp or self._first_ns is None:
+            return
+        self.shift_ns += self._prev_ns - self._first_ns + (self._period_ns or 100_000_000)
 
     def play_once(self, first: bool) -> int:
         """One pass over the bag; the number of messages published."""
@@ -142,8 +179,16 @@ class Replayer:
             total, first = total + n, False
             if not self.loop or n == 0:
                 break
+            self._shift_next_pass()
         self.node.get_logger().info(f"published {total} messages in {time.monotonic() - t:.1f} s")
         return total
+
+
+def _stamp_msg(ns: int):
+    from builtin_interfaces.msg import Time
+
+    sec, nanosec = divmod(int(ns), 1_000_000_000)
+    return Time(sec=sec, nanosec=nanosec)
 
 
 def truth_detections(doc: dict) -> list[Detection]:

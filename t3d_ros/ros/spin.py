@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 
 import rclpy
@@ -10,8 +11,13 @@ from rclpy.node import Node
 
 
 def run_node(make_node: Callable[[], Node], name: str, args: list[str] | None = None) -> int:
-    """Exit code 2 with one ``cannot start`` line (no traceback) when construction fails."""
-    rclpy.init(args=args)
+    """Spin the node until SIGINT/SIGTERM (exit 0, no traceback); exit code 2 with one ``cannot start``
+    line (no traceback) when the arguments or the construction fail."""
+    try:
+        rclpy.init(args=args)
+    except RuntimeError as e:  # rcl could not parse the arguments, e.g. a broken params file
+        print(f"[FATAL] [{name}]: cannot start: {e}", file=sys.stderr)
+        return 2
     try:
         node = make_node()
     except Exception as e:  # configuration errors: one clear line, non-zero exit
@@ -22,6 +28,11 @@ def run_node(make_node: Callable[[], Node], name: str, args: list[str] | None = 
         rclpy.spin(node)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except Exception:
+        # The signal handler shuts the context down while a callback may still be publishing: its
+        # "publisher's context is invalid" is the shutdown, not a fault. Anything else is one.
+        if rclpy.ok():
+            raise
     finally:
         node.destroy_node()
         rclpy.try_shutdown()
