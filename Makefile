@@ -12,32 +12,42 @@ export RMW_IMPLEMENTATION ?= rmw_fastrtps_cpp
 export FASTDDS_DEFAULT_PROFILES_FILE ?= $(CURDIR)/config/fastdds_localhost.xml
 DEMO_SECONDS ?= 10
 SENSOR ?= hdl64
+# vision_msgs (no PyPI wheel) is built from ../shared/ros/vision_msgs into this prefix by `make setup`;
+# the recipes that run Python or ROS source it first.
+VISION_MSGS_SETUP := $(VENV)/vision_msgs/install/local_setup.sh
+ROS_ENV := . $(VISION_MSGS_SETUP) &&
 
-.PHONY: setup build demo test lint clean model
+.PHONY: setup build demo test lint clean model vision_msgs
 
-$(VENV)/.installed: requirements.txt requirements-ros.txt requirements-offline.txt requirements-dev.txt setup.py
+$(VENV)/.installed: requirements.txt requirements-ros.txt requirements-offline.txt requirements-dev.txt \
+		requirements-interfaces.txt setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements-dev.txt
+	$(PY) -m pip install -q -r requirements-interfaces.txt
 	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
 	touch $@
 
-setup: $(VENV)/.installed
+# Always asked: the script itself skips the build (in about a second) when the source and Python are unchanged.
+vision_msgs: $(VENV)/.installed
+	bash scripts/build_vision_msgs.sh
+
+setup: $(VENV)/.installed vision_msgs
 
 # colcon install at the repository root: install/t3d_ros/lib/t3d_ros/{perception_node,sim_lidar_node}
 build: setup
-	$(VENV)/bin/colcon --log-base log build --paths . --build-base build --install-base install >/dev/null
+	$(ROS_ENV) $(VENV)/bin/colcon --log-base log build --paths . --build-base build --install-base install >/dev/null
 	@echo "built: . install/local_setup.sh"
 
 demo: build
-	. install/local_setup.sh && $(PY) -m t3d_ros.cli.demo --install install --sensor $(SENSOR) \
+	$(ROS_ENV) . install/local_setup.sh && $(PY) -m t3d_ros.cli.demo --install install --sensor $(SENSOR) \
 		--seconds $(DEMO_SECONDS) --png out/demo_bev.png
 
 lint: setup
 	$(VENV)/bin/ruff check .
 
 test: setup lint
-	$(PY) -m pytest -q
+	$(ROS_ENV) $(PY) -m pytest -q
 
 clean:
 	rm -rf build install log out

@@ -31,7 +31,16 @@ NODE_PARAMS: list[tuple[str, object, str, bool, tuple[float, float] | None]] = [
      "(a 6 m pedestrian, a 0.3 m car; limits in classify/postcheck.py).", False, None),
     ("publish_markers", True, "Publish ~/markers (MarkerArray).", False, None),
     ("publish_clusters", True, "Publish ~/clusters (PointCloud2 with instance and class_id).", False, None),
-    ("publish_detections", True, "Publish ~/detections (JSON in std_msgs/String).", False, None),
+    ("publish_detections", True, "Publish ~/detections (vision_msgs/Detection3DArray: oriented boxes, class and "
+     "score with the runners-up, track id).", False, None),
+    ("publish_detections_json", False, "Publish ~/detections_json (JSON in std_msgs/String, the contract of "
+     "`python -m t3d_ros detect`, with stage times).", False, None),
+    ("tracking", True, "Track objects over frames: stable ids, velocities, and labels voted over each track's "
+     "frames (so they do not flicker).", False, None),
+    ("track_gate", 2.0, "Largest distance from a track's predicted centre to a detection that continues it [m].",
+     False, (0.1, 20.0)),
+    ("track_min_hits", 2, "Detections before a track is confirmed and gets an id.", False, (1, 100)),
+    ("track_max_misses", 3, "Frames in a row without a detection before a track ends.", False, (0, 100)),
     ("marker_lifetime", 1.0, "Marker lifetime [s]; boxes vanish this long after the last frame (0 = forever).",
      False, (0.0, 3600.0)),
     ("diagnostics_period", 1.0, "Period of /diagnostics messages [s].", True, (0.1, 60.0)),
@@ -71,6 +80,22 @@ def load_ros_params(path: str | Path) -> dict[str, Any]:
 
     walk("", section["ros__parameters"] or {})
     return flat
+
+
+TRACK_PARAMS = ("tracking", "track_gate", "track_min_hits", "track_max_misses")
+
+
+def tracker_config(params: dict[str, Any]):
+    """The ``TrackerConfig`` of the node's ``track_*`` parameters (validated), or None with
+    ``tracking: false``."""
+    from t3d_ros.track import TrackerConfig
+
+    if not params.get("tracking", True):
+        return None
+    cfg = TrackerConfig(gate_m=float(params.get("track_gate", 2.0)), min_hits=int(params.get("track_min_hits", 2)),
+                        max_misses=int(params.get("track_max_misses", 3)))
+    cfg.validate()
+    return cfg
 
 
 def pipeline_config(params: dict[str, Any], base: PipelineConfig | None = None) -> PipelineConfig:

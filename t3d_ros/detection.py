@@ -15,7 +15,11 @@ class Detection:
     (length, width, height) in metres, length along the heading ``yaw`` (radians, about +z,
     0 = +x). ``score`` is in [0, 1]: the classifier's (calibrated) probability of its best class.
     When the label was lowered to ``unknown`` (score below the class threshold, implausible size),
-    ``guess`` is the network's class and ``unknown_reason`` says why.
+    ``guess`` is the network's class and ``unknown_reason`` says why. ``hypotheses`` holds the
+    network's best classes with their calibrated probabilities, best first (empty without a model).
+    With tracking, a detection of a confirmed track carries its ``track_id`` and ``velocity``, and
+    its ``label`` / ``score`` are the track's (voted over its frames; ``frame_label`` keeps this
+    frame's label when the two differ).
     """
 
     label: str
@@ -26,6 +30,10 @@ class Detection:
     num_points: int
     guess: str = ""
     unknown_reason: str = ""
+    hypotheses: tuple[tuple[str, float], ...] = ()
+    track_id: int = 0  # > 0: the confirmed track this detection continues (0: untracked or tentative)
+    velocity: np.ndarray | None = None  # (2,) m/s in the cloud frame, from the track
+    frame_label: str = ""  # set when the track's label (from its history) differs from this frame's
 
     def to_json(self) -> dict:
         """The detection in the JSON contract of ``python -m t3d_ros detect``."""
@@ -39,4 +47,9 @@ class Detection:
         }
         if self.unknown_reason:
             doc["guess"], doc["unknown_reason"] = self.guess, self.unknown_reason
+        if self.track_id:
+            doc["track_id"] = int(self.track_id)
+            doc["velocity"] = [round(float(v), 3) for v in self.velocity] if self.velocity is not None else None
+        if self.frame_label:
+            doc["frame_label"] = self.frame_label
         return doc

@@ -12,6 +12,7 @@ always published, with the network's guess and the reason.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -26,9 +27,13 @@ from t3d_ros.config import pipeline_config
 from t3d_ros.detection import Detection
 from t3d_ros.segment.pipeline import Pipeline, PipelineConfig, Segmentation
 
+N_HYPOTHESES = 3  # classes per detection in Detection.hypotheses (the best and two runners-up)
+
 
 class ClusterClassifier(Protocol):
-    """Labels packed clusters: ``(points (sum, C), offsets (K+1,)) -> (labels [K], scores (K,))``."""
+    """Labels packed clusters: ``(points (sum, C), offsets (K+1,)) -> (labels [K], scores (K,))``.
+    ``Classifier`` also has ``probabilities`` ((K, classes) calibrated) and ``classes``, which give
+    every detection its runners-up."""
 
     def __call__(self, points: np.ndarray, offsets: np.ndarray) -> tuple[list[str], np.ndarray]: ...
 
@@ -103,7 +108,9 @@ class Perception:
         t0 = time.perf_counter()
         reasons = [""] * k
         if self.classifier is not None and k:
-            guesses, scores = self.classifier(seg.cluster_points, seg.cluster_offsets)
+            hypotheses = _hypotheses(self.classifier, seg.cluster_points, seg.cluster_offsets)
+            guesses = [h[0][0] for h in hypotheses]
+            scores = np.array([h[0][1] for h in hypotheses], dtype=np.float32)
             for i, (lab, s) in enumerate(zip(guesses, scores, strict=True)):
                 floor = max(self.score_threshold, self.class_thresholds.get(lab, 0.0))
                 if s < floor:
@@ -114,6 +121,7 @@ class Perception:
             labels = [UNKNOWN if why else lab for lab, why in zip(guesses, reasons, strict=True)]
         else:
             guesses, labels, scores = [UNKNOWN] * k, [UNKNOWN] * k, np.ones(k, dtype=np.float32)
+            hypotheses = [()] * k
         timings["classify"] = (time.perf_counter() - t0) * 1e3
         counts = np.diff(seg.cluster_offsets)
         detections = [
@@ -126,10 +134,40 @@ class Perception:
                 num_points=int(counts[i]),
                 guess=guesses[i] if reasons[i] else "",
                 unknown_reason=reasons[i],
+                hypotheses=hypotheses[i],
             )
             for i in range(k)
         ]
         return FrameResult(detections, seg, timings)
+
+
+def with_tracks(detections: Sequence[Detection], tracked: Sequence) -> list[Detection]:
+    """``detections`` as their tracks see them (``tracked``: one ``TrackedObject`` per detection, in
+    order): a detection of a confirmed track gets the track's id, velocity, label and score (the
+    label voted over the track's frames, so it does not flicker; this frame's label stays in
+    ``frame_label`` when it differs); a detection of a tentative track is left as it is."""
+    out = []
+    for det, t in zip(detections, tracked, strict=True):
+        if t.track_id <= 0:
+            out.append(det)
+            continue
+        out.append(dataclasses.replace(det, label=t.label, score=float(t.score), track_id=int(t.track_id),
+                                       velocity=np.asarray(t.velocity, dtype=np.float64),
+                                       frame_label=det.label if det.label != t.label else ""))
+    return out
+
+
+def _hypotheses(classifier: ClusterClassifier, points: np.ndarray, offsets: np.ndarray
+                ) -> list[tuple[tuple[str, float], ...]]:
+    """Per cluster the N_HYPOTHESES best (class, probability), best first; a classifier without
+    ``probabilities`` gives its one label and score."""
+    if not hasattr(classifier, "probabilities"):
+        labels, scores = classifier(points, offsets)
+        return [((lab, float(s)),) for lab, s in zip(labels, scores, strict=True)]
+    probs = classifier.probabilities(points, offsets)
+    order = np.argsort(-probs, axis=1, kind="stable")[:, :N_HYPOTHESES]
+    classes = classifier.classes
+    return [tuple((classes[j], float(p[j])) for j in row) for p, row in zip(probs, order, strict=True)]
 
 
 def parse_class_thresholds(text: str, classes: Sequence[str]) -> dict[str, float]:

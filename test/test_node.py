@@ -47,7 +47,7 @@ class Outputs:
         self.subs = [
             ros_node.create_subscription(MarkerArray, "/perception_node/markers",
                                          lambda m: self.markers.__setitem__(key(m.markers[0].header), m), 10),
-            ros_node.create_subscription(String, "/perception_node/detections", self._on_det, 10),
+            ros_node.create_subscription(String, "/perception_node/detections_json", self._on_det, 10),
             ros_node.create_subscription(DiagnosticArray, "/diagnostics", self.diagnostics.append, 10),
         ]
         self.node = ros_node
@@ -63,11 +63,14 @@ class Outputs:
 
 @pytest.fixture
 def perception(start_node, ros_node):
-    """perception_node from the install with the shipped params, listening on TOPIC."""
+    """perception_node from the install with the shipped params, listening on TOPIC, with the JSON
+    detections on and tracking off: these tests judge every frame on its own (tracking is tested
+    with the shipped params in test_typed_detections_carry_stable_track_ids)."""
     from rclpy.qos import QoSProfile, ReliabilityPolicy
     from sensor_msgs.msg import PointCloud2
 
-    node = start_node("perception_node", "-p", f"cloud_topic:={TOPIC}", params="perception.yaml")
+    node = start_node("perception_node", "-p", f"cloud_topic:={TOPIC}", "-p", "publish_detections_json:=true",
+                      "-p", "tracking:=false", params="perception.yaml")
     pub = ros_node.create_publisher(PointCloud2, TOPIC, QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE))
     out = Outputs(ros_node)
     assert spin_until(ros_node, lambda: pub.get_subscription_count() > 0, 30), node.output()
@@ -336,12 +339,13 @@ def test_sim_lidar_to_perception_chain(start_node, ros_node):
 
     sim = start_node("sim_lidar_node", "-p", "sensor:=os1-128", "-p", "pool_size:=2", "-p", "topic:=/chain/points",
                      params="sim.yaml")
-    per = start_node("perception_node", "-p", "cloud_topic:=/chain/points", params="perception.yaml")
+    per = start_node("perception_node", "-p", "cloud_topic:=/chain/points", "-p", "publish_detections_json:=true",
+                     params="perception.yaml")
     clouds, dets, truth = [], [], []
     from rclpy.qos import qos_profile_sensor_data
 
     subs = [ros_node.create_subscription(PointCloud2, "/chain/points", clouds.append, qos_profile_sensor_data),
-            ros_node.create_subscription(String, "/perception_node/detections", dets.append, 10),
+            ros_node.create_subscription(String, "/perception_node/detections_json", dets.append, 10),
             ros_node.create_subscription(MarkerArray, "/sim_lidar_node/ground_truth", truth.append, 10)]
     try:
         ok = spin_until(ros_node, lambda: len(dets) >= 3 and clouds and truth, 60)
@@ -660,3 +664,62 @@ def test_use_sim_time_with_the_replayed_clock(start_node, ros_node, tmp_path):
         log.close()
         for s in subs:
             ros_node.destroy_subscription(s)
+
+
+def test_typed_detections_carry_stable_track_ids(start_node, ros_node):
+    """With the shipped params (tracking on): ~/detections is a vision_msgs/Detection3DArray stamped
+    with the input header, one Detection3D per object with its oriented box, the class and score
+    first in results (runners-up after), and the track id, which stays the same while the scene
+    does; markers carry the id in their text."""
+    from conftest import IN_CI
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
+    from sensor_msgs.msg import PointCloud2
+    from visualization_msgs.msg import Marker, MarkerArray
+
+    try:
+        from vision_msgs.msg import Detection3DArray
+    except ImportError:
+        if IN_CI:
+            pytest.fail("vision_msgs is not importable: `make setup` builds it (scripts/build_vision_msgs.sh)")
+        pytest.skip("vision_msgs not built here (make setup builds it)")
+    node = start_node("perception_node", "-p", f"cloud_topic:={TOPIC}", params="perception.yaml")
+    pub = ros_node.create_publisher(PointCloud2, TOPIC, QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE))
+    arrays: dict[int, object] = {}
+    markers: dict[int, object] = {}
+    key = lambda h: h.stamp.sec * 10**9 + h.stamp.nanosec  # noqa: E731
+    subs = [ros_node.create_subscription(Detection3DArray, "/perception_node/detections",
+                                         lambda m: arrays.__setitem__(key(m.header), m), 10),
+            ros_node.create_subscription(MarkerArray, "/perception_node/markers",
+                                         lambda m: markers.__setitem__(key(m.markers[0].header), m), 10)]
+    try:
+        assert spin_until(ros_node, lambda: pub.get_subscription_count() > 0, 30), node.output()
+        _, _, msg = _sim_msg(7, "hdl64")
+        stamps = [1_700_000_100_000_000_000 + i * 100_000_000 for i in range(6)]
+        for stamp in stamps:  # the same scene six times, 10 Hz
+            msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(stamp, 10**9)
+            for _ in range(10):
+                pub.publish(msg)
+                if spin_until(ros_node, lambda s=stamp: s in arrays and s in markers, 2.0):
+                    break
+            assert stamp in arrays, node.output()
+        first, last = arrays[stamps[0]], arrays[stamps[-1]]
+        assert first.header.frame_id == "velodyne" and len(first.detections) > 10
+        assert all(d.id == "" for d in first.detections)  # tentative: one detection is no track yet
+        ids = [[d.id for d in arrays[s].detections] for s in stamps[2:]]
+        assert sum(i != "" for i in ids[-1]) >= 0.8 * len(ids[-1]), ids[-1]
+        assert all(i == ids[-1] for i in ids), "track ids changed while the scene stood still"
+        assert len(set(ids[-1]) - {""}) == sum(i != "" for i in ids[-1])  # one id per object
+        for d in last.detections:
+            q = d.bbox.center.orientation
+            assert abs(q.x) < 1e-9 and abs(q.y) < 1e-9 and abs(q.z**2 + q.w**2 - 1) < 1e-6  # a yaw about +z
+            assert min(d.bbox.size.x, d.bbox.size.y, d.bbox.size.z) > 0
+            hyps = [(r.hypothesis.class_id, r.hypothesis.score) for r in d.results]
+            assert hyps and hyps[0][0] in set(CLASSES) | {UNKNOWN} and all(0 <= s <= 1 for _, s in hyps)
+            assert len({c for c, _ in hyps}) == len(hyps)  # runners-up after the label, no class twice
+        assert sum(len(d.results) > 1 for d in last.detections) >= 0.5 * len(last.detections)
+        texts = [m.text for m in markers[stamps[-1]].markers if m.type == Marker.TEXT_VIEW_FACING]
+        assert sum("#" in t for t in texts) == sum(i != "" for i in ids[-1])
+    finally:
+        for s in subs:
+            ros_node.destroy_subscription(s)
+        ros_node.destroy_publisher(pub)

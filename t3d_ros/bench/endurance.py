@@ -224,7 +224,8 @@ def main(argv: list[str] | None = None) -> int:
     sim = start(install, "sim_lidar_node", "sim.yaml",
                 ["-p", f"sensor:={args.sensor}", "-p", f"rate_hz:={args.rate}", "-p", f"topic:={TOPIC}"],
                 logs / "endurance_sim.log")
-    per = start(install, "perception_node", "perception.yaml", ["-p", f"cloud_topic:={TOPIC}", *args.node_arg],
+    per = start(install, "perception_node", "perception.yaml",
+                ["-p", f"cloud_topic:={TOPIC}", "-p", "publish_detections_json:=true", *args.node_arg],
                 logs / "endurance_perception.log")
     procs = [sim, per]
     names = {sim.pid: "sim_lidar_node", per.pid: "perception_node"}
@@ -254,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
         return cb
 
     node.create_subscription(MarkerArray, "/sim_lidar_node/ground_truth", on_truth, 50)
-    node.create_subscription(String, "/perception_node/detections", on_det, 50)
+    node.create_subscription(String, "/perception_node/detections_json", on_det, 50)
     node.create_subscription(DiagnosticArray, "/diagnostics", on_diag, 10)
     node.create_subscription(Float64, "/perception_node/debug/pipeline_latency_ms", on_float("latency"), 50)
     node.create_subscription(Float64, "/perception_node/debug/processing_time_ms", on_float("processing"), 50)

@@ -65,12 +65,13 @@ class NodeHarness:
 
         if not rclpy.ok():
             rclpy.init()
-        values = {"model_path": str(model) if model else "", "device": device, "backend": backend, **(params or {})}
+        values = {"model_path": str(model) if model else "", "device": device, "backend": backend,
+                  "publish_detections_json": True, **(params or {})}
         self.node = PerceptionNode(parameter_overrides=[Parameter(k, value=v) for k, v in values.items()])
         self.classifier = self.node.perception.classifier
         self.description = self.node.mode
         self._doc: dict = {}
-        real = self.node.pub_detections
+        real = self.node.pub_detections_json
         harness = self
 
         class _Capture:  # keeps the node's detections JSON (its own stage times), then publishes it
@@ -78,7 +79,7 @@ class NodeHarness:
                 harness._doc = json.loads(msg.data)
                 real.publish(msg)
 
-        self.node.pub_detections = _Capture()
+        self.node.pub_detections_json = _Capture()
 
     def frame(self, msg) -> dict[str, float]:
         msg.header.stamp = self.node.get_clock().now().to_msg()  # a live frame: never judged stale

@@ -57,7 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     logs = args.png.parent
     procs = [
         _start(args.install, "sim_lidar_node", "sim.yaml", ["-p", f"sensor:={args.sensor}"], logs / "demo_sim.log"),
-        _start(args.install, "perception_node", "perception.yaml", [], logs / "demo_perception.log"),
+        _start(args.install, "perception_node", "perception.yaml", ["-p", "publish_detections_json:=true"],
+               logs / "demo_perception.log"),
     ]
     rclpy.init()
     node = Node("t3d_demo_monitor")
@@ -86,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
                              qos_profile_sensor_data)
     node.create_subscription(MarkerArray, "/sim_lidar_node/ground_truth",
                              lambda m: keep(truth, stamp_key(m.markers[0].header), m), 10)
-    node.create_subscription(String, "/perception_node/detections", on_detections, 10)
+    node.create_subscription(String, "/perception_node/detections_json", on_detections, 10)
     print(f"starting sim_lidar_node ({args.sensor}) and perception_node; logs in {logs}/demo_*.log")
     print(f"{'frame':>5} {'stamp':>13} {'points':>8} {'objects':>6}  {'proc_ms':>8} {'latency_ms':>9}   labels")
     try:

@@ -53,7 +53,8 @@ def detections_to_markers(
     detections: Sequence[Detection], header: Header, lifetime_s: float = 0.0, ns: str = "t3d_ros"
 ) -> MarkerArray:
     """DELETEALL (so no stale box stays in rviz), then per detection an oriented CUBE coloured by
-    class and a TEXT label with the score above it. Marker ids: 2*i (box) and 2*i+1 (text)."""
+    class and a TEXT label with the track id and the score above it ("car #12 0.87"). Marker ids:
+    2*i (box) and 2*i+1 (text)."""
     clear = Marker(header=header, ns=ns, action=Marker.DELETEALL)
     life = Duration(sec=int(lifetime_s), nanosec=int((lifetime_s % 1.0) * 1e9))
     # Markers are shallow copies of two templates, given new pose/scale/colour objects: a Marker()
@@ -82,10 +83,41 @@ def detections_to_markers(
         text.id = 2 * i + 1
         text.pose = Pose(position=Point(x=cx, y=cy, z=float(det.center[2] + det.size[2] / 2 + 0.4)))
         text.color = colors[det.label][1]
-        text.text = f"{det.label} {det.score:.2f}"
+        text.text = f"{det.label} #{det.track_id} {det.score:.2f}" if det.track_id else f"{det.label} {det.score:.2f}"
         markers += (box, text)
     out = MarkerArray()
     out.markers = markers
+    return out
+
+
+def detections_to_detection3d_array(detections: Sequence[Detection], header: Header):
+    """``vision_msgs/Detection3DArray``: per detection an oriented ``bbox`` (centre pose with the yaw
+    as a quaternion about +z, size = length, width, height), ``results`` = the published label with
+    its score, then the network's runners-up (``Detection.hypotheses``), and ``id`` = the track id
+    ("" when untracked). Stamped with the input ``header``. vision_msgs is imported here, so the rest
+    of the node runs without it."""
+    from vision_msgs.msg import (  # optional: only ~/detections needs it
+        BoundingBox3D,
+        Detection3D,
+        Detection3DArray,
+        ObjectHypothesisWithPose,
+    )
+
+    out = Detection3DArray(header=header)
+    for det in detections:
+        cx, cy, cz = (float(v) for v in det.center)
+        pose = Pose(position=Point(x=cx, y=cy, z=cz),
+                    orientation=Quaternion(z=float(np.sin(det.yaw / 2)), w=float(np.cos(det.yaw / 2))))
+        size = Vector3(x=float(det.size[0]), y=float(det.size[1]), z=float(det.size[2]))
+        d = Detection3D(header=header, bbox=BoundingBox3D(center=pose, size=size),
+                        id=str(det.track_id) if det.track_id else "")
+        ranked = [(det.label, float(det.score))] + [(c, p) for c, p in det.hypotheses if c != det.label]
+        for class_id, score in ranked:
+            hyp = ObjectHypothesisWithPose()
+            hyp.hypothesis.class_id, hyp.hypothesis.score = class_id, score
+            hyp.pose.pose = pose
+            d.results.append(hyp)
+        out.detections.append(d)
     return out
 
 

@@ -5,7 +5,8 @@ publishers are both received and a slow frame never builds a queue). Publishes, 
 input header:
   ~/markers     visualization_msgs/MarkerArray  DELETEALL + oriented CUBE and TEXT per object
   ~/clusters    sensor_msgs/PointCloud2         cluster points with instance and class_id fields
-  ~/detections  std_msgs/String                 JSON, the same contract as ``python -m t3d_ros detect``
+  ~/detections  vision_msgs/Detection3DArray     boxes, class + score (and runners-up), track id
+  ~/detections_json  std_msgs/String            JSON, the contract of ``python -m t3d_ros detect`` (off by default)
   ~/debug/processing_time_ms, ~/debug/pipeline_latency_ms  std_msgs/Float64
   /diagnostics  diagnostic_msgs/DiagnosticArray health, latency, rejected-message counts
 """
@@ -30,12 +31,19 @@ from std_msgs.msg import Float64, String
 from visualization_msgs.msg import MarkerArray
 
 from t3d_ros.classes import CLASSES, UNKNOWN_ID
-from t3d_ros.config import NODE_PARAMS, pipeline_config, unknown_params
+from t3d_ros.config import NODE_PARAMS, TRACK_PARAMS, pipeline_config, tracker_config, unknown_params
 from t3d_ros.io.cloud import CloudError
-from t3d_ros.perception import Perception, parse_class_thresholds
-from t3d_ros.ros.convert import array_to_msg, clusters_to_array, detections_to_markers, msg_to_points
+from t3d_ros.perception import Perception, parse_class_thresholds, with_tracks
+from t3d_ros.ros.convert import (
+    array_to_msg,
+    clusters_to_array,
+    detections_to_detection3d_array,
+    detections_to_markers,
+    msg_to_points,
+)
 from t3d_ros.ros.spin import run_node
 from t3d_ros.segment.pipeline import PipelineConfig
+from t3d_ros.track import Tracker
 
 LOG_INTERVAL_S = 10.0  # at most one log line per fault cause in this period
 # /diagnostics goes WARN when more than LOST_SHARE_WARN of the sensor's frames were skipped (never
@@ -75,7 +83,19 @@ class PerceptionNode(Node):
         self.sub = self.create_subscription(PointCloud2, p["cloud_topic"], self._on_cloud, qos)
         self.pub_markers = self.create_publisher(MarkerArray, "~/markers", 5)
         self.pub_clusters = self.create_publisher(PointCloud2, "~/clusters", 5)
-        self.pub_detections = self.create_publisher(String, "~/detections", 5)
+        self.pub_detections = None
+        try:
+            from vision_msgs.msg import Detection3DArray
+
+            self.pub_detections = self.create_publisher(Detection3DArray, "~/detections", 5)
+        except ImportError:  # a robot gets it from its distribution; say how, and keep running
+            self.get_logger().warning(
+                "vision_msgs is not installed: ~/detections (vision_msgs/Detection3DArray) is off. Install "
+                "ros-<distro>-vision-msgs (rosdep install --from-paths src), or set publish_detections_json:=true "
+                "for the same detections as JSON on ~/detections_json")
+        self.pub_detections_json = self.create_publisher(String, "~/detections_json", 5)
+        tracker_cfg = tracker_config(p)
+        self.tracker = Tracker(tracker_cfg) if tracker_cfg is not None else None
         self.pub_processing = self.create_publisher(Float64, "~/debug/processing_time_ms", 5)
         self.pub_latency = self.create_publisher(Float64, "~/debug/pipeline_latency_ms", 5)
         self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 5)
@@ -135,6 +155,13 @@ class PerceptionNode(Node):
             config = pipeline_config(changes, self.perception.config)
         except (ValueError, TypeError) as e:
             return SetParametersResult(successful=False, reason=str(e))
+        tracker = self.tracker
+        if any(name in changes for name in TRACK_PARAMS):  # a new tracker (its tracks start over)
+            try:
+                cfg = tracker_config({**self._params(), **changes})
+            except (ValueError, TypeError) as e:
+                return SetParametersResult(successful=False, reason=str(e))
+            tracker = Tracker(cfg) if cfg is not None else None
         thresholds = None
         if "class_thresholds" in changes and self.perception.classifier is not None:
             clf = self.perception.classifier
@@ -144,6 +171,7 @@ class PerceptionNode(Node):
             except ValueError as e:
                 return SetParametersResult(successful=False, reason=str(e))
         self.perception.config = config
+        self.tracker = tracker
         if "score_threshold" in changes:
             self.perception.score_threshold = float(changes["score_threshold"])
         if thresholds is not None:
@@ -209,33 +237,41 @@ class PerceptionNode(Node):
                               f"processing failed on a {len(points)}-point cloud: {e}\n{traceback.format_exc()}",
                               error=True)
             return
+        header = msg.header
+        stamp_ns = header.stamp.sec * 1_000_000_000 + header.stamp.nanosec
+        detections = res.detections
+        t_track = time.perf_counter()
+        if self.tracker is not None:
+            stamp_s = (stamp_ns or self.get_clock().now().nanoseconds) * 1e-9
+            detections = with_tracks(detections, self.tracker.update(detections, stamp_s))
         t1 = time.perf_counter()
         self._report_oversize(res.segmentation.n_oversize)
         p = self._params()
-        header = msg.header
         if p["publish_markers"]:
-            self.pub_markers.publish(detections_to_markers(res.detections, header, p["marker_lifetime"]))
+            self.pub_markers.publish(detections_to_markers(detections, header, p["marker_lifetime"]))
         if p["publish_clusters"]:
-            ids = np.array([CLASSES.index(d.label) if d.label in CLASSES else UNKNOWN_ID for d in res.detections])
+            ids = np.array([CLASSES.index(d.label) if d.label in CLASSES else UNKNOWN_ID for d in detections])
             arr = clusters_to_array(res.segmentation.cluster_points, res.segmentation.cluster_offsets, ids)
             self.pub_clusters.publish(array_to_msg(arr, header))
-        timings = {"decode": decode_ms, **res.timings_ms, "messages": (time.perf_counter() - t1) * 1e3}
-        if p["publish_detections"]:
+        if p["publish_detections"] and self.pub_detections is not None:
+            self.pub_detections.publish(detections_to_detection3d_array(detections, header))
+        timings = {"decode": decode_ms, **res.timings_ms, "track": (t1 - t_track) * 1e3,
+                   "messages": (time.perf_counter() - t1) * 1e3}
+        if p["publish_detections_json"]:
             doc = {
                 "frame": header.frame_id,
                 "stamp": {"sec": header.stamp.sec, "nanosec": header.stamp.nanosec},
                 "num_points": int(len(points)),
-                "detections": [d.to_json() for d in res.detections],
+                "detections": [d.to_json() for d in detections],
                 "timing_ms": {k: round(v, 3) for k, v in timings.items()},
             }
-            self.pub_detections.publish(String(data=json.dumps(doc)))
+            self.pub_detections_json.publish(String(data=json.dumps(doc)))
         total_ms = (time.perf_counter() - t0) * 1e3
         self.pub_processing.publish(Float64(data=total_ms))
-        stamp_ns = header.stamp.sec * 1_000_000_000 + header.stamp.nanosec
         if stamp_ns > 0:
             self.pub_latency.publish(Float64(data=(self.get_clock().now().nanoseconds - stamp_ns) * 1e-6))
         self._latencies.append(total_ms)
-        self._last_clusters = len(res.detections)
+        self._last_clusters = len(detections)
         self.frames += 1
 
     def _is_stale(self, stamp_ns: int) -> bool:

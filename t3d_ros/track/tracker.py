@@ -1,0 +1,229 @@
+"""Multi-object tracking of detections over frames: stable ids, velocities, labels that do not flicker.
+
+Each track has a constant-velocity Kalman filter on its box centre (``kalman.py``: state x, y [m],
+vx, vy [m/s]), a smoothed heading [rad], and class evidence. Per frame (``Tracker.update``):
+
+1. Time: dt = stamp - previous stamp [s]. dt < 0 (time went back: a bag looping) or dt >
+   ``reset_after_s`` (a pause) drops every track first; ids are never reused, also not after that.
+   dt == 0 (the same stamp again: a cloud sent twice) is a frame without motion.
+2. Predict every track by dt; its class evidence decays by ``evidence_decay``.
+3. Associate: cost = xy distance from a track's predicted centre to a detection's centre; pairs
+   beyond the gate are forbidden; the assignment (Hungarian, scipy) minimises the total cost. The
+   gate is ``gate_m``, and ``gate_m + max_speed * dt`` for a track with one detection (its velocity
+   is not known yet, so it is predicted standing still): else nothing faster than gate_m / dt
+   (20 m/s at 10 Hz; also static objects seen from a vehicle that fast) would ever be confirmed.
+4. A matched track takes the detection (filter update, evidence, heading); after ``min_hits``
+   detections it is confirmed and gets the next id (1, 2, ...). An unmatched tentative track is
+   deleted at once, a confirmed one after more than ``max_misses`` missed frames in a row. Every
+   unmatched detection starts a tentative track (id 0 until confirmed).
+
+Class evidence: a dict class -> weight. A detection adds its ``score`` to its label; an ``unknown``
+detection adds 0.5 to ``unknown`` (never to the network's ``guess``: the frame's open-set decision,
+a score below its class threshold or an implausible size, is kept, and a track of untrusted frames
+stays ``unknown``). The track's label
+is the class of most evidence, with hysteresis: the current label stays until another class has more
+than ``label_switch_ratio`` times its evidence (a label alternating every frame between two classes
+of equal score gives a ratio of only 1 / evidence_decay, so the track keeps one of them). Its score is
+the label's share of the total evidence, in [0, 1].
+
+Heading: a box's yaw is defined modulo pi (it has no front), so a measured yaw within 90 degrees of
+the track's yaw + pi is flipped by pi first; then the track's yaw moves ``yaw_gain`` of the way to it
+along the shorter arc (wrapped to [-pi, pi)). The heading is not tied to the direction of motion.
+
+No ego-motion compensation: tracks live in the cloud's frame. On a moving vehicle static objects
+move at minus the ego velocity, which the constant-velocity model follows (turns less well).
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Sequence
+from dataclasses import dataclass, field, fields
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from t3d_ros.classes import UNKNOWN
+from t3d_ros.detection import Detection
+from t3d_ros.track.kalman import ConstantVelocityKF
+
+_FORBIDDEN = 1e9  # cost of a pair beyond the gate: the assignment takes it only when it must, then drops it
+_UNKNOWN_WEIGHT = 0.5  # the vote of an "unknown" detection (for "unknown")
+
+
+@dataclass
+class TrackerConfig:
+    """Parameters of ``Tracker``; ``validate`` checks them."""
+
+    gate_m: float = 2.0  # largest centre distance [m] at which a detection can continue a track
+    min_hits: int = 2  # detections before a track is confirmed (gets an id that is published)
+    max_misses: int = 3  # frames in a row without a detection before a track is deleted
+    accel_std: float = 2.0  # process noise of the constant-velocity model [m/s^2]
+    meas_std: float = 0.3  # measurement noise of a box centre [m]
+    evidence_decay: float = 0.9  # per frame; how fast old class evidence fades
+    reset_after_s: float = 2.0  # a time gap larger than this (or time going back) clears all tracks
+    label_switch_ratio: float = 1.5  # another class needs this times the label's evidence to take over
+    max_speed: float = 30.0  # [m/s] widens the gate of one-detection tracks by max_speed * dt; 0 = off
+    yaw_gain: float = 0.5  # share of the (wrapped, flip-corrected) yaw difference taken per detection
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` naming the field, its value and the allowed range."""
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if isinstance(f.default, int) and (isinstance(v, bool) or not isinstance(v, numbers.Integral)):
+                raise ValueError(f"{f.name}={v!r}: must be an integer")
+            if isinstance(f.default, float) and (isinstance(v, bool) or not isinstance(v, numbers.Real)
+                                                 or not math.isfinite(v)):
+                raise ValueError(f"{f.name}={v!r}: must be a finite number")
+        checks = (("gate_m", self.gate_m > 0, "> 0 m"), ("min_hits", self.min_hits >= 1, ">= 1"),
+                  ("max_misses", self.max_misses >= 0, ">= 0"), ("accel_std", self.accel_std > 0, "> 0 m/s^2"),
+                  ("meas_std", self.meas_std > 0, "> 0 m"),
+                  ("evidence_decay", 0 < self.evidence_decay <= 1, "in (0, 1]"),
+                  ("reset_after_s", self.reset_after_s > 0, "> 0 s"),
+                  ("max_speed", self.max_speed >= 0, ">= 0 m/s"),
+                  ("label_switch_ratio", self.label_switch_ratio >= 1, ">= 1"),
+                  ("yaw_gain", 0 < self.yaw_gain <= 1, "in (0, 1]"))
+        for name, ok, allowed in checks:
+            if not ok:
+                raise ValueError(f"{name}={getattr(self, name)!r}: must be {allowed}")
+
+
+@dataclass
+class TrackedObject:
+    """What the tracker says about one input detection."""
+
+    track_id: int  # > 0 for a confirmed track; 0 while the track is tentative (not yet min_hits)
+    label: str  # the track's class from its accumulated evidence (or "unknown")
+    score: float  # share of the evidence of that class, in [0, 1]
+    velocity: np.ndarray  # (2,) m/s in the cloud frame, from the filter
+    yaw: float  # smoothed heading [rad]
+    hits: int  # detections the track has had
+    age: int  # frames since the track was born
+
+
+def _wrap(a: float) -> float:
+    """Angle in [-pi, pi)."""
+    return (a + math.pi) % (2 * math.pi) - math.pi
+
+
+@dataclass
+class Track:
+    """One live track (internal state; read it through ``Tracker.tracks``)."""
+
+    kf: ConstantVelocityKF
+    yaw: float
+    label: str = UNKNOWN
+    evidence: dict[str, float] = field(default_factory=dict)
+    track_id: int = 0
+    hits: int = 0
+    misses: int = 0
+    age: int = 0
+
+    @property
+    def score(self) -> float:
+        total = sum(self.evidence.values())
+        return self.evidence.get(self.label, 0.0) / total if total > 0 else 0.0
+
+    def add_evidence(self, det: Detection, switch_ratio: float) -> None:
+        if det.label != UNKNOWN:
+            cls, w = det.label, float(det.score)
+        else:
+            cls, w = UNKNOWN, _UNKNOWN_WEIGHT
+        self.evidence[cls] = self.evidence.get(cls, 0.0) + max(w, 0.0)
+        best = max(self.evidence, key=self.evidence.__getitem__)
+        current = self.evidence.get(self.label, 0.0)
+        # Hysteresis: an alternating detection label must not make the track's label alternate.
+        if self.hits == 0 or self.evidence[best] > switch_ratio * current:
+            self.label = best
+
+    def add_yaw(self, yaw: float, gain: float) -> None:
+        if not math.isfinite(yaw):
+            return
+        d = _wrap(yaw - self.yaw)
+        if abs(d) > math.pi / 2:  # nearer yaw + pi: the box's other end was taken as its front
+            d = _wrap(d + math.pi)
+        self.yaw = _wrap(self.yaw + gain * d)
+
+
+class Tracker:
+    """Tracks detections over frames; see the module docstring. One ``update`` per frame, in time order."""
+
+    def __init__(self, config: TrackerConfig | None = None) -> None:
+        self.config = config if config is not None else TrackerConfig()
+        self.config.validate()
+        self._tracks: list[Track] = []
+        self._stamp: float | None = None
+        self._next_id = 1  # survives reset: an id is never given to two tracks
+
+    @property
+    def tracks(self) -> list[Track]:
+        """The live tracks, tentative and confirmed (coasting ones included)."""
+        return list(self._tracks)
+
+    def reset(self) -> None:
+        """Drop every track (ids already given are not reused)."""
+        self._tracks = []
+        self._stamp = None
+
+    def update(self, detections: Sequence[Detection], stamp_s: float) -> list[TrackedObject]:
+        """Take one frame's detections (stamped ``stamp_s`` seconds); return one ``TrackedObject`` per
+        detection, in their order."""
+        if not math.isfinite(stamp_s):
+            raise ValueError(f"stamp_s={stamp_s!r}: must be a finite time [s]")
+        cfg = self.config
+        if self._stamp is not None and not 0 <= stamp_s - self._stamp <= cfg.reset_after_s:
+            self.reset()
+        dt = 0.0 if self._stamp is None else stamp_s - self._stamp
+        self._stamp = stamp_s
+        for t in self._tracks:
+            t.kf.predict(dt)
+            t.age += 1
+            for cls in t.evidence:
+                t.evidence[cls] *= cfg.evidence_decay
+
+        centers = np.array([np.asarray(d.center, dtype=np.float64)[:2] for d in detections]).reshape(-1, 2)
+        valid = np.isfinite(centers).all(axis=1)  # a broken box never continues nor starts a track
+        det_track: list[Track | None] = [None] * len(detections)
+        matched: set[int] = set()
+        if self._tracks and len(detections):
+            pred = np.array([t.kf.x[:2] for t in self._tracks])
+            dist = np.linalg.norm(pred[:, None, :] - np.where(valid[:, None], centers, 0.0)[None], axis=2)
+            gate = np.array([cfg.gate_m + (cfg.max_speed * dt if t.hits == 1 else 0.0) for t in self._tracks])
+            allowed = (dist <= gate[:, None]) & valid[None, :]
+            rows, cols = linear_sum_assignment(np.where(allowed, dist, _FORBIDDEN))
+            for r, c in zip(rows, cols, strict=True):
+                if allowed[r, c]:
+                    det_track[c] = self._tracks[r]
+                    matched.add(r)
+
+        survivors = []
+        for i, t in enumerate(self._tracks):
+            if i in matched:
+                survivors.append(t)
+                continue
+            t.misses += 1
+            if t.track_id > 0 and t.misses <= cfg.max_misses:  # coast; tentative tracks die at once
+                survivors.append(t)
+        self._tracks = survivors
+
+        out = []
+        for j, det in enumerate(detections):
+            t = det_track[j]
+            if t is None and valid[j]:
+                yaw = _wrap(float(det.yaw)) if math.isfinite(det.yaw) else 0.0
+                t = Track(ConstantVelocityKF(centers[j], cfg.accel_std, cfg.meas_std), yaw=yaw)
+                self._tracks.append(t)
+            elif t is not None:
+                t.kf.update(centers[j])
+                t.add_yaw(float(det.yaw), cfg.yaw_gain)
+            if t is None:
+                out.append(TrackedObject(0, det.label, float(det.score), np.zeros(2), float(det.yaw), 0, 0))
+                continue
+            t.add_evidence(det, cfg.label_switch_ratio)
+            t.hits += 1
+            t.misses = 0
+            if t.track_id == 0 and t.hits >= cfg.min_hits:
+                t.track_id, self._next_id = self._next_id, self._next_id + 1
+            out.append(TrackedObject(t.track_id, t.label, t.score, t.kf.velocity, t.yaw, t.hits, t.age))
+        return out
