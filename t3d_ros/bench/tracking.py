@@ -1,0 +1,218 @@
+"""Tracking: ids, label stability and the label gain of track voting, on simulated sequences and on
+consecutive real frames.
+
+The node's pipeline and shipped params (``--params``, the shipped model) label every frame, and the
+node's tracker (``t3d_ros.track``) follows the detections, as ``perception_node`` does:
+
+- **simulated sequences** (``sim --sequence``: moving cars, cyclists and pedestrians, a moving ego
+  sensor, ground-truth ids): CLEAR-MOT numbers (MOTA, MOTP, id switches, mostly tracked;
+  ``t3d_ros.offline.eval.tracking``) of the road users (car, truck, pedestrian, cyclist with >= 10
+  returns) against the tracks the node labels as road users, as a planner would read them; and,
+  over every track on a road user, the label accuracy and the share of consecutive frames in which
+  its published label changes, with the frame's own label (no tracking) against the track's voted
+  label;
+- **real frames** (``--odometry``: consecutive unlabelled frames of a drive): tracks confirmed, how
+  long they last, and the same label-change share without and with tracking; a picture of the tracks
+  (``--png``).
+
+    python -m t3d_ros.bench.tracking --sequences 4 --frames 20 --odometry ODOMETRY_DIR \\
+        --out benchmarks/results/tracking --png docs/tracking_odometry.png
+
+Writes ``OUT.json`` and ``OUT.md``. No ground truth of the real frames exists: their numbers are
+stability, not accuracy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from t3d_ros.classes import CLASS_COLORS, UNKNOWN
+from t3d_ros.config import load_ros_params, tracker_config
+from t3d_ros.perception import Perception, with_tracks
+from t3d_ros.track import Tracker
+
+ROAD_USERS = ("car", "truck", "pedestrian", "cyclist")
+SEED0 = 410_000  # sequences the shipped model never saw (training uses seeds below 2,000)
+
+
+def _frame_labelled(detections) -> list:
+    """The detections with their frame's own label (what the node publishes without tracking)."""
+    import dataclasses
+
+    return [dataclasses.replace(d, label=d.frame_label or d.label) for d in detections]
+
+
+def sim_sequences(perception: Perception, params: dict, n: int, frames: int, sensor: str) -> dict:
+    """CLEAR-MOT and label numbers over ``n`` simulated sequences."""
+    from t3d_ros.offline.eval.tracking import evaluate_tracking
+    from t3d_ros.offline.sim.sequence import iter_sequence
+
+    tracked_frames, frame_frames = [], []
+    for k in range(n):
+        tracker = Tracker(tracker_config(params))
+        for sf in iter_sequence(SEED0 + k, sensor, frames=frames):
+            pts = np.column_stack([sf.frame.xyz, sf.frame.intensity]).astype(np.float32)
+            dets = perception.process(pts).detections
+            dets = with_tracks(dets, tracker.update(dets, sf.stamp_s))
+            tracked_frames.append((sf.objects, dets))
+            frame_frames.append((sf.objects, _frame_labelled(dets)))
+        print(f"sequence {k + 1}/{n} done", file=sys.stderr)
+    # Road users as a planner reads them: the tracks labelled as one.
+    mot = evaluate_tracking([(gt, [d for d in dets if d.label in ROAD_USERS]) for gt, dets in tracked_frames],
+                            labels=ROAD_USERS)
+    # Labels on every track of a road user; the same tracks both times, so the same matches.
+    labels = {name: evaluate_tracking(f, labels=ROAD_USERS) for name, f in
+              (("tracking", tracked_frames), ("frame_labels", frame_frames))}
+    keep = ("label_accuracy", "label_flip_rate", "label_flips", "matches")
+    return {"sequences": n, "frames_each": frames, "sensor": sensor, "mot": mot,
+            "labels": {name: {k: r[k] for k in keep} for name, r in labels.items()}}
+
+
+def odometry(perception: Perception, params: dict, root: Path, png: Path | None) -> dict:
+    """Tracks over consecutive real frames (10 Hz): counts, lengths, label changes."""
+    from t3d_ros.io.frames import frame_files, read_points
+
+    tracker = Tracker(tracker_config(params))
+    history: dict[int, list] = {}  # track id -> [(frame index, detection)]
+    last_points = None
+    files = frame_files(root)
+    for i, path in enumerate(files):
+        last_points = read_points(path)
+        dets = perception.process(last_points).detections
+        for d in with_tracks(dets, tracker.update(dets, 0.1 * i)):
+            if d.track_id:
+                history.setdefault(d.track_id, []).append((i, d))
+    pairs = changed_track = changed_frame = 0
+    for hist in history.values():
+        for (i, a), (j, b) in zip(hist, hist[1:], strict=False):
+            if j != i + 1:
+                continue
+            pairs += 1
+            changed_track += a.label != b.label
+            changed_frame += (a.frame_label or a.label) != (b.frame_label or b.label)
+    lengths = [len(h) for h in history.values()]
+    out = {
+        "frames": len(files),
+        "tracks_confirmed": len(history),
+        "tracks_in_every_frame_after_confirmation": sum(n >= len(files) - 1 for n in lengths),
+        "track_length_median": float(np.median(lengths)) if lengths else 0.0,
+        "consecutive_pairs": pairs,
+        "label_change_rate_frame_labels": changed_frame / pairs if pairs else float("nan"),
+        "label_change_rate_tracking": changed_track / pairs if pairs else float("nan"),
+        "road_user_tracks": sum(h[-1][1].label in ("car", "truck", "pedestrian", "cyclist")
+                                for h in history.values()),
+    }
+    if png is not None and last_points is not None:
+        _picture(png, last_points, history, len(files))
+    return out
+
+
+def _picture(path: Path, points: np.ndarray, history: dict, n_frames: int) -> None:
+    """The last frame from above, with every confirmed track's path over the frames and its last box."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Polygon
+
+    from t3d_ros.geometry import box_corners_xy
+
+    extent = 35.0
+    fig, ax = plt.subplots(figsize=(9, 9), dpi=110)
+    ax.set_facecolor("black")
+    p = points[(np.abs(points[:, 0]) < extent) & (np.abs(points[:, 1]) < extent)]
+    ax.scatter(-p[:, 1], p[:, 0], s=0.3, c=p[:, 2], cmap="Greys_r", vmin=-2.2, vmax=1.5, linewidths=0)
+    for tid, hist in history.items():
+        last = hist[-1][1]
+        color = CLASS_COLORS.get(last.label, CLASS_COLORS[UNKNOWN])
+        path_xy = np.array([d.center[:2] for _, d in hist])
+        ax.plot(-path_xy[:, 1], path_xy[:, 0], color=color, lw=1.0)
+        if hist[-1][0] == n_frames - 1:
+            xy = box_corners_xy(last.center, last.size, last.yaw)
+            ax.add_patch(Polygon(np.c_[-xy[:, 1], xy[:, 0]], fill=False, ec=color, lw=1.0))
+            if last.label != UNKNOWN and np.abs(last.center[:2]).max() < extent - 1:
+                ax.text(-last.center[1], last.center[0] + last.size[0] / 2 + 0.4, f"{last.label} #{tid}",
+                        color=color, fontsize=6, ha="center", clip_on=True)
+    ax.set_xlim(-extent, extent)
+    ax.set_ylim(-extent, extent)
+    ax.set_aspect("equal")
+    ax.set_title(f"{len(history)} tracks over {n_frames} real frames (KITTI odometry, the car drives up); lines: "
+                 "each track's path in the sensor frame, boxes: the last frame; white: unknown", fontsize=8)
+    ax.set_xlabel("-y [m]")
+    ax.set_ylabel("x [m] (driving direction up)")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, bbox_inches="tight")
+    plt.close(fig)
+
+
+def markdown(res: dict) -> str:
+    lines = []
+    if "sim" in res:
+        s, t = res["sim"], res["sim"]["mot"]
+        f, v = s["labels"]["frame_labels"], s["labels"]["tracking"]
+        lines += [
+            f"Simulated sequences: {s['sequences']} x {s['frames_each']} frames ({s['sensor']}, 10 Hz, moving "
+            "objects and ego sensor). Road users with >= 10 returns against the tracks labelled as road users:",
+            "",
+            "| MOTA | MOTP | id switches | mostly tracked / objects | misses | false positives | object-frames |",
+            "|---|---|---|---|---|---|---|",
+            f"| {t['mota']:.3f} | {t['motp_m']:.2f} m | {t['id_switches']} | {t['mostly_tracked']} / "
+            f"{t['gt_tracks']} | {t['misses']} | {t['false_positives']} | {t['gt_objects']} |",
+            "",
+            f"Labels of every track on a road user ({v['matches']} object-frames):",
+            "",
+            "| published label | label accuracy | label changes between consecutive frames |",
+            "|---|---|---|",
+            f"| the frame's own (no tracking) | {f['label_accuracy']:.3f} | {f['label_flip_rate']:.3f} |",
+            f"| the track's vote (tracking) | {v['label_accuracy']:.3f} | {v['label_flip_rate']:.3f} |",
+            "",
+        ]
+    if "odometry" in res:
+        o = res["odometry"]
+        lines += [
+            f"Real frames: {o['frames']} consecutive KITTI odometry frames (no labels: stability, not accuracy).",
+            "",
+            "| tracks confirmed | in every frame after confirmation | median length (frames) | road-user tracks "
+            "| label changes, frame labels | label changes, tracking |",
+            "|---|---|---|---|---|---|",
+            f"| {o['tracks_confirmed']} | {o['tracks_in_every_frame_after_confirmation']} | "
+            f"{o['track_length_median']:.0f} | {o['road_user_tracks']} | "
+            f"{o['label_change_rate_frame_labels']:.3f} | {o['label_change_rate_tracking']:.3f} |",
+            "",
+        ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--params", type=Path, default=Path("config/perception.yaml"), help="node params (shipped)")
+    ap.add_argument("--sequences", type=int, default=4, help="simulated sequences (0: none)")
+    ap.add_argument("--frames", type=int, default=20, help="frames per simulated sequence")
+    ap.add_argument("--sensor", default="hdl64", help="simulated sensor")
+    ap.add_argument("--odometry", type=Path, help="folder of consecutive real frames (10 Hz)")
+    ap.add_argument("--png", type=Path, help="picture of the tracks on the real frames")
+    ap.add_argument("--out", type=Path, default=Path("benchmarks/results/tracking"), help="writes OUT.json, OUT.md")
+    args = ap.parse_args(argv)
+    params = load_ros_params(args.params)
+    params["tracking"] = True
+    perception = Perception.from_params(params, warn=lambda m: print(m, file=sys.stderr))
+    res: dict = {"params": str(args.params), "model": perception.mode}
+    if args.sequences > 0:
+        res["sim"] = sim_sequences(perception, params, args.sequences, args.frames, args.sensor)
+    if args.odometry:
+        res["odometry"] = odometry(perception, params, args.odometry, args.png)
+    text = markdown(res)
+    print(text)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.with_suffix(".json").write_text(json.dumps(res, indent=1, default=float) + "\n")
+    args.out.with_suffix(".md").write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
