@@ -723,3 +723,34 @@ def test_typed_detections_carry_stable_track_ids(start_node, ros_node):
         for s in subs:
             ros_node.destroy_subscription(s)
         ros_node.destroy_publisher(pub)
+
+
+def test_sim_sequence_into_the_node_gives_tracks_that_last(start_node, ros_node):
+    """sim_lidar_node publishing one moving scene (sequence:=true) into perception_node with the shipped
+    params: the simulator's ground truth carries track ids, and the node's typed detections keep their
+    track ids over consecutive frames."""
+    from conftest import IN_CI
+    from visualization_msgs.msg import MarkerArray
+
+    try:
+        from vision_msgs.msg import Detection3DArray
+    except ImportError:
+        if IN_CI:
+            pytest.fail("vision_msgs is not importable: `make setup` builds it (scripts/build_vision_msgs.sh)")
+        pytest.skip("vision_msgs not built here (make setup builds it)")
+    sim = start_node("sim_lidar_node", "-p", "sensor:=vlp16", "-p", "sequence:=true", "-p", "pool_size:=60",
+                     "-p", "seed:=5", "-p", "topic:=/seq/points", params="sim.yaml")
+    per = start_node("perception_node", "-p", "cloud_topic:=/seq/points", params="perception.yaml")
+    arrays, truth = [], []
+    subs = [ros_node.create_subscription(Detection3DArray, "/perception_node/detections", arrays.append, 50),
+            ros_node.create_subscription(MarkerArray, "/sim_lidar_node/ground_truth", truth.append, 10)]
+    try:
+        ok = spin_until(ros_node, lambda: len(arrays) >= 15 and truth, 90)
+        assert ok, f"sim:\n{sim.output()}\nperception:\n{per.output()}"
+        assert any("#" in m.text for m in truth[-1].markers if m.type == m.TEXT_VIEW_FACING)
+        ids = [{d.id for d in a.detections} - {""} for a in arrays[-10:]]
+        lasting = set.intersection(*ids)
+        assert len(lasting) >= 5, f"ids over 10 frames: {ids}"  # the same objects keep their ids
+    finally:
+        for s in subs:
+            ros_node.destroy_subscription(s)

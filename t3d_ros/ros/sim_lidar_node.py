@@ -45,7 +45,11 @@ class SimLidarNode(Node):
         frame_id = declare("frame_id", "lidar", "frame_id of the published clouds.")
         density = declare("density", 1.0, "Scene density: scales the number of objects (1 = a busy street).",
                           (0.0, 5.0))
-        pool = declare("pool_size", 8, "Distinct scenes simulated at start-up and published in turn.", (1, 1000))
+        pool = declare("pool_size", 8, "Distinct scenes simulated at start-up and published in turn (with "
+                       "sequence: the frames of the one moving scene).", (1, 1000))
+        sequence = declare("sequence", False, "Publish one scene in motion (traffic and people moving, the sensor "
+                           "driving on, ground truth with track ids; `sim --sequence`) instead of independent "
+                           "scenes; its pool_size frames are published in a loop.")
         organized = declare("organized", True, "Publish organized clouds (rings x columns, NaN = no return).")
         self.publish_gt = declare("publish_ground_truth", True, "Publish ~/ground_truth boxes (MarkerArray).")
         topic = declare("topic", "points", "Output PointCloud2 topic.")
@@ -56,13 +60,14 @@ class SimLidarNode(Node):
 
         t0 = time.perf_counter()
         self.pool: list[tuple[PointCloud2, list[Detection]]] = []
-        for i in range(pool):
-            scene, frame = simulate(seed + i, sensor_name, density)
+        for frame, truth in (_sequence(seed, sensor_name, pool, density) if sequence else
+                             _scenes(seed, sensor_name, pool, density)):
             array, height = frame_to_array(frame, sensor, organized)
             msg = array_to_msg(array, Header(frame_id=frame_id), height=height, is_dense=not organized)
-            self.pool.append((msg, ground_truth_detections(scene, frame)))
+            self.pool.append((msg, truth))
         self.get_logger().info(
-            f"simulated {pool} {sensor_name} frame(s) in {time.perf_counter() - t0:.1f} s; publishing "
+            f"simulated {pool} {sensor_name} frame(s){' of one moving scene' if sequence else ''} in "
+            f"{time.perf_counter() - t0:.1f} s; publishing "
             f"'{self.resolve_topic_name(topic)}' at {rate or sensor.rate_hz:g} Hz in the {sensor.layout} layout"
             f"{' (organized)' if organized else ''}"
         )
@@ -80,6 +85,24 @@ class SimLidarNode(Node):
         self.pub.publish(msg)
         if self.publish_gt:
             self.pub_gt.publish(detections_to_markers(truth, msg.header, 0.0, ns="ground_truth"))
+
+
+def _scenes(seed: int, sensor: str, n: int, density: float):
+    """(frame, ground truth) of ``n`` independent scenes."""
+    for i in range(n):
+        scene, frame = simulate(seed + i, sensor, density)
+        yield frame, ground_truth_detections(scene, frame)
+
+
+def _sequence(seed: int, sensor: str, n: int, density: float):
+    """(frame, ground truth with track ids and velocities) of ``n`` frames of one moving scene."""
+    from t3d_ros.offline.sim.sequence import iter_sequence
+
+    for sf in iter_sequence(seed, sensor, frames=n, density=density):
+        truth = [Detection(o.label, 1.0, o.center, o.size, o.yaw, o.num_points, track_id=o.instance_id,
+                           velocity=o.velocity - sf.ego_velocity)  # relative to the sensor, like the node's
+                 for o in sf.objects if o.num_points >= 5]
+        yield sf.frame, truth
 
 
 def main(args: list[str] | None = None) -> int:
