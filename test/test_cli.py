@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 from conftest import KITTI_ROOT, REPO, needs_kitti
 
 from t3d_ros.classes import CLASSES, UNKNOWN
@@ -76,3 +77,47 @@ def test_detect_reports_a_bad_file_clearly(tmp_path):
     proc = _run("detect", str(bad))
     assert proc.returncode != 0
     assert "16-byte" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def _documented_commands() -> list[tuple[str, list[str]]]:
+    """(where, arguments) of every `python -m t3d_ros <command> ...` line that starts a line of a
+    shell code block in the README and docs/ (continuation lines joined, comments and optional
+    `[...]` parts dropped; lines with `...` or `<...>` placeholders left out)."""
+    import re
+    import shlex
+
+    found = []
+    for path in [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]:
+        block, lang = None, ""
+        for line in path.read_text().splitlines():
+            if line.startswith("```"):
+                if block is None:
+                    block, lang = [], line[3:].strip()
+                    continue
+                if lang in ("", "bash", "sh", "shell", "console"):
+                    for cmd in "\n".join(block).replace("\\\n", " ").splitlines():
+                        m = re.match(r"\s*(?:\.venv/bin/)?python -m t3d_ros (\S.*)", cmd)
+                        if m and "..." not in cmd and "<" not in cmd:
+                            text = re.sub(r"\[[^\]]*\]", "", m.group(1).split(" #", 1)[0])
+                            found.append((f"{path.name}: {cmd.strip()}", shlex.split(text)))
+                block = None
+            elif block is not None:
+                block.append(line)
+    return found
+
+
+def test_every_documented_command_line_parses():
+    """Each command line the README and docs/ show is accepted by the real parser: no documented option
+    that does not exist (the training command of the README once crashed; docs/cli.md's training
+    commands also run, in test_train.py)."""
+    from t3d_ros.cli import build_parser
+
+    parser, commands, _ = build_parser()
+    found = _documented_commands()
+    assert len(found) >= 15, found
+    for where, args in found:
+        try:
+            parsed = parser.parse_args(args)
+        except SystemExit:
+            pytest.fail(f"documented command does not parse: {where}")
+        assert parsed.command in commands, where

@@ -11,7 +11,9 @@ import argparse
 import sys
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> tuple[argparse.ArgumentParser, dict, Exception | None]:
+    """(the parser of every command, {command: run function}, why the offline commands are missing
+    or None)."""
     parser = argparse.ArgumentParser(prog="python -m t3d_ros", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -40,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     bench_cli.add_arguments(sub.add_parser("bench", help="time every stage of the node beside its baselines"))
     commands["bench"] = bench_cli.run
     # The offline companion needs torch; without it, sim and detect still work.
+    missing: Exception | None = None
     try:
         from t3d_ros.cli import train as train_cli
     except ImportError as e:
@@ -54,6 +57,11 @@ def main(argv: list[str] | None = None) -> int:
         if train_cli is not None:
             getattr(train_cli, f"add_{name}_arguments")(p)
             commands[name] = getattr(train_cli, f"run_{name}")
+    return parser, commands, missing
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser, commands, missing = build_parser()
     args = parser.parse_args(argv)
     if args.command not in commands:
         print(f"error: '{args.command}' needs the offline dependencies (torch): {missing}", file=sys.stderr)
