@@ -267,6 +267,59 @@ def test_cuda_source_compiles_with_nvcc(tmp_path):
     cuda.load_library(lib)  # symbols, ABI version and the ctypes mirror of struct T3DLevels
 
 
+def _fake_nvcc(tmp_path, release: str, compiles: bool):
+    """A CUDA_HOME whose bin/nvcc reports ``release`` and fails or succeeds at compiling; it counts
+    its compile calls in ``calls``."""
+    home = tmp_path / f"cuda-{release}"
+    (home / "bin").mkdir(parents=True)
+    nvcc = home / "bin" / "nvcc"
+    nvcc.write_text(f"""#!/bin/bash
+if [ "$1" = "--version" ]; then echo "Cuda compilation tools, release {release}, V{release}.0"; exit 0; fi
+echo x >> {home}/calls
+{'exit 0' if compiles else 'echo "nvcc fatal: unsupported gpu architecture" >&2; exit 1'}
+""")
+    nvcc.chmod(0o755)
+    return home
+
+
+def test_cuda_build_cache_key_and_remembered_failure(tmp_path, monkeypatch):
+    """The cache key holds the nvcc version (a toolkit upgrade builds anew); a failed build is written
+    down and not retried by the next call or process, which get one clear line at once."""
+    monkeypatch.setenv("T3D_ROS_CACHE", str(tmp_path / "cache"))
+    old, new = _fake_nvcc(tmp_path, "12.4", compiles=False), _fake_nvcc(tmp_path, "13.0", compiles=False)
+    assert cuda.cache_dir("sm_90", str(old / "bin" / "nvcc")) != cuda.cache_dir("sm_90", str(new / "bin" / "nvcc"))
+    assert cuda.cache_dir("sm_90", str(old / "bin" / "nvcc")) != cuda.cache_dir("sm_80", str(old / "bin" / "nvcc"))
+    monkeypatch.setenv("CUDA_HOME", str(old))
+    with pytest.raises(RuntimeError, match="unsupported gpu architecture"):
+        cuda.build_cached("sm_90")
+    assert (cuda.cache_dir("sm_90") / cuda.FAILED).is_file()
+    with pytest.raises(RuntimeError, match="an earlier build .* failed .*delete it to retry"):
+        cuda.build_cached("sm_90")
+    assert (old / "calls").read_text().count("x") == 1  # remembered: nvcc ran once
+    monkeypatch.setenv("CUDA_HOME", str(new))  # another toolkit: another key, tried again
+    with pytest.raises(RuntimeError, match="remembered in"):
+        cuda.build_cached("sm_90")
+    assert (new / "calls").read_text().count("x") == 1
+
+
+def test_cuda_build_ahead_of_time_and_probe_kernel(tmp_path, monkeypatch):
+    """`python -m t3d_ros.classify.ops.cuda` builds into the cache once (later calls reuse it) and
+    probes the library by launching a kernel: without a usable GPU the probe says so, never crashes."""
+    if cuda.find_nvcc() is None:
+        pytest.skip("nvcc not installed")
+    monkeypatch.setenv("T3D_ROS_CACHE", str(tmp_path / "cache"))
+    assert cuda.main([]) == 0
+    arch = "sm_{}{}".format(*torch.cuda.get_device_capability()) if torch.cuda.is_available() else None
+    lib_path = cuda.build_cached(arch)
+    mtime = lib_path.stat().st_mtime_ns
+    assert cuda.build_cached(arch) == lib_path and lib_path.stat().st_mtime_ns == mtime  # reused, not rebuilt
+    reason = cuda.probe_kernel(cuda.load_library(lib_path))
+    if torch.cuda.is_available():
+        assert reason == ""
+    else:
+        assert "test kernel did not run" in reason
+
+
 # --------------------------------------------------------------------------- cuda == reference (GPU only)
 
 needs_gpu = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device (torch.cuda.is_available())")

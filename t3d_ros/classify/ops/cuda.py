@@ -25,13 +25,14 @@ import numpy as np
 
 from t3d_ros.classify.ops._common import radius_sq
 
-__all__ = ["available", "unavailable_reason", "build", "find_nvcc", "nvcc_command", "load_library",
+__all__ = ["available", "unavailable_reason", "build", "build_cached", "cache_dir", "nvcc_version", "probe_kernel",
+           "find_nvcc", "nvcc_command", "load_library",
            "fps_packed", "fps_batch", "ball_query", "sample_group", "SOURCE", "LIB_NAME", "MAX_LEVELS"]
 
 SOURCE = Path(__file__).resolve().parent / "csrc" / "sampling.cu"
 LIB_NAME = "libt3d_sampling.so"
 NVCC_FLAGS = ("-O3", "-shared", "-Xcompiler", "-fPIC")
-ABI_VERSION = 1
+ABI_VERSION = 2
 MAX_LEVELS = 8
 _INT_MAX = 2**31 - 1
 
@@ -102,12 +103,48 @@ def build(out_dir: str | Path, arch: str | None = None, nvcc: str | None = None,
     return target
 
 
-def cache_dir(arch: str | None = None) -> Path:
-    """Folder of the on-demand build: $T3D_ROS_CACHE (or ~/.cache/t3d_ros) / hash of source + flags."""
+def nvcc_version(nvcc: str | None = None) -> str:
+    """The release line of ``nvcc --version`` ('' without nvcc): part of the build cache key, so a
+    toolkit upgrade builds anew."""
+    nvcc = nvcc or find_nvcc()
+    if nvcc is None:
+        return ""
+    try:
+        out = subprocess.run([nvcc, "--version"], capture_output=True, text=True, timeout=60).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return next((line.strip() for line in out.splitlines() if "release" in line), out.strip()[-200:])
+
+
+def cache_dir(arch: str | None = None, nvcc: str | None = None) -> Path:
+    """Folder of a build: $T3D_ROS_CACHE (or ~/.cache/t3d_ros) / hash of the source, the flags, the
+    GPU architecture and the nvcc version."""
     root = Path(os.environ.get("T3D_ROS_CACHE") or Path.home() / ".cache" / "t3d_ros")
     h = hashlib.sha256(SOURCE.read_bytes())
-    h.update(" ".join([*NVCC_FLAGS, arch or ""]).encode())
+    h.update(" ".join([*NVCC_FLAGS, arch or "", nvcc_version(nvcc)]).encode())
     return root / h.hexdigest()[:16]
+
+
+FAILED = "BUILD_FAILED"  # in a cache folder: that build failed; not retried until its key changes
+
+
+def build_cached(arch: str | None = None, nvcc: str | None = None) -> Path:
+    """The library for ``arch`` from the cache, built there first if needed (ahead of time:
+    ``python -m t3d_ros.classify.ops.cuda``). A failed build is remembered in the cache folder
+    (``BUILD_FAILED`` holds nvcc's output) and raises at once the next time, in every process, until
+    the source, flags, architecture or nvcc change or the file is deleted."""
+    folder = cache_dir(arch, nvcc)
+    lib, failed = folder / LIB_NAME, folder / FAILED
+    if lib.is_file():
+        return lib
+    if failed.is_file():
+        raise RuntimeError(f"an earlier build of {SOURCE.name} failed (nvcc output in {failed}; delete it to retry)")
+    try:
+        return build(folder, arch, nvcc)
+    except (RuntimeError, OSError, subprocess.TimeoutExpired) as e:
+        folder.mkdir(parents=True, exist_ok=True)
+        failed.write_text(f"{' '.join(nvcc_command(lib, arch, nvcc))}\n{e}\n")
+        raise RuntimeError(f"building {SOURCE.name} failed (remembered in {failed}): {e}") from None
 
 
 # --------------------------------------------------------------------------- loading
@@ -127,6 +164,8 @@ def load_library(path: str | Path) -> ctypes.CDLL:
     lib.t3d_error_string.argtypes = [i]
     lib.t3d_device_count.restype = i
     lib.t3d_device_count.argtypes = [ctypes.POINTER(i)]
+    lib.t3d_probe.restype = i
+    lib.t3d_probe.argtypes = []
     lib.t3d_levels_layout.restype = None
     lib.t3d_levels_layout.argtypes = [p]
     lib.t3d_fps_packed.restype = i
@@ -165,20 +204,17 @@ def _probe() -> tuple[ctypes.CDLL | None, str]:
             return None, f"{SOURCE} is missing (install csrc/*.cu as package data, or set T3D_ROS_CUDA_LIB)"
         major, minor = torch.cuda.get_device_capability()
         arch = f"sm_{major}{minor}"
-        path = cache_dir(arch) / LIB_NAME
-        if not path.is_file():
-            if find_nvcc() is None:
-                return None, "nvcc not found: cannot build the CUDA sampling library (see cuda.build)"
+        if find_nvcc() is None and not (cache_dir(arch) / LIB_NAME).is_file():
+            return None, ("nvcc not found: cannot build the CUDA sampling library (build it ahead of time: "
+                          "python -m t3d_ros.classify.ops.cuda)")
+        try:
+            path = build_cached(arch)
+        except RuntimeError as e_arch:
+            # an nvcc too old for this GPU: fall back to its default target, JIT-compiled by the driver
             try:
-                build(path.parent, arch)
-            except (RuntimeError, OSError, subprocess.TimeoutExpired) as e_arch:
-                # an nvcc too old for this GPU: fall back to its default target, JIT-compiled by the driver
-                path = cache_dir() / LIB_NAME
-                try:
-                    if not path.is_file():
-                        build(path.parent)
-                except (RuntimeError, OSError, subprocess.TimeoutExpired) as e:
-                    return None, f"building {SOURCE.name} failed: {e}\n(with -arch={arch}: {e_arch})"
+                path = build_cached(None)
+            except RuntimeError as e:
+                return None, f"{e}\n(with -arch={arch}: {e_arch})"
     try:
         lib = load_library(path)
     except (OSError, RuntimeError, AttributeError) as e:
@@ -187,7 +223,18 @@ def _probe() -> tuple[ctypes.CDLL | None, str]:
     code = lib.t3d_device_count(ctypes.byref(count))
     if code != 0 or count.value == 0:
         return None, f"CUDA runtime of {path}: {lib.t3d_error_string(code).decode()} ({count.value} devices)"
-    return lib, ""
+    reason = probe_kernel(lib)
+    return (None, f"{path}: {reason}") if reason else (lib, "")
+
+
+def probe_kernel(lib: ctypes.CDLL) -> str:
+    """'' when a one-thread kernel of ``lib`` runs on the current GPU and syncs; else why not."""
+    code = lib.t3d_probe()
+    if code == 0:
+        return ""
+    what = "wrong result" if code == -1 else lib.t3d_error_string(code).decode()
+    return (f"a test kernel did not run ({what}): no usable GPU, a driver older than the nvcc that built the "
+            "library, or a library built for another GPU architecture")
 
 
 def _ensure() -> ctypes.CDLL | None:
@@ -348,3 +395,37 @@ def sample_group(xyz: Any, levels: list[tuple[int, int, np.float32]]) -> list[tu
                                     ctypes.byref(lv), stream)
     _check(lib, code, "t3d_sample_group")
     return outs
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m t3d_ros.classify.ops.cuda [--arch sm_XY]``: build the library ahead of time into the
+    cache (for the GPU of this machine, or the given architecture) and say where; then probe it."""
+    import argparse
+    import sys
+
+    ap = argparse.ArgumentParser(description=main.__doc__)
+    ap.add_argument("--arch", help="e.g. sm_90 (default: this machine's GPU; without one, nvcc's default target)")
+    args = ap.parse_args(argv)
+    arch = args.arch
+    if arch is None:
+        try:
+            import torch
+
+            if torch.cuda.is_available():
+                arch = "sm_{}{}".format(*torch.cuda.get_device_capability())
+        except ImportError:
+            pass
+    try:
+        path = build_cached(arch)
+    except RuntimeError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"built {path} (arch {arch or 'nvcc default'}, {nvcc_version() or 'nvcc ?'})")
+    lib = load_library(path)
+    reason = probe_kernel(lib)
+    print(f"probe: {'a test kernel ran on this GPU' if not reason else reason}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -15,7 +15,7 @@
 
 #define T3D_MAX_LEVELS 8
 #define T3D_MAX_THREADS 1024
-#define T3D_ABI_VERSION 1
+#define T3D_ABI_VERSION 2
 
 namespace {
 
@@ -194,6 +194,8 @@ __global__ void sample_group_kernel(const float* xyz, int n0, float* __restrict_
     }
 }
 
+__global__ void probe_kernel(int* out) { *out = 42; }
+
 int valid_threads(int threads) {
     return threads >= 32 && threads <= T3D_MAX_THREADS && threads % 32 == 0;
 }
@@ -208,6 +210,23 @@ const char* t3d_error_string(int code) { return cudaGetErrorString((cudaError_t)
 
 // Probe of this library's own CUDA runtime (e.g. a driver too old for the nvcc that built it).
 int t3d_device_count(int* count) { return (int)cudaGetDeviceCount(count); }
+
+// Launches a one-thread kernel and synchronises: 0 when this library's code runs on the current GPU,
+// else the CUDA error (no device, a driver too old, a binary built for another architecture; -1: the
+// kernel ran but wrote the wrong value). Counting devices alone does not show that a kernel can run.
+int t3d_probe(void) {
+    int* d = nullptr;
+    int h = 0;
+    cudaError_t e = cudaMalloc(&d, sizeof(int));
+    if (e != cudaSuccess) return (int)e;
+    probe_kernel<<<1, 1>>>(d);
+    e = cudaGetLastError();
+    if (e == cudaSuccess) e = cudaDeviceSynchronize();
+    if (e == cudaSuccess) e = cudaMemcpy(&h, d, sizeof(int), cudaMemcpyDeviceToHost);
+    cudaFree(d);
+    if (e != cudaSuccess) return (int)e;
+    return h == 42 ? 0 : -1;
+}
 
 // sizeof(T3DLevels) and the offsets of its pointer arrays, so cuda.py can check its ctypes mirror.
 void t3d_levels_layout(int64_t* out4) {
