@@ -181,3 +181,36 @@ def test_kalman_filter_converges_on_a_constant_velocity() -> None:
         assert S.shape == (2, 2) and np.all(np.linalg.eigvalsh(S) > 0.3**2)
         kf.update(np.array([3.0, -4.0]) * k * DT + rng.normal(0.0, 0.1, 2))
     assert np.allclose(kf.velocity, [3.0, -4.0], atol=0.5) and np.allclose(kf.P, kf.P.T)
+
+
+def _reference_step(x, P, dt, z, accel_std=2.0, meas_std=0.3):
+    """The textbook 4 x 4 constant-velocity filter: predict by dt, then update with z (or not)."""
+    F = np.eye(4)
+    F[0, 2] = F[1, 3] = dt
+    q = accel_std**2 * np.array([[dt**4 / 4, dt**3 / 2], [dt**3 / 2, dt**2]])
+    Q = np.zeros((4, 4))
+    Q[np.ix_([0, 2], [0, 2])] = Q[np.ix_([1, 3], [1, 3])] = q
+    x, P = F @ x, F @ P @ F.T + Q
+    if z is not None:
+        H = np.eye(2, 4)
+        R = np.eye(2) * meas_std**2
+        K = P @ H.T @ np.linalg.inv(H @ P @ H.T + R)
+        x = x + K @ (z - H @ x)
+        A = np.eye(4) - K @ H
+        P = A @ P @ A.T + K @ R @ K.T
+    return x, P
+
+
+def test_filter_equals_the_4x4_reference() -> None:
+    """The per-axis closed form gives the same state and covariance as the full matrix filter."""
+    rng = np.random.default_rng(1)
+    kf = ConstantVelocityKF(np.array([1.0, 2.0]), accel_std=2.0, meas_std=0.3)
+    x, P = kf.x, kf.P
+    for k in range(40):
+        dt = float(rng.uniform(0.0, 0.3))
+        z = rng.normal(size=2) * 3 if k % 3 else None
+        kf.predict(dt)
+        if z is not None:
+            kf.update(z)
+        x, P = _reference_step(x, P, dt, z)
+        assert np.allclose(kf.x, x, atol=1e-9) and np.allclose(kf.P, P, atol=1e-9)

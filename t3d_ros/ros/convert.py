@@ -96,28 +96,41 @@ def detections_to_detection3d_array(detections: Sequence[Detection], header: Hea
     its score, then the network's runners-up (``Detection.hypotheses``), and ``id`` = the track id
     ("" when untracked). Stamped with the input ``header``. vision_msgs is imported here, so the rest
     of the node runs without it."""
+    from geometry_msgs.msg import PoseWithCovariance
     from vision_msgs.msg import (  # optional: only ~/detections needs it
         BoundingBox3D,
         Detection3D,
         Detection3DArray,
+        ObjectHypothesis,
         ObjectHypothesisWithPose,
     )
 
+    # As in detections_to_markers: shallow copies of templates, given new sub-messages. A Detection3D()
+    # builds an empty PointCloud2 and a hypothesis a 36-float covariance, which each detection would
+    # then replace; copies serialise to the same bytes. Shared sub-messages are never mutated.
+    det_t, hyp_t, pwc_t = Detection3D(header=header), ObjectHypothesisWithPose(), PoseWithCovariance()
     out = Detection3DArray(header=header)
+    items = []
     for det in detections:
         cx, cy, cz = (float(v) for v in det.center)
         pose = Pose(position=Point(x=cx, y=cy, z=cz),
                     orientation=Quaternion(z=float(np.sin(det.yaw / 2)), w=float(np.cos(det.yaw / 2))))
-        size = Vector3(x=float(det.size[0]), y=float(det.size[1]), z=float(det.size[2]))
-        d = Detection3D(header=header, bbox=BoundingBox3D(center=pose, size=size),
-                        id=str(det.track_id) if det.track_id else "")
-        ranked = [(det.label, float(det.score))] + [(c, p) for c, p in det.hypotheses if c != det.label]
-        for class_id, score in ranked:
-            hyp = ObjectHypothesisWithPose()
-            hyp.hypothesis.class_id, hyp.hypothesis.score = class_id, score
-            hyp.pose.pose = pose
-            d.results.append(hyp)
-        out.detections.append(d)
+        pwc = copy.copy(pwc_t)
+        pwc.pose = pose
+        d = copy.copy(det_t)
+        d.bbox = BoundingBox3D(center=pose, size=Vector3(x=float(det.size[0]), y=float(det.size[1]),
+                                                          z=float(det.size[2])))
+        d.id = str(det.track_id) if det.track_id else ""
+        results = []
+        for class_id, score in [(det.label, float(det.score))] + [(c, p) for c, p in det.hypotheses
+                                                                   if c != det.label]:
+            hyp = copy.copy(hyp_t)
+            hyp.hypothesis = ObjectHypothesis(class_id=class_id, score=float(score))
+            hyp.pose = pwc
+            results.append(hyp)
+        d.results = results
+        items.append(d)
+    out.detections = items
     return out
 
 
