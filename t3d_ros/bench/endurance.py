@@ -9,7 +9,7 @@ Makefile (``ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST``, a domain of its own, the 
 - memory: the resident set size (``/proc/<pid>/status`` VmRSS) of the perception node every second,
   its growth after the warm-up (least-squares slope, MB per minute) and first vs last minute;
 - frames: published by the simulator (the stamps of its ``~/ground_truth``, one per cloud) against
-  processed by the node (the stamps of ``~/detections``); dropped = published - processed, exact.
+  processed by the node (the stamps of ``~/detections_json``, turned on); dropped = published - processed, exact.
   The node's own counts (``/diagnostics``: ``frames_skipped_estimate``, frames it never saw, from gaps
   between input stamps; ``frames_stale_dropped``, frames it dropped as older than ``max_frame_age``)
   are reported beside it;

@@ -3,9 +3,10 @@
 ``NodeHarness`` builds the real ``PerceptionNode`` in this process (its parameters, classifier and
 publishers) and calls its subscription callback directly with ``PointCloud2`` messages that went
 through rclpy's serialisation, as a subscription hands them over. One call is the whole callback:
-decode -> pipeline -> classifier -> markers, cluster cloud, detections JSON -> publish (nobody
-subscribes, so DDS sends nothing; the conversion to the C message is still paid). The per-stage
-times are the ones the node itself reports in ``~/detections`` (``timing_ms``), with the
+decode -> pipeline -> classifier -> tracking -> markers, cluster cloud, Detection3DArray, detections
+JSON -> publish (nobody subscribes, so DDS sends nothing; the conversion to the C message is still
+paid). The per-stage
+times are the ones the node itself reports in ``~/detections_json`` (``timing_ms``), with the
 classifier's share split by ``Classifier.last_timings_ms``.
 
 DDS is kept on this machine (``ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST``, a domain of its own)
