@@ -310,6 +310,9 @@ def _returns(
     )
 
 
+VEIL_MAX = 1.5  # m: the farthest a blended edge return lands behind the edge
+
+
 def _mixed_pixels(
     out_t: np.ndarray,
     out_p: np.ndarray,
@@ -318,15 +321,20 @@ def _mixed_pixels(
     rng: np.random.Generator,
     prob: float = 0.2,
 ) -> None:
-    """Beams that straddle an object's silhouette return a range a little behind it (the "veil"
-    of real LiDAR data); such points are attributed to the object. Edits the (R, C) grids in place."""
+    """Beams that straddle an object's silhouette return a range between the object and what lies
+    behind it (the "veil" of real LiDAR data: the two echoes blend); such points are attributed to the
+    object. Most land close behind the edge (the object holds most of the footprint), some up to
+    ``VEIL_MAX`` behind it, where segmentation leaves them as stray points, as in real scans: a thin
+    pole keeps its real width instead of growing a 0.5 m tail. Edits the (R, C) grids in place."""
     for shift in (1, -1):
         t_n = np.roll(out_t, shift, axis=1)
         p_n = np.roll(out_p, shift, axis=1)
         edge = (p_n >= 0) & (out_p >= -1) & (out_t - t_n > 1.0)
         edge[edge] = is_object[p_n[edge]]  # kerbs (ground slabs) cast no veil
         edge &= rng.random(out_t.shape) < prob
-        out_t[edge] = t_n[edge] + rng.uniform(0.05, 0.5, int(edge.sum()))
+        gap = out_t[edge] - t_n[edge]
+        # echoes further apart than ~1.5 m (the pulse length) are told apart, so no blend beyond that
+        out_t[edge] = t_n[edge] + np.minimum(0.02 + VEIL_MAX * rng.random(gap.size) ** 3, gap - 0.05)
         out_p[edge] = p_n[edge]
         out_cos[edge] = np.roll(out_cos, shift, axis=1)[edge]
 

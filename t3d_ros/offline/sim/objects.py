@@ -64,6 +64,12 @@ def rot_z(a: float) -> np.ndarray:
     return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
 
 
+def slope_tilt(gx: float, gy: float) -> np.ndarray:
+    """Rotation (3, 3) that lays a level footprint onto the plane z = gx * x + gy * y: the x axis
+    rises by gx and the y axis by gy (small angles: pitch then roll)."""
+    return rot_y(-np.arctan(gx)) @ rot_x(np.arctan(gy))
+
+
 def axis_rot(direction: np.ndarray) -> np.ndarray:
     """A rotation (3, 3) whose third column is the unit vector along ``direction`` (3,)."""
     zx, zy, zz = (float(v) for v in direction)
@@ -567,7 +573,7 @@ def pole(rng: np.random.Generator, kind: str | None = None) -> list[Part]:
         return parts
     if kind == "trunk":  # up to the first branches
         h = _u(rng, 1.6, 3.5)
-        r0 = _u(rng, 0.08, 0.3)
+        r0 = 0.05 + 0.25 * float(rng.random()) ** 2  # most street trees are young: 10-25 cm trunks
         return [cone(0, 0, -0.05, h, r0, r0 * _u(rng, 0.6, 0.9), _u(rng, 0.2, 0.45))]
     raise ValueError(f"unknown pole kind {kind!r}")
 

@@ -309,7 +309,7 @@ class _Builder:
         rz = ob.rot_z(yaw)
         if label in self._TILT:
             # tilt about the footprint centre onto the ground normal (small angles)
-            rot = ob.rot_y(np.arctan(self.ground.gx)) @ ob.rot_x(-np.arctan(self.ground.gy)) @ rz
+            rot = ob.slope_tilt(self.ground.gx, self.ground.gy) @ rz
             placed = ob.place_parts(parts, pos, rot)
             center, size = ob.tight_box(placed, yaw)
         else:
@@ -408,7 +408,7 @@ def _sidewalks(rng: np.random.Generator, road: Road, ground: GroundModel, s_rang
                 continue
             x, y, th = road.world(s_mid, d_mid)
             z_top = float(ground.base_height(x, y)) + road.kerb
-            tilt = ob.rot_y(np.arctan(ground.gx)) @ ob.rot_x(-np.arctan(ground.gy))
+            tilt = ob.slope_tilt(ground.gx, ground.gy)
             slabs.append(
                 Part(
                     BOX,
@@ -814,12 +814,13 @@ class _StreetFiller:
                 s += 7.0 + self._gap(30.0)
 
     def cyclists(self, side: int) -> None:
-        """Sometimes 1-2 cyclists riding near the kerb of ``side`` (beside the parking lane, if any)."""
+        """Often 1-3 cyclists riding near the kerb of ``side`` (beside the parking lane, if any), near
+        and far: the rarest road user, and the one a sparse far cluster most often hides."""
         rng = self.rng
-        if rng.random() >= 0.5 * self.density:
+        if rng.random() >= 0.75 * self.density:
             return
-        for _ in range(int(rng.integers(1, 3))):
-            s = float(rng.uniform(-50, 60))
+        for _ in range(int(rng.integers(1, 4))):
+            s = float(rng.uniform(-70, 75))
             parked = self.parking[0 if side < 0 else 1]
             x, y, th = self._at(s, side * (self.half - 0.7 - (2.2 if parked else 0.0)))
             self.b.random(

@@ -408,7 +408,7 @@ def _objects_at(scene: Scene, movers: dict[int, _Motion], removed: set[int], k: 
         dyaw = float(m.yaw[k] - m.yaw[0])
         if o.label in _VEHICLES:
             g = scene.ground
-            tilt = ob.rot_y(np.arctan(g.gx)) @ ob.rot_x(-np.arctan(g.gy))
+            tilt = ob.slope_tilt(g.gx, g.gy)
             rot = tilt @ ob.rot_z(dyaw) @ tilt.T
         else:
             rot = ob.rot_z(dyaw)
