@@ -310,7 +310,9 @@ def _returns(
     )
 
 
-VEIL_MAX = 1.5  # m: the farthest a blended edge return lands behind the edge
+# Depth steps at an object's edge between which echoes blend (m): below VEIL_MIN it is one surface,
+# beyond VEIL_MAX (about the pulse length) the two echoes are told apart.
+VEIL_MIN, VEIL_MAX = 0.3, 2.0
 
 
 def _mixed_pixels(
@@ -322,19 +324,20 @@ def _mixed_pixels(
     prob: float = 0.2,
 ) -> None:
     """Beams that straddle an object's silhouette return a range between the object and what lies
-    behind it (the "veil" of real LiDAR data: the two echoes blend); such points are attributed to the
-    object. Most land close behind the edge (the object holds most of the footprint), some up to
-    ``VEIL_MAX`` behind it, where segmentation leaves them as stray points, as in real scans: a thin
-    pole keeps its real width instead of growing a 0.5 m tail. Edits the (R, C) grids in place."""
+    behind it (the "veil" of real LiDAR data): where the two surfaces are less than ``VEIL_MAX`` apart
+    their echoes overlap and blend into one range anywhere between them; further apart the receiver
+    tells the echoes apart and reports one of them, so no point lands in the gap. Such points are
+    attributed to the object. A post in front of a distant wall stays a post (real ones near the car
+    are ~0.25 m deep), a car beside a hedge grows the veil. Edits the (R, C) grids in place."""
     for shift in (1, -1):
         t_n = np.roll(out_t, shift, axis=1)
         p_n = np.roll(out_p, shift, axis=1)
-        edge = (p_n >= 0) & (out_p >= -1) & (out_t - t_n > 1.0)
+        gap_all = out_t - t_n
+        edge = (p_n >= 0) & (out_p >= -1) & (gap_all > VEIL_MIN) & (gap_all < VEIL_MAX)
         edge[edge] = is_object[p_n[edge]]  # kerbs (ground slabs) cast no veil
         edge &= rng.random(out_t.shape) < prob
-        gap = out_t[edge] - t_n[edge]
-        # echoes further apart than ~1.5 m (the pulse length) are told apart, so no blend beyond that
-        out_t[edge] = t_n[edge] + np.minimum(0.02 + VEIL_MAX * rng.random(gap.size) ** 3, gap - 0.05)
+        gap = gap_all[edge]
+        out_t[edge] = t_n[edge] + gap * rng.random(gap.size)
         out_p[edge] = p_n[edge]
         out_cos[edge] = np.roll(out_cos, shift, axis=1)[edge]
 

@@ -42,7 +42,7 @@ class SensorModel:
             calibration errors that make the rings of a flat wall disagree by a few centimetres, so
             real walls look several centimetres thick.
         mixed_pixels: probability that a beam grazing an object's silhouette returns a range between
-            the object and the background (the "veil" behind edges in real data; mostly close behind).
+            the object and a background less than 2 m behind it (the "veil" behind edges in real data).
         beam_divergence_mrad: full angle of the beam: a part thinner than the beam's footprint (a
             pole, a bar, a wire at range) catches only part of the light and returns weakly.
         laser_heights_m: height of each beam's origin above the frame origin, ring order (empty: all at
