@@ -53,6 +53,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--reps", type=int, default=None, help="callbacks per frame (default 3, quick 2)")
     p.add_argument("--kitti", type=Path, default=None,
                    help="KITTI object root (holding training/velodyne) for the real-frame rows")
+    p.add_argument("--baseline", metavar="REF", default=None,
+                   help="instead of the full run: this checkout against git commit REF (e.g. 13d1c0b) on the same "
+                   "frames, interleaved processes, ratio old/new: <out>/baseline.{json,md} (t3d_ros/bench/baseline.py)")
+    p.add_argument("--odometry", type=Path, default=None,
+                   help="--baseline: folder of unlabelled frames (velodyne/*.bin), e.g. ../shared/data/kitti_odometry")
+    p.add_argument("--sim-frames", type=int, default=None,
+                   help="--baseline: simulated HDL-64E frames (default 3, quick 1; 0 = none)")
+    p.add_argument("--rounds", type=int, default=None,
+                   help="--baseline: old/new process pairs (default 5, quick 2)")
 
 
 def _log(msg: str) -> None:
@@ -312,6 +321,10 @@ def callback_alloc_peak_mib(harness: NodeHarness, frame: BenchFrame) -> float:
 
 # --- the run ---------------------------------------------------------------------------------------
 def run(args: argparse.Namespace) -> int:
+    if getattr(args, "baseline", None):
+        from t3d_ros.bench import baseline
+
+        return baseline.run(args)
     t_start = time.perf_counter()
     quick = args.quick
     n_frames = args.frames or (2 if quick else 10)
