@@ -95,3 +95,34 @@ def test_pack_labels_identical():
     for args in ((10, 20000, False), (1, 60, False), (1, 60, True), (100, 50, False)):
         for a, b in zip(pack_labels(labels, *args), pack_labels_reference(labels, *args), strict=True):
             np.testing.assert_array_equal(a, b)
+
+
+def test_closeness_and_boxes_identical_to_the_reference():
+    from t3d_ros.segment import boxes as B
+
+    rng = np.random.default_rng(3)
+    sizes = np.array([1, 2, 7, 8, 9, 17, 128, 129, 200, 257, 1000])
+    pts = np.concatenate([rng.normal(size=(n, 3)) * [2.0, 0.7, 0.5] + rng.uniform(-40, 40, 3) for n in sizes])
+    off = np.r_[0, np.cumsum(sizes)].astype(np.int64)
+    pts = pts.astype(np.float32)
+    cid = np.repeat(np.arange(len(sizes)), sizes)
+    x, y = pts[:, 0] - pts[:, 0].mean(), pts[:, 1] - pts[:, 1].mean()
+    theta = np.broadcast_to(np.deg2rad(np.arange(0.0, 90.0, 6.0)), (len(sizes), 15))
+    np.testing.assert_array_equal(B._closeness(x, y, theta, cid, off[:-1], 0.01),
+                                  B._closeness_reference(x, y, theta, cid, off[:-1], 0.01))
+    # 1000 points: the pairwise sum's halving (above 128) is exercised
+    fast = B.lshape_boxes(pts, off, max_points=2000)
+    orig = B._closeness
+    try:
+        B._closeness = B._closeness_reference
+        ref = B.lshape_boxes(pts, off, max_points=2000)
+    finally:
+        B._closeness = orig
+    np.testing.assert_array_equal(fast, ref)
+
+
+def test_pairwise_sum_is_numpys():
+    rng = np.random.default_rng(4)
+    for n in (1, 5, 8, 9, 16, 127, 128, 129, 300, 1031):
+        a = rng.normal(size=n).astype(np.float32) * 1e3
+        assert _fast._segment_sum(a, 0, n) == np.add.reduceat(a, [0])[0]

@@ -318,3 +318,97 @@ def pack_kernel(labels, min_points, max_points, keep_oversize):  # pragma: no co
             order[fill[c]] = p
             fill[c] += 1
     return cluster_id, order, offsets, n_over
+
+
+@njit(cache=True)
+def pairwise_sum(a, lo, n):  # pragma: no cover - compiled
+    """numpy's float32 pairwise sum of a[lo:lo+n] (``np.add.reduce``'s order: 8 accumulators in
+    blocks of up to 128, halves above), so that sums equal numpy's bit for bit."""
+    if n < 8:
+        res = np.float32(-0.0)
+        for i in range(n):
+            res += a[lo + i]
+        return res
+    if n <= 128:
+        r0 = a[lo]
+        r1 = a[lo + 1]
+        r2 = a[lo + 2]
+        r3 = a[lo + 3]
+        r4 = a[lo + 4]
+        r5 = a[lo + 5]
+        r6 = a[lo + 6]
+        r7 = a[lo + 7]
+        i = 8
+        end = n - n % 8
+        while i < end:
+            r0 += a[lo + i]
+            r1 += a[lo + i + 1]
+            r2 += a[lo + i + 2]
+            r3 += a[lo + i + 3]
+            r4 += a[lo + i + 4]
+            r5 += a[lo + i + 5]
+            r6 += a[lo + i + 6]
+            r7 += a[lo + i + 7]
+            i += 8
+        res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+        while i < n:
+            res += a[lo + i]
+            i += 1
+        return res
+    n2 = n // 2
+    n2 -= n2 % 8
+    return pairwise_sum(a, lo, n2) + pairwise_sum(a, lo + n2, n - n2)
+
+
+@njit(cache=True)
+def _segment_sum(a, lo, n):  # pragma: no cover - compiled
+    """``np.add.reduceat`` of one segment: its first element plus the pairwise sum of the rest."""
+    if n == 1:
+        return a[lo]
+    return a[lo] + pairwise_sum(a, lo + 1, n - 1)
+
+
+@njit(cache=True)
+def closeness_kernel(x, y, c, s, start, length, d0):  # pragma: no cover - compiled
+    """``boxes._closeness`` per cluster: score (K, A) float32 of the angles whose cos/sin (A, K)
+    numpy computed (numpy's float32 cos differs from libm's in the last bit)."""
+    na, k = c.shape
+    out = np.empty((k, na), np.float32)
+    tmax = 0
+    for i in range(k):
+        tmax = max(tmax, length[i])
+    p1 = np.empty(tmax, np.float32)
+    p2 = np.empty(tmax, np.float32)
+    buf = np.empty(tmax, np.float32)
+    d = np.empty(tmax, np.float32)
+    one = np.float32(1.0)
+    for i in range(k):
+        lo = start[i]
+        n = length[i]
+        for a in range(na):
+            ca = c[a, i]
+            sa = s[a, i]
+            for t in range(n):
+                xt = x[lo + t]
+                yt = y[lo + t]
+                p1[t] = xt * ca + yt * sa
+                p2[t] = yt * ca - xt * sa
+            for pi in range(2):
+                p = p1 if pi == 0 else p2
+                lo_v = p[0]
+                hi_v = p[0]
+                for t in range(1, n):
+                    lo_v = min(lo_v, p[t])
+                    hi_v = max(hi_v, p[t])
+                for t in range(n):
+                    to_min = p[t] - lo_v
+                    to_max = hi_v - p[t]
+                    buf[t] = to_max * to_max - to_min * to_min
+                near_max = _segment_sum(buf, 0, n) < 0
+                for t in range(n):
+                    di = (hi_v - p[t]) if near_max else (p[t] - lo_v)
+                    d[t] = di if pi == 0 else min(d[t], di)
+            for t in range(n):
+                buf[t] = one / max(d[t], d0)
+            out[i, a] = _segment_sum(buf, 0, n)
+    return out
