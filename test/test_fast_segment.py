@@ -126,3 +126,17 @@ def test_pairwise_sum_is_numpys():
     for n in (1, 5, 8, 9, 16, 127, 128, 129, 300, 1031):
         a = rng.normal(size=n).astype(np.float32) * 1e3
         assert _fast._segment_sum(a, 0, n) == np.add.reduceat(a, [0])[0]
+
+
+def test_global_features_identical_to_the_reference(monkeypatch):
+    """The classifier's per-cluster features (numba moments) equal the numpy reference's, on the
+    clusters the pipeline cuts from a simulated frame."""
+    from t3d_ros.classify import inputs as I
+    from t3d_ros.offline.sim import simulate
+
+    _, f = simulate(5, "hdl64")
+    seg = Pipeline()(np.column_stack([f.xyz, f.intensity]).astype(np.float32))
+    names = ("extent", "log_count", "range")
+    assert seg.num_clusters > 10
+    np.testing.assert_array_equal(I._global_features(seg.cluster_points, seg.cluster_offsets, names),
+                                  I._global_features_reference(seg.cluster_points, seg.cluster_offsets, names))

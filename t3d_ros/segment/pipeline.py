@@ -134,19 +134,23 @@ class Pipeline:
         cid_ng, order, offsets, n_over = _cluster.pack_labels(
             labels, c.min_cluster_points, c.max_cluster_points, c.oversize_policy == "keep"
         )
-        cluster_id = np.full(m, -1, np.int32)
-        cluster_id[ng] = cid_ng
-        packed = ng[order]
-        cluster_points = pts[packed]
+        if _fast.HAVE_NUMBA and to_seg is None and pts.dtype == np.float32 and len(ng):
+            cluster_id, cluster_points, packed_xyz, input_cluster_id, input_ground = _fast.pack_kernel_outputs(
+                pts, xyz, ground, ng, cid_ng, order, keep, n_in)
+        else:
+            cluster_id = np.full(m, -1, np.int32)
+            cluster_id[ng] = cid_ng
+            packed = ng[order]
+            cluster_points = pts[packed]
+            packed_xyz = xyz[packed]
+            input_cluster_id = np.full(n_in, -1, np.int32)
+            input_ground = np.zeros(n_in, bool)
+            input_cluster_id[keep] = cluster_id if to_seg is None else cluster_id[to_seg]
+            input_ground[keep] = ground if to_seg is None else ground[to_seg]
         t4 = time.perf_counter()
         t["cluster"] = (t4 - t3) * 1e3
-        bxs = _boxes.fit_boxes(xyz[packed], offsets, c.box_method)
+        bxs = _boxes.fit_boxes(packed_xyz, offsets, c.box_method)
         t["boxes"] = (time.perf_counter() - t4) * 1e3
-
-        input_cluster_id = np.full(n_in, -1, np.int32)
-        input_ground = np.zeros(n_in, bool)
-        input_cluster_id[keep] = cluster_id if to_seg is None else cluster_id[to_seg]
-        input_ground[keep] = ground if to_seg is None else ground[to_seg]
         return Segmentation(
             points=pts.reshape(m, ncol), ground=ground, cluster_id=cluster_id, cluster_offsets=offsets,
             cluster_points=cluster_points.reshape(-1, ncol), boxes=bxs, input_cluster_id=input_cluster_id,
