@@ -140,3 +140,17 @@ def test_global_features_identical_to_the_reference(monkeypatch):
     assert seg.num_clusters > 10
     np.testing.assert_array_equal(I._global_features(seg.cluster_points, seg.cluster_offsets, names),
                                   I._global_features_reference(seg.cluster_points, seg.cluster_offsets, names))
+
+
+def test_reuse_freed_memory_switch(monkeypatch):
+    import sys
+
+    from t3d_ros.perception import reuse_freed_memory
+
+    monkeypatch.setenv("T3D_ROS_REUSE_FREED_MEMORY", "0")
+    assert reuse_freed_memory() is False
+    monkeypatch.delenv("T3D_ROS_REUSE_FREED_MEMORY")
+    if sys.platform.startswith("linux"):
+        import platform
+
+        assert reuse_freed_memory() is (platform.libc_ver()[0] == "glibc")

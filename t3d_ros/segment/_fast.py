@@ -98,13 +98,16 @@ def cell_graph_kernel(xyz, sel, cell_size, reach, tolerance, radial_per_m, tange
             cell_flat[ncell] = f
             ncell += 1
         first[p] = c
-    by_flat = np.argsort(cell_flat[:ncell])
+    # Flat order by scanning the grid (cheaper than sorting ~10k cells in numba).
     renum = np.empty(ncell, np.int32)
-    for c in range(ncell):
-        renum[by_flat[c]] = c
-    cell_flat = cell_flat[by_flat]
-    for c in range(ncell):
-        index[cell_flat[c]] = c
+    c = 0
+    for f in range(h * w):
+        if index[f] >= 0:
+            renum[index[f]] = c
+            index[f] = c
+            cell_flat[c] = f
+            c += 1
+    cell_flat = cell_flat[:ncell]
     for p in range(n):
         first[p] = renum[first[p]]
     cnt = np.zeros(ncell, np.int64)
@@ -168,17 +171,29 @@ def cell_graph_kernel(xyz, sel, cell_size, reach, tolerance, radial_per_m, tange
                         parent[ra] = rb
     # Components numbered as scipy's connected_components numbers them on the reference's cells
     # (sorted by decreasing range, ties in flat order): by their first cell in that order.
-    order = np.argsort(neg_r, kind="mergesort")
-    comp = np.full(ncell, -1, np.int32)
-    cell_label = np.empty(ncell, np.int32)
-    nxt = 0
-    for k in range(ncell):
-        a = order[k]
+    # Each component's first cell in that order is its farthest cell (first in flat order among
+    # equals); sorting the components (hundreds) by it replaces sorting the cells (thousands).
+    best = np.full(ncell, -1, np.int64)
+    for a in range(ncell):  # ascending a = ascending flat: keep the first of equal ranges
         root = _find(parent, a)
-        if comp[root] < 0:
-            comp[root] = nxt
-            nxt += 1
-        cell_label[a] = comp[root]
+        if best[root] < 0 or neg_r[a] < neg_r[best[root]]:
+            best[root] = a
+    firsts = np.empty(ncell, np.int64)
+    ncomp = 0
+    for a in range(ncell):  # components in ascending flat order of their first cell
+        if best[_find(parent, a)] == a:
+            firsts[ncomp] = a
+            ncomp += 1
+    key = np.empty(ncomp, np.float64)
+    for t in range(ncomp):
+        key[t] = neg_r[firsts[t]]
+    comp = np.full(ncell, -1, np.int32)
+    rank = np.argsort(key, kind="mergesort")  # stable: ties stay in flat order
+    for t in range(ncomp):
+        comp[_find(parent, firsts[rank[t]])] = t
+    cell_label = np.empty(ncell, np.int32)
+    for a in range(ncell):
+        cell_label[a] = comp[_find(parent, a)]
     out = np.empty(n, np.int32)
     for p in range(n):
         out[p] = cell_label[first[p]]
