@@ -4,7 +4,8 @@ One command, CPU always, GPU rows added when torch sees a GPU (the same command 
 
 1. the node's callback (decode -> crop/voxel -> ground -> cluster -> boxes -> sample/group ->
    network -> messages -> publish) p50/p95 over many frames of every simulated sensor and of the
-   three shared KITTI frames, run by the real ``PerceptionNode`` in this process (``node.py``);
+   three shared KITTI frames, run by the real ``PerceptionNode`` in this process (``node.py``), every
+   output built as if subscribed; and again with nobody subscribed (HDL-64E, KITTI);
 2. classifier throughput (clusters/s, 64 real clusters) per model, backend and device, and the
    ONNX Runtime thread settings side by side;
 3. baselines in the same run, as ratios: a per-point PointCloud2 reader, Patchwork++ ground removal,
@@ -367,6 +368,12 @@ def run(args: argparse.Namespace) -> int:
     k_steps = [10, 50, 200] if quick else [10, 25, 50, 100, 150, 200]
     res["scaling"] = scaling_rows(harness, base, pts_steps, k_steps, reps + (1 if quick else 5))
     harness.close()
+    _log("node callback, CPU, nobody subscribed ...")
+    quiet = NodeHarness(model, device="cpu", subscribers=False)
+    res["node_cpu_no_subscribers"] = {
+        "mode": quiet.description,
+        "datasets": node_path(quiet, {k: v for k, v in frames.items() if k in ("hdl64", "kitti")}, reps)}
+    quiet.close()
 
     if gpu and model is not None:  # without a model the GPU has nothing to run
         _log(f"node callback, GPU ({gpu}) ...")
@@ -475,6 +482,10 @@ def to_markdown(res: dict, png: Path, out: Path) -> str:
               "`PointCloud2` in the sensor's driver layout (`t3d_ros/bench/node.py`). `publish`: detections JSON, "
               "publish calls and debug topics (the callback time no stage reports).", "",
               *stage_table(res["node_cpu"]["datasets"]), ""]
+    if "node_cpu_no_subscribers" in res:
+        lines += ["Same, with nobody subscribed to `~/markers`, `~/clusters` and `~/detections` (the node builds "
+                  "only the messages of topics that have subscribers; the harness still reads the JSON):", "",
+                  *stage_table(res["node_cpu_no_subscribers"]["datasets"]), ""]
     if "node_gpu" in res:
         lines += [f"## Node callback per stage, GPU ({res['gpu']}, {res['node_gpu']['mode']})", "",
                   *stage_table(res["node_gpu"]["datasets"]), ""]
