@@ -80,8 +80,10 @@ class Perception:
         if classifier is not None:
             text = str(params.get("class_thresholds", "") or "")
             thresholds = parse_class_thresholds(text, classifier.classes) if text else classifier.class_thresholds
-        return cls(pipeline_config(params), classifier, float(params.get("score_threshold", 0.0)), thresholds,
-                   bool(params.get("size_check", True)))
+        perception = cls(pipeline_config(params), classifier, float(params.get("score_threshold", 0.0)), thresholds,
+                         bool(params.get("size_check", True)))
+        perception.pipeline.warmup()  # the classifier warmed up when it loaded
+        return perception
 
     @property
     def mode(self) -> str:
