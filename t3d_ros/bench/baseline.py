@@ -86,7 +86,8 @@ def frame_sets(kitti: Path | None, odometry: Path | None, sim_frames: int, notes
                           "calib_root": str(kitti)} for f in kf]
     else:
         notes.append(f"KITTI frames: skipped, none found ({kitti or 'no --kitti ROOT given'})")
-    odo = sorted((odometry / "velodyne").glob("*.bin")) if odometry else []
+    odo_dir = odometry / "velodyne" if odometry and (odometry / "velodyne").is_dir() else odometry
+    odo = sorted(odo_dir.glob("*.bin")) if odo_dir else []
     if odo:
         from t3d_ros.io.frames import read_points
 

@@ -58,7 +58,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="instead of the full run: this checkout against git commit REF (e.g. 13d1c0b) on the same "
                    "frames, interleaved processes, ratio old/new: <out>/baseline.{json,md} (t3d_ros/bench/baseline.py)")
     p.add_argument("--odometry", type=Path, default=None,
-                   help="--baseline: folder of unlabelled frames (velodyne/*.bin), e.g. ../shared/data/kitti_odometry")
+                   help="--baseline: folder of unlabelled frames (its velodyne/*.bin), e.g. KITTI odometry frames")
     p.add_argument("--sim-frames", type=int, default=None,
                    help="--baseline: simulated HDL-64E frames (default 3, quick 1; 0 = none)")
     p.add_argument("--rounds", type=int, default=None,
