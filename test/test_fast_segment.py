@@ -154,3 +154,26 @@ def test_reuse_freed_memory_switch(monkeypatch):
         import platform
 
         assert reuse_freed_memory() is (platform.libc_ver()[0] == "glibc")
+
+
+@needs_kitti
+def test_detections_identical_to_the_references_on_the_real_frames(monkeypatch):
+    """Whole ``Perception.process`` with the shipped model and params: the same clusters, boxes, labels,
+    scores and runners-up with every fast path as with the numpy references."""
+    from t3d_ros.classify import inputs as I
+    from t3d_ros.perception import Perception
+
+    perception = Perception.from_params({}, device="cpu", warn=lambda m: None)
+    frames = _frames()
+
+    def run() -> list:
+        return [[(d.label, d.score, tuple(d.center), tuple(d.size), d.yaw, d.num_points, d.guess, d.hypotheses)
+                 for d in perception.process(pts).detections] for pts in frames]
+
+    fast = run()
+    with monkeypatch.context() as m:
+        m.setattr(_fast, "HAVE_NUMBA", False)
+        m.setattr(I, "_global_features", I._global_features_reference)
+        ref = run()
+    assert sum(map(len, fast)) > 300
+    assert fast == ref

@@ -156,19 +156,22 @@ def cell_graph_kernel(xyz, sel, cell_size, reach, tolerance, radial_per_m, tange
             b = index[fa + off_di[o] * w + off_dj[o]]
             if b < 0:
                 continue
+            # Cells already joined need no test (most neighbours on a wall or a hedge): same components.
+            ra = _find(parent, a)
+            rb = _find(parent, b)
+            if ra == rb:
+                continue
+            gap = max(lo[a], lo[b]) - min(hi[a], hi[b])
+            if not gap <= ztol[a]:
+                continue
             along = off_dx[o] * ur[a] + off_dy[o] * vr[a]
             across2 = dist * dist - along * along
             qa = along / tol_r[a]
-            inside = qa * qa + across2 / (tol_t[a] * tol_t[a]) <= 1.0
-            gap = max(lo[a], lo[b]) - min(hi[a], hi[b])
-            if inside and gap <= ztol[a]:
-                ra = _find(parent, a)
-                rb = _find(parent, b)
-                if ra != rb:
-                    if ra < rb:
-                        parent[rb] = ra
-                    else:
-                        parent[ra] = rb
+            if qa * qa + across2 / (tol_t[a] * tol_t[a]) <= 1.0:
+                if ra < rb:
+                    parent[rb] = ra
+                else:
+                    parent[ra] = rb
     # Components numbered as scipy's connected_components numbers them on the reference's cells
     # (sorted by decreasing range, ties in flat order): by their first cell in that order.
     # Each component's first cell in that order is its farthest cell (first in flat order among
