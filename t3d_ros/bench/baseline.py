@@ -320,7 +320,9 @@ def _head() -> str | None:
 
 
 def _dirty() -> bool:
-    p = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"],
+    # only the code and what it loads count (benchmark results and docs do not change the timings)
+    p = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no", "--", "t3d_ros",
+                        "config", "models"],
                        capture_output=True, text=True)
     return bool(p.stdout.strip())
 
