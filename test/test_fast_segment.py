@@ -142,6 +142,20 @@ def test_global_features_identical_to_the_reference(monkeypatch):
                                   I._global_features_reference(seg.cluster_points, seg.cluster_offsets, names))
 
 
+def test_reuse_freed_memory_switch(monkeypatch):
+    import sys
+
+    from t3d_ros.perception import reuse_freed_memory
+
+    monkeypatch.setenv("T3D_ROS_REUSE_FREED_MEMORY", "0")
+    assert reuse_freed_memory() is False
+    monkeypatch.delenv("T3D_ROS_REUSE_FREED_MEMORY")
+    if sys.platform.startswith("linux"):
+        import platform
+
+        assert reuse_freed_memory() is (platform.libc_ver()[0] == "glibc")
+
+
 @needs_kitti
 def test_detections_identical_to_the_references_on_the_real_frames(monkeypatch):
     """Whole ``Perception.process`` with the shipped model and params: the same clusters, boxes, labels,
