@@ -81,11 +81,9 @@ def cell_graph_kernel(xyz, sel, cell_size, reach, tolerance, radial_per_m, tange
     h = imax - imin + 1 + 2 * reach
     w = jmax - jmin + 1 + 2 * reach
     index = np.full(h * w, -1, np.int32)
-    # Cells are numbered in ascending flat index (row-major: neighbours have nearby numbers, so the
-    # link tests below stay in cache); the reference's order (by decreasing range) only numbers the
-    # components at the end.
-    # One access to the (large) grid per point: first-seen cell numbers, renumbered in flat order
-    # through small arrays.
+    # Cells are numbered in ascending flat (row-major) order; the reference's order (decreasing
+    # range) is needed only to number the components at the end. One access to the large grid per
+    # point: first-seen numbers, renumbered in flat order through small arrays.
     cell_flat = np.empty(n, np.int64)
     first = np.empty(n, np.int32)
     ncell = 0
