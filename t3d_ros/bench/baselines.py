@@ -47,9 +47,10 @@ class DbscanPipeline(Pipeline):
     """Pipeline with scikit-learn DBSCAN clustering (benchmark only): eps = cluster_tolerance,
     min_samples 1 (pure Euclidean linkage) on a tolerance/3 voxel downsample, as the KD-tree."""
 
-    def _cluster(self, xyz: np.ndarray) -> np.ndarray:
+    def _cluster(self, xyz: np.ndarray, sel: np.ndarray) -> np.ndarray:
         from sklearn.cluster import DBSCAN
 
+        xyz = xyz[sel]
         keep, inv = voxel_downsample(xyz, self.config.cluster_tolerance / 3)
         lab = DBSCAN(eps=self.config.cluster_tolerance, min_samples=1).fit_predict(xyz[keep])
         return lab[inv].astype(np.int32)

@@ -4,7 +4,8 @@ One command, CPU always, GPU rows added when torch sees a GPU (the same command 
 
 1. the node's callback (decode -> crop/voxel -> ground -> cluster -> boxes -> sample/group ->
    network -> messages -> publish) p50/p95 over many frames of every simulated sensor and of the
-   three shared KITTI frames, run by the real ``PerceptionNode`` in this process (``node.py``);
+   three shared KITTI frames, run by the real ``PerceptionNode`` in this process (``node.py``), every
+   output built as if subscribed; and again with nobody subscribed (HDL-64E, KITTI);
 2. classifier throughput (clusters/s, 64 real clusters) per model, backend and device, and the
    ONNX Runtime thread settings side by side;
 3. baselines in the same run, as ratios: a per-point PointCloud2 reader, Patchwork++ ground removal,
@@ -53,6 +54,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--reps", type=int, default=None, help="callbacks per frame (default 3, quick 2)")
     p.add_argument("--kitti", type=Path, default=None,
                    help="KITTI object root (holding training/velodyne) for the real-frame rows")
+    p.add_argument("--baseline", metavar="REF", default=None,
+                   help="instead of the full run: this checkout against git commit REF (e.g. 13d1c0b) on the same "
+                   "frames, interleaved processes, ratio old/new: <out>/baseline.{json,md} (t3d_ros/bench/baseline.py)")
+    p.add_argument("--odometry", type=Path, default=None,
+                   help="--baseline: folder of unlabelled frames (its velodyne/*.bin), e.g. KITTI odometry frames")
+    p.add_argument("--sim-frames", type=int, default=None,
+                   help="--baseline: simulated HDL-64E frames (default 3, quick 1; 0 = none)")
+    p.add_argument("--rounds", type=int, default=None,
+                   help="--baseline: old/new process pairs (default 5, quick 2)")
 
 
 def _log(msg: str) -> None:
@@ -312,6 +322,10 @@ def callback_alloc_peak_mib(harness: NodeHarness, frame: BenchFrame) -> float:
 
 # --- the run ---------------------------------------------------------------------------------------
 def run(args: argparse.Namespace) -> int:
+    if getattr(args, "baseline", None):
+        from t3d_ros.bench import baseline
+
+        return baseline.run(args)
     t_start = time.perf_counter()
     quick = args.quick
     n_frames = args.frames or (2 if quick else 10)
@@ -354,6 +368,12 @@ def run(args: argparse.Namespace) -> int:
     k_steps = [10, 50, 200] if quick else [10, 25, 50, 100, 150, 200]
     res["scaling"] = scaling_rows(harness, base, pts_steps, k_steps, reps + (1 if quick else 5))
     harness.close()
+    _log("node callback, CPU, nobody subscribed ...")
+    quiet = NodeHarness(model, device="cpu", subscribers=False)
+    res["node_cpu_no_subscribers"] = {
+        "mode": quiet.description,
+        "datasets": node_path(quiet, {k: v for k, v in frames.items() if k in ("hdl64", "kitti")}, reps)}
+    quiet.close()
 
     if gpu and model is not None:  # without a model the GPU has nothing to run
         _log(f"node callback, GPU ({gpu}) ...")
@@ -462,6 +482,10 @@ def to_markdown(res: dict, png: Path, out: Path) -> str:
               "`PointCloud2` in the sensor's driver layout (`t3d_ros/bench/node.py`). `publish`: detections JSON, "
               "publish calls and debug topics (the callback time no stage reports).", "",
               *stage_table(res["node_cpu"]["datasets"]), ""]
+    if "node_cpu_no_subscribers" in res:
+        lines += ["Same, with nobody subscribed to `~/markers`, `~/clusters` and `~/detections` (the node builds "
+                  "only the messages of topics that have subscribers; the harness still reads the JSON):", "",
+                  *stage_table(res["node_cpu_no_subscribers"]["datasets"]), ""]
     if "node_gpu" in res:
         lines += [f"## Node callback per stage, GPU ({res['gpu']}, {res['node_gpu']['mode']})", "",
                   *stage_table(res["node_gpu"]["datasets"]), ""]

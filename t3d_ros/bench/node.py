@@ -5,7 +5,8 @@ publishers) and calls its subscription callback directly with ``PointCloud2`` me
 through rclpy's serialisation, as a subscription hands them over. One call is the whole callback:
 decode -> pipeline -> classifier -> tracking -> markers, cluster cloud, Detection3DArray, detections
 JSON -> publish (nobody subscribes, so DDS sends nothing; the conversion to the C message is still
-paid). The per-stage
+paid: the harness makes the node build every output as if each topic had a subscriber, unless
+``subscribers=False``, the node as it runs with nobody listening). The per-stage
 times are the ones the node itself reports in ``~/detections_json`` (``timing_ms``), with the
 classifier's share split by ``Classifier.last_timings_ms``.
 
@@ -57,7 +58,10 @@ class NodeHarness:
     stage times (ms, ``STAGES`` plus "callback", the wall time of the whole call, and "clusters")."""
 
     def __init__(self, model: str | Path | None, device: str = "cpu", backend: str = "auto",
-                 params: dict | None = None) -> None:
+                 params: dict | None = None, subscribers: bool = True) -> None:
+        """``subscribers``: build every output message as if each topic had a subscriber (the rows
+        stay comparable with runs before the node skipped unsubscribed topics); False: as a node
+        that nobody listens to (only the JSON that the harness reads its stage times from is built)."""
         _dds_on_this_machine()
         import rclpy
         from rclpy.parameter import Parameter
@@ -69,6 +73,7 @@ class NodeHarness:
         values = {"model_path": str(model) if model else "", "device": device, "backend": backend,
                   "publish_detections_json": True, **(params or {})}
         self.node = PerceptionNode(parameter_overrides=[Parameter(k, value=v) for k, v in values.items()])
+        self.node.publish_unsubscribed = subscribers
         self.classifier = self.node.perception.classifier
         self.description = self.node.mode
         self._doc: dict = {}
@@ -76,6 +81,9 @@ class NodeHarness:
         harness = self
 
         class _Capture:  # keeps the node's detections JSON (its own stage times), then publishes it
+            def get_subscription_count(self) -> int:
+                return 1  # the harness itself
+
             def publish(self, msg) -> None:
                 harness._doc = json.loads(msg.data)
                 real.publish(msg)

@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from t3d_ros.classify.ops import _cpu
 from t3d_ros.classify.ops.sampling import SALevel, sample_and_group, sample_clusters
 
 POINT_FEATURES = {"intensity": 1, "height": 1}
@@ -93,7 +94,33 @@ class ClusterInputs:
 
 
 def _global_features(points: np.ndarray, offsets: np.ndarray, names: tuple[str, ...]) -> np.ndarray:
-    """(K, G) float32 per-cluster features from the FULL clusters (not the sampled points)."""
+    """(K, G) float32 per-cluster features from the FULL clusters (not the sampled points).
+    ``_global_features_reference`` is the definition; this one takes the per-point sums in one numba
+    pass (same float64 sums in point order, so the same features)."""
+    k = len(offsets) - 1
+    if not (_cpu.HAVE_NUMBA and k and points.dtype == np.float32):
+        return _global_features_reference(points, offsets, names)
+    counts = np.diff(offsets)
+    n = np.maximum(counts, 1)
+    m = _cpu.cluster_moments_kernel(points, np.asarray(offsets, np.int64))
+    out = []
+    for name in names:
+        if name == "extent":
+            cxx, cxy, cyy = m[:, 2] / n, m[:, 3] / n, m[:, 4] / n
+            tr, det = cxx + cyy, cxx * cyy - cxy**2
+            disc = np.sqrt(np.maximum(tr**2 / 4 - det, 0))
+            spread = np.sqrt(np.maximum(np.c_[tr / 2 + disc, tr / 2 - disc], 0)) * 2
+            # float32 max - min, each widened to float64 (as the reference's reduceat difference)
+            out.append(np.c_[spread, m[:, 6] - m[:, 5]])
+        elif name == "log_count":
+            out.append(np.log1p(counts)[:, None] / 10)
+        elif name == "range":
+            out.append(np.hypot(m[:, 0], m[:, 1])[:, None] / 50)
+    return (np.concatenate(out, axis=1) if out else np.zeros((k, 0))).astype(np.float32)
+
+
+def _global_features_reference(points: np.ndarray, offsets: np.ndarray, names: tuple[str, ...]) -> np.ndarray:
+    """(K, G) float32 per-cluster features from the FULL clusters (numpy only)."""
     k = len(offsets) - 1
     counts = np.diff(offsets)
     out = []

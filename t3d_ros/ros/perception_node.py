@@ -94,6 +94,10 @@ class PerceptionNode(Node):
                 "ros-<distro>-vision-msgs (rosdep install --from-paths src), or set publish_detections_json:=true "
                 "for the same detections as JSON on ~/detections_json")
         self.pub_detections_json = self.create_publisher(String, "~/detections_json", 5)
+        # Output messages are built only for topics that someone subscribes to (rviz, a recorder, a
+        # planner): markers, the cluster cloud and Detection3DArray cost a few ms a frame that nobody
+        # reads otherwise. The benchmark harness sets this to build them all (t3d_ros/bench/node.py).
+        self.publish_unsubscribed = False
         tracker_cfg = tracker_config(p)
         self.tracker = Tracker(tracker_cfg) if tracker_cfg is not None else None
         self.pub_processing = self.create_publisher(Float64, "~/debug/processing_time_ms", 5)
@@ -247,17 +251,17 @@ class PerceptionNode(Node):
         t1 = time.perf_counter()
         self._report_oversize(res.segmentation.n_oversize)
         p = self._params()
-        if p["publish_markers"]:
+        if p["publish_markers"] and self._wanted(self.pub_markers):
             self.pub_markers.publish(detections_to_markers(detections, header, p["marker_lifetime"]))
-        if p["publish_clusters"]:
+        if p["publish_clusters"] and self._wanted(self.pub_clusters):
             ids = np.array([CLASSES.index(d.label) if d.label in CLASSES else UNKNOWN_ID for d in detections])
             arr = clusters_to_array(res.segmentation.cluster_points, res.segmentation.cluster_offsets, ids)
             self.pub_clusters.publish(array_to_msg(arr, header))
-        if p["publish_detections"] and self.pub_detections is not None:
+        if p["publish_detections"] and self.pub_detections is not None and self._wanted(self.pub_detections):
             self.pub_detections.publish(detections_to_detection3d_array(detections, header))
         timings = {"decode": decode_ms, **res.timings_ms, "track": (t1 - t_track) * 1e3,
                    "messages": (time.perf_counter() - t1) * 1e3}
-        if p["publish_detections_json"]:
+        if p["publish_detections_json"] and self._wanted(self.pub_detections_json):
             doc = {
                 "frame": header.frame_id,
                 "stamp": {"sec": header.stamp.sec, "nanosec": header.stamp.nanosec},
@@ -273,6 +277,10 @@ class PerceptionNode(Node):
         self._latencies.append(total_ms)
         self._last_clusters = len(detections)
         self.frames += 1
+
+    def _wanted(self, publisher) -> bool:
+        """Whether to build this output's message: someone subscribes (or the harness wants all)."""
+        return self.publish_unsubscribed or publisher.get_subscription_count() > 0
 
     def _is_stale(self, stamp_ns: int) -> bool:
         """True (counted, logged) for a cloud older than max_frame_age: the keep-last-1 queue bounds

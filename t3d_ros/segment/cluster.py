@@ -25,6 +25,8 @@ from scipy import ndimage
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from t3d_ros.segment import _fast
+
 
 def _components(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Connected component id (n,) int32 of the graph with edges a[i]-b[i]."""
@@ -121,6 +123,45 @@ def cell_graph_clusters(
     z_gap: float = 0.6,
     z_gap_per_m: float = 0.02,
 ) -> np.ndarray:
+    """BEV cell-graph clustering (see ``cell_graph_clusters_reference``, the definition): the same
+    labels from one numba pass (cells, their links, union-find), ~5x faster on a 64-beam frame
+    than the vectorised reference, which builds a scipy graph from ~60 shifted copies of the cells."""
+    return cell_graph_clusters_of(xyz, None, cell_size, tolerance, radial_tolerance_per_m, tangential_tolerance_per_m,
+                                  max_tolerance, z_gap, z_gap_per_m)
+
+
+def cell_graph_clusters_of(xyz: np.ndarray, sel: np.ndarray | None, cell_size: float, tolerance: float,
+                           radial_tolerance_per_m: float, tangential_tolerance_per_m: float, max_tolerance: float,
+                           z_gap: float, z_gap_per_m: float) -> np.ndarray:
+    """``cell_graph_clusters(xyz[sel])`` without the copy of ``xyz[sel]`` (the pipeline's non-ground
+    points); ``sel`` None: every point."""
+    n = len(xyz) if sel is None else len(sel)
+    xyz = np.asarray(xyz)
+    if not _fast.HAVE_NUMBA or n == 0 or xyz.ndim != 2 or xyz.shape[1] < 3:
+        sub = xyz if sel is None else xyz[sel]
+        return cell_graph_clusters_reference(sub, cell_size, tolerance, radial_tolerance_per_m,
+                                             tangential_tolerance_per_m, max_tolerance, z_gap, z_gap_per_m)
+    reach = int(math.floor(max_tolerance / cell_size + 1e-9))
+    offsets = _fast.half_neighbourhood(cell_size, max_tolerance)
+    sel = np.arange(n, dtype=np.int64) if sel is None else np.asarray(sel, np.int64)
+    if xyz.dtype not in (np.float32, np.float64):
+        xyz = xyz.astype(np.float64)
+    return _fast.cell_graph_kernel(
+        xyz, sel, float(cell_size), reach, float(tolerance),
+        float(radial_tolerance_per_m), float(tangential_tolerance_per_m), float(max_tolerance), float(z_gap),
+        float(z_gap_per_m), *offsets)
+
+
+def cell_graph_clusters_reference(
+    xyz: np.ndarray,
+    cell_size: float = 0.15,
+    tolerance: float = 0.25,
+    radial_tolerance_per_m: float = 0.015,
+    tangential_tolerance_per_m: float = 0.002,
+    max_tolerance: float = 0.9,
+    z_gap: float = 0.6,
+    z_gap_per_m: float = 0.02,
+) -> np.ndarray:
     """BEV cell-graph clustering with a range-adaptive, radially stretched tolerance.
 
     Points are binned into ``cell_size`` (m) cells; each occupied cell keeps its z extent. Two
@@ -198,6 +239,17 @@ def cell_graph_clusters(
 
 
 def pack_labels(
+    labels: np.ndarray, min_points: int, max_points: int, keep_oversize: bool = False
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """``pack_labels_reference`` (the definition) by a numba counting sort: same outputs, no argsort."""
+    if not _fast.HAVE_NUMBA or len(labels) == 0:
+        return pack_labels_reference(labels, min_points, max_points, keep_oversize)
+    cid, order, offsets, n_over = _fast.pack_kernel(np.ascontiguousarray(labels, dtype=np.int64), int(min_points),
+                                                   int(max_points), bool(keep_oversize))
+    return cid, order, offsets, int(n_over)
+
+
+def pack_labels_reference(
     labels: np.ndarray, min_points: int, max_points: int, keep_oversize: bool = False
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """Size-filter components and pack them.

@@ -24,6 +24,8 @@ import math
 import numpy as np
 from scipy import ndimage
 
+from t3d_ros.segment import _fast
+
 
 def _cell_index(xyz: np.ndarray, cell: float) -> tuple[np.ndarray, tuple[int, int], np.ndarray]:
     """Flat BEV cell index (N,) int64 of each point, the grid shape, and the grid origin (2,)."""
@@ -125,11 +127,37 @@ def envelope_ground(
     estimate it from the cloud; ``radius`` (m) how far a cell's ground may be borrowed from
     its neighbours (the half-width of the widest object whose underside is hidden).
     """
+    return _envelope_ground(xyz, cell_size, height_threshold, max_slope_deg, global_slope_deg, sensor_height, radius,
+                            fast=True)
+
+
+def envelope_ground_reference(
+    xyz: np.ndarray,
+    cell_size: float = 0.5,
+    height_threshold: float = 0.2,
+    max_slope_deg: float = 13.0,
+    global_slope_deg: float = 10.0,
+    sensor_height: float | None = None,
+    radius: float = 4.0,
+) -> np.ndarray:
+    """``envelope_ground`` in numpy only (the definition the numba path is tested against)."""
+    return _envelope_ground(xyz, cell_size, height_threshold, max_slope_deg, global_slope_deg, sensor_height, radius,
+                            fast=False)
+
+
+def _envelope_ground(xyz: np.ndarray, cell_size: float, height_threshold: float, max_slope_deg: float,
+                     global_slope_deg: float, sensor_height: float | None, radius: float, fast: bool) -> np.ndarray:
     n = len(xyz)
     if n == 0:
         return np.zeros(0, bool)
-    flat, shape, origin = _cell_index(xyz, cell_size)
-    zmin = _cell_min_z(flat, xyz[:, 2], shape)
+    # numba for the per-point passes and the sweeps (same float32 arithmetic); numpy for the rest.
+    fast = fast and _fast.HAVE_NUMBA and xyz.dtype == np.float32
+    if fast:
+        flat, h, w, ox, oy, zflat = _fast.cell_min_z_kernel(xyz, float(cell_size))
+        shape, origin, zmin = (int(h), int(w)), np.array([ox, oy], np.float64), zflat.reshape(h, w)
+    else:
+        flat, shape, origin = _cell_index(xyz, cell_size)
+        zmin = _cell_min_z(flat, xyz[:, 2], shape)
     r = _cell_ranges(shape, origin, cell_size)
     if sensor_height is None:
         sensor_height = _height_from_grid(zmin, origin, cell_size, 3.0, 20.0)
@@ -138,7 +166,13 @@ def envelope_ground(
         bound = r * math.tan(math.radians(global_slope_deg)) + 0.3  # 0.3 m for sensor pitch/roll
         zmin = np.where(np.abs(zmin + sensor_height) > bound, np.inf, zmin)
     radius_cells = max(1, int(round(radius / cell_size)))
-    g = slope_envelope(zmin, cell_size, math.tan(math.radians(max_slope_deg)), radius_cells).reshape(-1)
+    max_slope = math.tan(math.radians(max_slope_deg))
+    if fast:
+        d = cell_size * max_slope  # as slope_envelope: Python floats, added to float32 cells as float32
+        g = _fast.slope_envelope_kernel(np.ascontiguousarray(zmin, np.float32), np.float32(d),
+                                        np.float32(d * math.sqrt(2.0)), radius_cells)
+        return _fast.below_kernel(xyz[:, 2], g.reshape(-1), flat, np.float32(height_threshold))
+    g = slope_envelope(zmin, cell_size, max_slope, radius_cells).reshape(-1)
     return xyz[:, 2] <= g[flat] + height_threshold
 
 

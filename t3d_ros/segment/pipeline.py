@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from t3d_ros.segment import _fast
 from t3d_ros.segment import boxes as _boxes
 from t3d_ros.segment import cluster as _cluster
 from t3d_ros.segment import ground as _ground
@@ -60,6 +61,20 @@ class Pipeline:
                 sensor_height=c.ground_sensor_height or 1.73, max_range=reach, min_range=c.min_range
             )
 
+    def warmup(self) -> float:
+        """One synthetic frame (a ground plane and three boxes) through the pipeline, so that the numba
+        kernels are compiled (or loaded from numba's cache) before the first real frame, not during
+        it (a node's first answer would otherwise take seconds). Returns its ms."""
+        rng = np.random.default_rng(0)
+        ground = np.c_[rng.uniform(-20, 20, (4000, 2)), rng.normal(-1.7, 0.02, 4000)]
+        boxes = [np.c_[rng.uniform(-1, 1, (300, 2)) + c, rng.uniform(-1.5, 0.0, 300)]
+                 for c in ((5.0, 5.0), (-8.0, 3.0), (10.0, -6.0))]
+        xyz = np.concatenate([ground, *boxes])
+        pts = np.c_[xyz, rng.uniform(0, 1, len(xyz))].astype(np.float32)
+        t0 = time.perf_counter()
+        self(pts)
+        return (time.perf_counter() - t0) * 1e3
+
     def _ground(self, xyz: np.ndarray, pts: np.ndarray) -> np.ndarray:
         c = self.config
         if c.ground_method == "envelope":
@@ -73,14 +88,16 @@ class Pipeline:
             return self._patchwork(xyz, pts[:, 3] if pts.shape[1] > 3 else None)
         return np.zeros(len(xyz), bool)
 
-    def _cluster(self, xyz: np.ndarray) -> np.ndarray:
+    def _cluster(self, xyz: np.ndarray, sel: np.ndarray) -> np.ndarray:
+        """Component ids of the points ``xyz[sel]``."""
         c = self.config
         if c.cluster_method == "cellgraph":
-            return _cluster.cell_graph_clusters(
-                xyz, c.cluster_cell_size, c.cluster_tolerance, c.cluster_radial_tolerance_per_m,
+            return _cluster.cell_graph_clusters_of(
+                xyz, sel, c.cluster_cell_size, c.cluster_tolerance, c.cluster_radial_tolerance_per_m,
                 c.cluster_tangential_tolerance_per_m,
                 c.cluster_max_tolerance, c.cluster_z_gap, c.cluster_z_gap_per_m,
             )
+        xyz = xyz[sel]
         if c.cluster_method == "voxel":
             return _cluster.voxel_components(xyz, c.cluster_cell_size, 2 * c.cluster_cell_size)
         if c.cluster_method == "kdtree":
@@ -96,45 +113,58 @@ class Pipeline:
         n_in, ncol = points.shape
         t = {}
         t0 = time.perf_counter()
-        keep = np.flatnonzero(
-            crop_mask(points, (c.x_min, c.x_max), (c.y_min, c.y_max), (c.z_min, c.z_max), c.min_range)
-        )
-        pts = points[keep].astype(np.float32, copy=False)
-        if not np.all(np.isfinite(pts[:, 3:])):  # NaN in an extra column: drop the row as well
-            ok = np.isfinite(pts[:, 3:]).all(axis=1)
-            keep, pts = keep[ok], pts[ok]
+        xyz = None
+        if _fast.HAVE_NUMBA and points.dtype == np.float32:
+            # One pass: the test, the kept rows and their xyz (the numpy path below makes 3 copies).
+            f32 = np.float32
+            keep, pts, xyz = _fast.crop_kernel(
+                points, f32(c.x_min), f32(c.x_max), f32(c.y_min), f32(c.y_max), f32(c.z_min), f32(c.z_max),
+                f32(c.min_range * c.min_range) if c.min_range > 0.0 else f32(0.0))
+        else:
+            keep = np.flatnonzero(
+                crop_mask(points, (c.x_min, c.x_max), (c.y_min, c.y_max), (c.z_min, c.z_max), c.min_range)
+            )
+            pts = points[keep].astype(np.float32, copy=False)
+            if not np.all(np.isfinite(pts[:, 3:])):  # NaN in an extra column: drop the row as well
+                ok = np.isfinite(pts[:, 3:]).all(axis=1)
+                keep, pts = keep[ok], pts[ok]
         t1 = time.perf_counter()
         t["crop"] = (t1 - t0) * 1e3
         to_seg = None  # position in the segmented cloud of every kept input point (voxel on)
         if c.voxel_size > 0 and len(pts):
             rep, to_seg = voxel_downsample(pts[:, :3], c.voxel_size)
             pts = pts[rep]
+            xyz = None
         t2 = time.perf_counter()
         t["voxel"] = (t2 - t1) * 1e3
         m = len(pts)
-        # Separate contiguous columns: every stage indexes x, y, z many times.
-        xyz = np.ascontiguousarray(pts[:, :3])
+        if xyz is None:  # separate contiguous columns: every stage indexes x, y, z many times
+            xyz = np.ascontiguousarray(pts[:, :3])
         ground = self._ground(xyz, pts) if m else np.zeros(0, bool)
         t3 = time.perf_counter()
         t["ground"] = (t3 - t2) * 1e3
         ng = np.flatnonzero(~ground)
-        labels = self._cluster(xyz[ng]) if len(ng) else np.zeros(0, np.int32)
+        labels = self._cluster(xyz, ng) if len(ng) else np.zeros(0, np.int32)
         cid_ng, order, offsets, n_over = _cluster.pack_labels(
             labels, c.min_cluster_points, c.max_cluster_points, c.oversize_policy == "keep"
         )
-        cluster_id = np.full(m, -1, np.int32)
-        cluster_id[ng] = cid_ng
-        packed = ng[order]
-        cluster_points = pts[packed]
+        if _fast.HAVE_NUMBA and to_seg is None and pts.dtype == np.float32 and len(ng):
+            cluster_id, cluster_points, packed_xyz, input_cluster_id, input_ground = _fast.pack_kernel_outputs(
+                pts, xyz, ground, ng, cid_ng, order, keep, n_in)
+        else:
+            cluster_id = np.full(m, -1, np.int32)
+            cluster_id[ng] = cid_ng
+            packed = ng[order]
+            cluster_points = pts[packed]
+            packed_xyz = xyz[packed]
+            input_cluster_id = np.full(n_in, -1, np.int32)
+            input_ground = np.zeros(n_in, bool)
+            input_cluster_id[keep] = cluster_id if to_seg is None else cluster_id[to_seg]
+            input_ground[keep] = ground if to_seg is None else ground[to_seg]
         t4 = time.perf_counter()
         t["cluster"] = (t4 - t3) * 1e3
-        bxs = _boxes.fit_boxes(xyz[packed], offsets, c.box_method)
+        bxs = _boxes.fit_boxes(packed_xyz, offsets, c.box_method)
         t["boxes"] = (time.perf_counter() - t4) * 1e3
-
-        input_cluster_id = np.full(n_in, -1, np.int32)
-        input_ground = np.zeros(n_in, bool)
-        input_cluster_id[keep] = cluster_id if to_seg is None else cluster_id[to_seg]
-        input_ground[keep] = ground if to_seg is None else ground[to_seg]
         return Segmentation(
             points=pts.reshape(m, ncol), ground=ground, cluster_id=cluster_id, cluster_offsets=offsets,
             cluster_points=cluster_points.reshape(-1, ncol), boxes=bxs, input_cluster_id=input_cluster_id,

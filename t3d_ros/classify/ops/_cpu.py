@@ -255,3 +255,43 @@ def sample_group(xyz: np.ndarray, npoints: list[int], nsamples: list[int], r2s: 
     return [(np.ascontiguousarray(fps_out[:, fps_off[i]:fps_off[i + 1]]),
              np.ascontiguousarray(grp_out[:, grp_off[i]:grp_off[i + 1]]).reshape(nb, s, ns))
             for i, (s, ns) in enumerate(zip(npoints, nsamples, strict=True))]
+
+
+@njit(cache=True)
+def cluster_moments_kernel(points, offsets):  # pragma: no cover - compiled
+    """Per packed cluster: mean x, mean y, sums of dx^2, dx*dy, dy^2 about the mean (float64, in
+    point order: ``np.bincount``'s sums), min z, max z. For ``inputs._global_features``."""
+    k = offsets.shape[0] - 1
+    out = np.empty((k, 7), np.float64)
+    for i in range(k):
+        lo = offsets[i]
+        hi = offsets[i + 1]
+        n = max(hi - lo, 1)
+        sx = 0.0
+        sy = 0.0
+        for p in range(lo, hi):
+            sx += np.float64(points[p, 0])
+            sy += np.float64(points[p, 1])
+        mx = sx / n
+        my = sy / n
+        sxx = 0.0
+        sxy = 0.0
+        syy = 0.0
+        zlo = points[lo, 2]
+        zhi = points[lo, 2]
+        for p in range(lo, hi):
+            dx = np.float64(points[p, 0]) - mx
+            dy = np.float64(points[p, 1]) - my
+            sxx += dx * dx
+            sxy += dx * dy
+            syy += dy * dy
+            zlo = min(zlo, points[p, 2])
+            zhi = max(zhi, points[p, 2])
+        out[i, 0] = mx
+        out[i, 1] = my
+        out[i, 2] = sxx
+        out[i, 3] = sxy
+        out[i, 4] = syy
+        out[i, 5] = zlo
+        out[i, 6] = zhi
+    return out

@@ -1,0 +1,458 @@
+"""Numba kernels of the segmentation hot spots, each equal to a numpy reference kept beside it.
+
+The references (``cluster.cell_graph_clusters_reference``, ...) are the readable definitions and
+the tests compare the two on real and simulated frames. The kernels repeat the references'
+arithmetic in the same types and order (float64 cell means summed in point order, float32 z
+extents; no fastmath, so no FMA contraction), so the outputs are identical, not merely close.
+Without numba the references run.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+try:
+    from numba import njit
+
+    HAVE_NUMBA = True
+except ImportError:  # pragma: no cover - the callers fall back to the numpy references
+    HAVE_NUMBA = False
+
+    def njit(*args, **kwargs):  # type: ignore[no-redef]
+        if args and callable(args[0]):
+            return args[0]
+        return lambda f: f
+
+
+def half_neighbourhood(cell_size: float, max_tolerance: float) -> tuple[np.ndarray, np.ndarray, np.ndarray,
+                                                                         np.ndarray, np.ndarray]:
+    """Cell offsets (di, dj) of half the neighbourhood within ``max_tolerance`` (each unordered pair
+    of cells once), their metric offsets (dx, dy) and lengths, sorted by length (stable), as the
+    reference computes them."""
+    reach = int(math.floor(max_tolerance / cell_size + 1e-9))
+    rows = []
+    for di in range(0, reach + 1):
+        for dj in range(-reach, reach + 1):
+            if di == 0 and dj <= 0:
+                continue
+            dx, dy = di * cell_size, dj * cell_size
+            dist = math.hypot(dx, dy)
+            if dist > max_tolerance + 1e-9:
+                continue
+            rows.append((di, dj, dx, dy, dist))
+    rows.sort(key=lambda r: r[4])
+    a = np.array(rows, dtype=np.float64).reshape(-1, 5)
+    return a[:, 0].astype(np.int64), a[:, 1].astype(np.int64), a[:, 2].copy(), a[:, 3].copy(), a[:, 4].copy()
+
+
+@njit(cache=True)
+def _find(parent, a):  # pragma: no cover - compiled
+    root = a
+    while parent[root] != root:
+        root = parent[root]
+    while parent[a] != root:  # path compression
+        nxt = parent[a]
+        parent[a] = root
+        a = nxt
+    return root
+
+
+@njit(cache=True)
+def cell_graph_kernel(xyz, sel, cell_size, reach, tolerance, radial_per_m, tangential_per_m, max_tolerance,
+                      z_gap, z_gap_per_m, off_di, off_dj, off_dx, off_dy, off_dist):  # pragma: no cover - compiled
+    """Component id (N,) int32 of the points ``xyz[sel]`` (xyz (M, 3) float32; read in place, no
+    copy of the non-ground points); see ``cluster.cell_graph_clusters_reference``."""
+    n = sel.shape[0]
+    ii = np.empty(n, np.int64)
+    jj = np.empty(n, np.int64)
+    imin = jmin = np.int64(1) << 62
+    imax = jmax = -(np.int64(1) << 62)
+    for p in range(n):
+        a = np.int64(math.floor(np.float64(xyz[sel[p], 0]) / cell_size))
+        b = np.int64(math.floor(np.float64(xyz[sel[p], 1]) / cell_size))
+        ii[p] = a
+        jj[p] = b
+        imin = min(imin, a)
+        imax = max(imax, a)
+        jmin = min(jmin, b)
+        jmax = max(jmax, b)
+    h = imax - imin + 1 + 2 * reach
+    w = jmax - jmin + 1 + 2 * reach
+    index = np.full(h * w, -1, np.int32)
+    # Cells are numbered in ascending flat (row-major) order; the reference's order (decreasing
+    # range) is needed only to number the components at the end. One access to the large grid per
+    # point: first-seen numbers, renumbered in flat order through small arrays.
+    cell_flat = np.empty(n, np.int64)
+    first = np.empty(n, np.int32)
+    ncell = 0
+    for p in range(n):
+        f = (ii[p] - imin + reach) * w + (jj[p] - jmin + reach)
+        c = index[f]
+        if c < 0:
+            c = ncell
+            index[f] = c
+            cell_flat[ncell] = f
+            ncell += 1
+        first[p] = c
+    # Flat order by scanning the grid (cheaper than sorting ~10k cells in numba).
+    renum = np.empty(ncell, np.int32)
+    c = 0
+    for f in range(h * w):
+        if index[f] >= 0:
+            renum[index[f]] = c
+            index[f] = c
+            cell_flat[c] = f
+            c += 1
+    cell_flat = cell_flat[:ncell]
+    for p in range(n):
+        first[p] = renum[first[p]]
+    cnt = np.zeros(ncell, np.int64)
+    sx = np.zeros(ncell, np.float64)
+    sy = np.zeros(ncell, np.float64)
+    lo = np.full(ncell, np.inf, np.float32)
+    hi = np.full(ncell, -np.inf, np.float32)
+    for p in range(n):  # in point order: the float64 sums are the reference's bincount sums
+        c = first[p]
+        q = sel[p]
+        cnt[c] += 1
+        sx[c] += np.float64(xyz[q, 0])
+        sy[c] += np.float64(xyz[q, 1])
+        zq = np.float32(xyz[q, 2])
+        if zq < lo[c]:
+            lo[c] = zq
+        if zq > hi[c]:
+            hi[c] = zq
+    tol_r = np.empty(ncell, np.float64)
+    tol_t = np.empty(ncell, np.float64)
+    neg_reach = np.empty(ncell, np.float64)
+    ur = np.empty(ncell, np.float64)
+    vr = np.empty(ncell, np.float64)
+    ztol = np.empty(ncell, np.float64)
+    neg_r = np.empty(ncell, np.float64)
+    for c in range(ncell):
+        mx = sx[c] / cnt[c]
+        my = sy[c] / cnt[c]
+        rk = np.hypot(mx, my)
+        neg_r[c] = -rk
+        tol_r[c] = min(tolerance + radial_per_m * rk, max_tolerance)
+        tol_t[c] = min(tolerance + tangential_per_m * rk, max_tolerance)
+        neg_reach[c] = -max(tol_r[c], tol_t[c])
+        rr = max(rk, 1e-6)
+        ur[c] = mx / rr
+        vr[c] = my / rr
+        ztol[c] = z_gap + z_gap_per_m * rk
+    parent = np.arange(ncell).astype(np.int64)
+    for a in range(ncell):
+        fa = cell_flat[a]
+        for o in range(off_di.shape[0]):
+            dist = off_dist[o]
+            # The reference tests an offset on the cells whose reach covers it (all within tolerance).
+            if not (dist <= tolerance or neg_reach[a] <= -dist):
+                break  # offsets are sorted by length: no longer one is within this cell's reach either
+            b = index[fa + off_di[o] * w + off_dj[o]]
+            if b < 0:
+                continue
+            # Cells already joined need no test (most neighbours on a wall or a hedge): same components.
+            ra = _find(parent, a)
+            rb = _find(parent, b)
+            if ra == rb:
+                continue
+            gap = max(lo[a], lo[b]) - min(hi[a], hi[b])
+            if not gap <= ztol[a]:
+                continue
+            along = off_dx[o] * ur[a] + off_dy[o] * vr[a]
+            across2 = dist * dist - along * along
+            qa = along / tol_r[a]
+            if qa * qa + across2 / (tol_t[a] * tol_t[a]) <= 1.0:
+                if ra < rb:
+                    parent[rb] = ra
+                else:
+                    parent[ra] = rb
+    # Components numbered as scipy's connected_components numbers them on the reference's cells
+    # (sorted by decreasing range, ties in flat order): by their first cell in that order.
+    # Each component's first cell in that order is its farthest cell (first in flat order among
+    # equals); sorting the components (hundreds) by it replaces sorting the cells (thousands).
+    best = np.full(ncell, -1, np.int64)
+    for a in range(ncell):  # ascending a = ascending flat: keep the first of equal ranges
+        root = _find(parent, a)
+        if best[root] < 0 or neg_r[a] < neg_r[best[root]]:
+            best[root] = a
+    firsts = np.empty(ncell, np.int64)
+    ncomp = 0
+    for a in range(ncell):  # components in ascending flat order of their first cell
+        if best[_find(parent, a)] == a:
+            firsts[ncomp] = a
+            ncomp += 1
+    key = np.empty(ncomp, np.float64)
+    for t in range(ncomp):
+        key[t] = neg_r[firsts[t]]
+    comp = np.full(ncell, -1, np.int32)
+    rank = np.argsort(key, kind="mergesort")  # stable: ties stay in flat order
+    for t in range(ncomp):
+        comp[_find(parent, firsts[rank[t]])] = t
+    cell_label = np.empty(ncell, np.int32)
+    for a in range(ncell):
+        cell_label[a] = comp[_find(parent, a)]
+    out = np.empty(n, np.int32)
+    for p in range(n):
+        out[p] = cell_label[first[p]]
+    return out
+
+
+@njit(cache=True)
+def crop_kernel(points, x_lo, x_hi, y_lo, y_hi, z_lo, z_hi, min_range2):  # pragma: no cover - compiled
+    """Rows of float32 ``points`` (N, C) inside the box, at least sqrt(min_range2) from the sensor in
+    xy, with finite extra columns: (keep (M,) int64, rows (M, C) float32 copy, xyz (M, 3) copy).
+    The bounds are float32, as numpy compares a float32 column with a Python float."""
+    n, ncol = points.shape
+    keep = np.empty(n, np.int64)
+    m = 0
+    for p in range(n):
+        x = points[p, 0]
+        y = points[p, 1]
+        z = points[p, 2]
+        if not (x >= x_lo and x <= x_hi and y >= y_lo and y <= y_hi and z >= z_lo and z <= z_hi):
+            continue
+        if min_range2 > 0 and not (x * x + y * y >= min_range2):
+            continue
+        ok = True
+        for c in range(3, ncol):
+            if not np.isfinite(points[p, c]):
+                ok = False
+        if ok:
+            keep[m] = p
+            m += 1
+    rows = np.empty((m, ncol), np.float32)
+    xyz = np.empty((m, 3), np.float32)
+    for k in range(m):
+        p = keep[k]
+        for c in range(ncol):
+            rows[k, c] = points[p, c]
+        xyz[k, 0] = points[p, 0]
+        xyz[k, 1] = points[p, 1]
+        xyz[k, 2] = points[p, 2]
+    return keep[:m].copy(), rows, xyz
+
+
+@njit(cache=True)
+def cell_min_z_kernel(xyz, cell):  # pragma: no cover - compiled
+    """``ground._cell_index`` and ``ground._cell_min_z`` in one pass: (flat (N,) int64, h, w,
+    origin x, origin y, zmin (h*w,) float32). float32 cell arithmetic as the reference."""
+    n = xyz.shape[0]
+    ox = np.inf
+    oy = np.inf
+    for p in range(n):
+        ox = min(ox, np.float64(xyz[p, 0]))
+        oy = min(oy, np.float64(xyz[p, 1]))
+    ox32 = np.float32(ox)
+    oy32 = np.float32(oy)
+    inv = np.float32(1.0 / cell)
+    ii = np.empty(n, np.int64)
+    jj = np.empty(n, np.int64)
+    h = 0
+    w = 0
+    for p in range(n):
+        i = np.int64(np.int32((xyz[p, 0] - ox32) * inv))
+        j = np.int64(np.int32((xyz[p, 1] - oy32) * inv))
+        ii[p] = i
+        jj[p] = j
+        h = max(h, i + 1)
+        w = max(w, j + 1)
+    flat = np.empty(n, np.int64)
+    zmin = np.full(h * w, np.inf, np.float32)
+    for p in range(n):
+        f = ii[p] * w + jj[p]
+        flat[p] = f
+        if xyz[p, 2] < zmin[f]:
+            zmin[f] = xyz[p, 2]
+    return flat, h, w, ox, oy, zmin
+
+
+@njit(cache=True)
+def slope_envelope_kernel(zmin, d, dd, sweeps):  # pragma: no cover - compiled
+    """``ground.slope_envelope``: ``sweeps`` Jacobi min-plus sweeps (float32 sums as the reference)."""
+    h, w = zmin.shape
+    g = np.full((h + 2, w + 2), np.inf, np.float32)
+    g[1:-1, 1:-1] = zmin
+    old = g.copy()
+    for _ in range(sweeps):
+        old[:, :] = g
+        for i in range(1, h + 1):
+            for j in range(1, w + 1):
+                up = min(old[i - 1, j], old[i + 1, j])
+                side = min(old[i, j - 1], old[i, j + 1])
+                diag = min(min(old[i - 1, j - 1], old[i - 1, j + 1]), min(old[i + 1, j - 1], old[i + 1, j + 1]))
+                new = min(min(up, side) + d, diag + dd)
+                if new < g[i, j]:
+                    g[i, j] = new
+    return g[1:-1, 1:-1].copy()
+
+
+@njit(cache=True)
+def below_kernel(z, g, flat, threshold):  # pragma: no cover - compiled
+    """z <= g[flat] + threshold (float32), (N,) bool."""
+    out = np.empty(z.shape[0], np.bool_)
+    for p in range(z.shape[0]):
+        out[p] = z[p] <= g[flat[p]] + threshold
+    return out
+
+
+@njit(cache=True)
+def pack_kernel(labels, min_points, max_points, keep_oversize):  # pragma: no cover - compiled
+    """``cluster.pack_labels`` by a counting sort (stable: points keep their order in a cluster)."""
+    n = labels.shape[0]
+    k = 0
+    for p in range(n):
+        k = max(k, labels[p] + 1)
+    counts = np.zeros(k, np.int64)
+    for p in range(n):
+        counts[labels[p]] += 1
+    new = np.full(k, -1, np.int32)
+    kept = 0
+    n_over = 0
+    for c in range(k):
+        over = counts[c] > max_points
+        n_over += over
+        if counts[c] >= min_points and (keep_oversize or not over):
+            new[c] = kept
+            kept += 1
+    offsets = np.zeros(kept + 1, np.int64)
+    for c in range(k):
+        if new[c] >= 0:
+            offsets[new[c] + 1] = counts[c]
+    for c in range(kept):
+        offsets[c + 1] += offsets[c]
+    fill = offsets[:-1].copy()
+    order = np.empty(offsets[kept], np.int64)
+    cluster_id = np.empty(n, np.int32)
+    for p in range(n):
+        c = new[labels[p]]
+        cluster_id[p] = c
+        if c >= 0:
+            order[fill[c]] = p
+            fill[c] += 1
+    return cluster_id, order, offsets, n_over
+
+
+@njit(cache=True)
+def pairwise_sum(a, lo, n):  # pragma: no cover - compiled
+    """numpy's float32 pairwise sum of a[lo:lo+n] (``np.add.reduce``'s order: 8 accumulators in
+    blocks of up to 128, halves above), so that sums equal numpy's bit for bit."""
+    if n < 8:
+        res = np.float32(-0.0)
+        for i in range(n):
+            res += a[lo + i]
+        return res
+    if n <= 128:
+        r0 = a[lo]
+        r1 = a[lo + 1]
+        r2 = a[lo + 2]
+        r3 = a[lo + 3]
+        r4 = a[lo + 4]
+        r5 = a[lo + 5]
+        r6 = a[lo + 6]
+        r7 = a[lo + 7]
+        i = 8
+        end = n - n % 8
+        while i < end:
+            r0 += a[lo + i]
+            r1 += a[lo + i + 1]
+            r2 += a[lo + i + 2]
+            r3 += a[lo + i + 3]
+            r4 += a[lo + i + 4]
+            r5 += a[lo + i + 5]
+            r6 += a[lo + i + 6]
+            r7 += a[lo + i + 7]
+            i += 8
+        res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+        while i < n:
+            res += a[lo + i]
+            i += 1
+        return res
+    n2 = n // 2
+    n2 -= n2 % 8
+    return pairwise_sum(a, lo, n2) + pairwise_sum(a, lo + n2, n - n2)
+
+
+@njit(cache=True)
+def _segment_sum(a, lo, n):  # pragma: no cover - compiled
+    """``np.add.reduceat`` of one segment: its first element plus the pairwise sum of the rest."""
+    if n == 1:
+        return a[lo]
+    return a[lo] + pairwise_sum(a, lo + 1, n - 1)
+
+
+@njit(cache=True)
+def closeness_kernel(x, y, c, s, start, length, d0):  # pragma: no cover - compiled
+    """``boxes._closeness`` per cluster: score (K, A) float32 of the angles whose cos/sin (A, K)
+    numpy computed (numpy's float32 cos differs from libm's in the last bit)."""
+    na, k = c.shape
+    out = np.empty((k, na), np.float32)
+    tmax = 0
+    for i in range(k):
+        tmax = max(tmax, length[i])
+    p1 = np.empty(tmax, np.float32)
+    p2 = np.empty(tmax, np.float32)
+    buf = np.empty(tmax, np.float32)
+    d = np.empty(tmax, np.float32)
+    one = np.float32(1.0)
+    for i in range(k):
+        lo = start[i]
+        n = length[i]
+        for a in range(na):
+            ca = c[a, i]
+            sa = s[a, i]
+            for t in range(n):
+                xt = x[lo + t]
+                yt = y[lo + t]
+                p1[t] = xt * ca + yt * sa
+                p2[t] = yt * ca - xt * sa
+            for pi in range(2):
+                p = p1 if pi == 0 else p2
+                lo_v = p[0]
+                hi_v = p[0]
+                for t in range(1, n):
+                    lo_v = min(lo_v, p[t])
+                    hi_v = max(hi_v, p[t])
+                for t in range(n):
+                    to_min = p[t] - lo_v
+                    to_max = hi_v - p[t]
+                    buf[t] = to_max * to_max - to_min * to_min
+                near_max = _segment_sum(buf, 0, n) < 0
+                for t in range(n):
+                    di = (hi_v - p[t]) if near_max else (p[t] - lo_v)
+                    d[t] = di if pi == 0 else min(d[t], di)
+            for t in range(n):
+                buf[t] = one / max(d[t], d0)
+            out[i, a] = _segment_sum(buf, 0, n)
+    return out
+
+
+@njit(cache=True)
+def pack_kernel_outputs(pts, xyz, ground, ng, cid_ng, order, keep, n_in):  # pragma: no cover - compiled
+    """The pipeline's glue after packing, in one pass each (numpy's fancy indexing of (N, 4) rows is
+    several times slower): cluster_id (M,), packed rows (S, C), packed xyz (S, 3), and the
+    per-input-point cluster id and ground flag."""
+    m = pts.shape[0]
+    ncol = pts.shape[1]
+    cluster_id = np.full(m, -1, np.int32)
+    for t in range(ng.shape[0]):
+        cluster_id[ng[t]] = cid_ng[t]
+    s = order.shape[0]
+    rows = np.empty((s, ncol), np.float32)
+    pxyz = np.empty((s, 3), np.float32)
+    for t in range(s):
+        p = ng[order[t]]
+        for c in range(ncol):
+            rows[t, c] = pts[p, c]
+        pxyz[t, 0] = xyz[p, 0]
+        pxyz[t, 1] = xyz[p, 1]
+        pxyz[t, 2] = xyz[p, 2]
+    in_cid = np.full(n_in, -1, np.int32)
+    in_ground = np.zeros(n_in, np.bool_)
+    for t in range(m):
+        in_cid[keep[t]] = cluster_id[t]
+        in_ground[keep[t]] = ground[t]
+    return cluster_id, rows, pxyz, in_cid, in_ground
