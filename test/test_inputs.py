@@ -50,3 +50,37 @@ def test_spec_round_trip_and_errors():
         InputSpec(point_features=("colour",))
     with pytest.raises(ValueError, match="at least one point"):
         make_inputs(np.zeros((3, 4), np.float32), np.array([0, 3, 3]), spec)
+
+
+def _frame(rng, sizes):
+    """Packed clusters of assorted sizes (1 point to more than N) at assorted places."""
+    parts = [_box(rng, n, rng.uniform(0.2, 5, 3), rng.uniform([-40, -40, -2], [40, 40, 1])) for n in sizes]
+    return np.concatenate(parts), np.r_[0, np.cumsum(sizes)]
+
+
+@pytest.mark.parametrize("spec", [
+    InputSpec(64, ((16, 0.4, 8), (4, 0.8, 8)), ("intensity", "height")),
+    InputSpec(128, ((32, (0.3, 0.6), (8, 16)), (8, 1.0, 8), (0, 0.0, 0)), ("height",), ("extent", "range")),
+    InputSpec(32, ((8, 0.5, 4),), (), ("log_count",), scale="unit_sphere"),
+])
+def test_torch_tensors_give_the_numpy_inputs(spec):
+    """A torch (CPU) tensor: every step in torch, the same numbers as numpy, indices identical."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(3)
+    pts, off = _frame(rng, [1, 2, 7, 31, 64, 65, 200, 900, 3000] + rng.integers(1, 600, 20).tolist())
+    want = make_inputs(pts, off, spec, backend="cpu")
+    for host in (None, pts):
+        got = make_inputs(torch.from_numpy(pts), off, spec, backend="auto", host_points=host)
+        assert all(isinstance(t, torch.Tensor) and t.device.type == "cpu" for t in got.as_list())
+        assert [t.dtype for t in got.as_list()] == [torch.from_numpy(a).dtype for a in want.as_list()]
+        for a, t in zip(want.as_list(), got.as_list(), strict=True):
+            np.testing.assert_array_equal(t.numpy(), a)  # bit for bit: float64 means in both (see inputs.py)
+
+
+def test_torch_tensors_with_no_clusters():
+    torch = pytest.importorskip("torch")
+    spec = InputSpec(16, ((4, 0.5, 4),), ("intensity",))
+    got = make_inputs(torch.zeros((0, 4)), np.array([0]), spec)
+    want = make_inputs(np.zeros((0, 4), np.float32), np.array([0]), spec)
+    assert [tuple(t.shape) for t in got.as_list()] == [a.shape for a in want.as_list()]
+    assert all(isinstance(t, torch.Tensor) for t in got.as_list())

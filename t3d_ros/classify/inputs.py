@@ -18,10 +18,12 @@ Point features: "intensity" (as given, expected in [0, 1]) and "height" (z above
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import numpy as np
 
 from t3d_ros.classify.ops import _cpu
+from t3d_ros.classify.ops._common import is_tensor, like, to_numpy
 from t3d_ros.classify.ops.sampling import SALevel, sample_and_group, sample_clusters
 
 POINT_FEATURES = {"intensity": 1, "height": 1}
@@ -82,14 +84,15 @@ def _scalar_or_tuple(v, kind: type):
 
 @dataclass
 class ClusterInputs:
-    """Arrays ready for the network; ``as_list()`` is the positional input order."""
+    """Arrays ready for the network (numpy, or torch tensors on the points' device); ``as_list()`` is
+    the positional input order."""
 
-    xyz: np.ndarray
-    feats: np.ndarray
-    globals: np.ndarray
-    indices: list[np.ndarray] = field(default_factory=list)
+    xyz: Any
+    feats: Any
+    globals: Any
+    indices: list[Any] = field(default_factory=list)
 
-    def as_list(self) -> list[np.ndarray]:
+    def as_list(self) -> list[Any]:
         return [self.xyz, self.feats, self.globals, *self.indices]
 
 
@@ -154,32 +157,42 @@ def _global_features_reference(points: np.ndarray, offsets: np.ndarray, names: t
     return (np.concatenate(out, axis=1) if out else np.zeros((k, 0))).astype(np.float32)
 
 
-def make_inputs(points: np.ndarray, offsets: np.ndarray, spec: InputSpec, backend: str = "auto") -> ClusterInputs:
+def make_inputs(points: Any, offsets: Any, spec: InputSpec, backend: str = "auto",
+                host_points: np.ndarray | None = None) -> ClusterInputs:
     """Network inputs of K packed clusters. points: (P, >=3) float32 (x, y, z[, intensity]) in the
-    sensor frame; offsets: (K+1,) int64. Empty clusters are not allowed (the pipeline never makes them)."""
-    offsets = np.asarray(offsets, dtype=np.int64)
+    sensor frame, numpy or a torch tensor; offsets: (K+1,) int64. Empty clusters are not allowed (the
+    pipeline never makes them).
+
+    A torch tensor keeps every step in torch on its device (with a CUDA tensor and ``backend`` "auto"
+    or "cuda", the sampling ops run as CUDA kernels) and gives tensors; only the per-cluster global
+    features are computed on the host, from ``host_points`` (the same points as numpy, when the
+    caller has them: saves copying the frame back) or a copy of ``points``. Same numbers either way.
+    """
+    offsets = to_numpy(offsets, np.int64)
     k = len(offsets) - 1
     if k and np.any(np.diff(offsets) <= 0):
         raise ValueError("make_inputs: every cluster needs at least one point")
     cols = points.shape[1]
     if "intensity" in spec.point_features and cols < 4:
         raise ValueError("the 'intensity' point feature needs (P, 4) points")
-    batch = sample_clusters(np.ascontiguousarray(points[:, : max(cols, 3)], dtype=np.float32), offsets,
-                          spec.n_points, backend=backend)  # (K, N, C)
-    xyz = batch[:, :, :3].copy()
-    if k:
-        xyz[:, :, :2] -= xyz[:, :, :2].mean(axis=1, keepdims=True)
-        xyz[:, :, 2] -= xyz[:, :, 2].min(axis=1, keepdims=True)
-        if spec.scale == "unit_sphere":
-            xyz -= xyz.mean(axis=1, keepdims=True)
-            xyz /= np.maximum(np.linalg.norm(xyz, axis=2).max(axis=1), 1e-6)[:, None, None]
-    feats = []
-    for name in spec.point_features:
-        feats.append(batch[:, :, 3:4] if name == "intensity" else xyz[:, :, 2:3] / 2.0)
-    feats_arr = np.concatenate(feats, axis=2) if feats else np.zeros((k, spec.n_points, 0), np.float32)
-    glob = _global_features(points, offsets, spec.global_features)
+    if is_tensor(points):
+        import torch
+
+        batch = sample_clusters(points[:, : max(cols, 3)].to(torch.float32).contiguous(), offsets,
+                                spec.n_points, backend=backend)  # (K, N, C)
+        xyz = _centred_torch(batch[:, :, :3].clone(), spec.scale) if k else batch[:, :, :3].clone()
+        cat = torch.cat
+    else:
+        batch = sample_clusters(np.ascontiguousarray(points[:, : max(cols, 3)], dtype=np.float32), offsets,
+                                spec.n_points, backend=backend)  # (K, N, C)
+        xyz = _centred_numpy(batch[:, :, :3].copy(), spec.scale) if k else batch[:, :, :3].copy()
+        cat = np.concatenate
+    feats = [batch[:, :, 3:4] if name == "intensity" else xyz[:, :, 2:3] / 2.0 for name in spec.point_features]
+    feats_arr = cat(feats, 2) if feats else like(np.zeros((k, spec.n_points, 0), np.float32), points)
+    host = points if not is_tensor(points) else host_points if host_points is not None else to_numpy(points, np.float32)
+    glob = like(_global_features(host, offsets, spec.global_features), points)  # cheap: on the host
     levels = [SALevel(*lv) for lv in spec.levels]
-    indices: list[np.ndarray] = []
+    indices: list[Any] = []
     if levels and k:
         for res in sample_and_group(xyz, levels, backend=backend):
             if res is not None:
@@ -187,5 +200,31 @@ def make_inputs(points: np.ndarray, offsets: np.ndarray, spec: InputSpec, backen
     elif levels:
         for lv in levels:
             if lv.npoint:
-                indices += [np.zeros((0, lv.npoint), np.int64), np.zeros((0, lv.npoint, lv.nsample), np.int64)]
-    return ClusterInputs(xyz.astype(np.float32), feats_arr.astype(np.float32), glob, indices)
+                indices += [like(np.zeros((0, lv.npoint), np.int64), points),
+                            like(np.zeros((0, lv.npoint, lv.nsample), np.int64), points)]
+    return ClusterInputs(xyz, feats_arr, glob, indices)
+
+
+# The centring means (and the unit-sphere radius) are summed in float64 and rounded to float32: the
+# same float32 numbers whatever the summation order, so numpy, torch CPU and CUDA give identical
+# inputs (float32 sums differ in the last bits between them, and a bit can move a ball-query edge).
+def _centred_numpy(xyz: np.ndarray, scale: str) -> np.ndarray:
+    """(K, N, 3) float32 FPS samples -> xy on their mean, z above their lowest point (in place)."""
+    xyz[:, :, :2] -= xyz[:, :, :2].mean(axis=1, keepdims=True, dtype=np.float64).astype(np.float32)
+    xyz[:, :, 2] -= xyz[:, :, 2].min(axis=1, keepdims=True)
+    if scale == "unit_sphere":
+        xyz -= xyz.mean(axis=1, keepdims=True, dtype=np.float64).astype(np.float32)
+        radius = np.sqrt(np.square(xyz, dtype=np.float64).sum(axis=2)).max(axis=1).astype(np.float32)
+        xyz /= np.maximum(radius, np.float32(1e-6))[:, None, None]
+    return xyz
+
+
+def _centred_torch(xyz: Any, scale: str) -> Any:
+    """``_centred_numpy`` in torch, on the tensor's device."""
+    xyz[:, :, :2] -= xyz[:, :, :2].double().mean(dim=1, keepdim=True).float()
+    xyz[:, :, 2] -= xyz[:, :, 2].amin(dim=1, keepdim=True)
+    if scale == "unit_sphere":
+        xyz -= xyz.double().mean(dim=1, keepdim=True).float()
+        radius = xyz.double().square().sum(dim=2).sqrt().amax(dim=1).float()
+        xyz /= radius.clamp_min(1e-6)[:, None, None]
+    return xyz
