@@ -13,6 +13,7 @@ import json
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -22,6 +23,8 @@ CARD_FORMAT = "t3d_ros.model/1"
 SHIPPED_MODEL = "t3d_tiny.json"  # in models/ of the source tree and share/t3d_ros/models of an install
 DEVICES = ("auto", "cpu", "cuda")
 BACKENDS = ("auto", "onnxruntime", "torch")
+GPU_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider")
+CUDA_OPS_BUILD = "python -m t3d_ros.classify.ops.cuda"  # builds the CUDA sampling library ahead of time
 
 
 class ModelError(RuntimeError):
@@ -121,6 +124,12 @@ class Classifier:
     ``device``: "auto" (the GPU when there is one), "cuda" (falls back to the CPU with a warning when
     no GPU is usable) or "cpu". ``backend``: "auto" (ONNX Runtime when installed, else torch),
     "onnxruntime" or "torch". ``self.description`` says what was picked.
+
+    When the network runs on the GPU (torch on CUDA, or ONNX Runtime's CUDA / TensorRT provider) and
+    the CUDA sampling ops work (``ops.cuda.available()``), a frame's points are uploaded once, its
+    inputs built there by the CUDA ops and handed to the network without leaving the GPU
+    (``ops_backend`` "cuda"). Otherwise the inputs are built on the CPU (numba) and ``ops_backend``
+    is "cpu"; a GPU network then says once why (``warn``).
     """
 
     def __init__(self, path: str | Path, device: str = "auto", backend: str = "auto",
@@ -143,10 +152,18 @@ class Classifier:
             backend = "onnxruntime" if _has("onnxruntime") and "onnx" in files else "torch"
         self.ops_backend = "cpu"
         self.last_timings_ms: dict[str, float] = {}
+        # The GPU path: the torch device the inputs are built on, and the network call that takes them
+        # there (None: inputs built on the CPU as numpy, ``self._run``).
+        self._inputs_device: Any = None
+        self._run_on_device: Callable[[list[Any]], np.ndarray] | None = None
         if backend == "onnxruntime":
             self._load_onnx(base / files.get("onnx", ""), device, warn)
+            if self.session.get_providers()[0] in GPU_PROVIDERS:
+                self._use_cuda_ops(warn, self._run_bound)
         else:
             self._load_torch(base / files.get("weights", ""), device, warn)
+            if self._torch_device.type == "cuda":
+                self._use_cuda_ops(warn, self._run)
         self.warmup()
 
     # --- loading -------------------------------------------------------------------------------
@@ -180,6 +197,8 @@ class Classifier:
         provider = self.session.get_providers()[0]
         self.description = f"onnxruntime {provider}"
         self._names = names
+        self._output_name = self.session.get_outputs()[0].name
+        self._ort_device_id = int(self.session.get_provider_options().get(provider, {}).get("device_id", 0))
         self._run = lambda arrays: self.session.run(None, dict(zip(self._names, arrays, strict=True)))[0]
 
     def _load_torch(self, path: Path, device: str, warn: Callable[[str], None]) -> None:
@@ -204,24 +223,79 @@ class Classifier:
         if [tuple(lv) for lv in model.levels] != [tuple(lv) for lv in self.spec.levels]:
             raise ModelError(f"{path}: the network's sampling levels {model.levels} differ from the card's")
         self.model = model.eval().to(dev)
-        self.ops_backend = "cuda" if dev.type == "cuda" else "cpu"
+        self._torch_device = dev
         self.description = f"torch {dev.type}"
 
-        def run(arrays: list[np.ndarray]) -> np.ndarray:
+        def run(arrays: list[Any]) -> np.ndarray:  # numpy arrays, or tensors on dev already (GPU path)
             with torch.inference_mode():
-                tensors = [torch.from_numpy(a).to(dev) for a in arrays]
+                tensors = [torch.as_tensor(a, device=dev) for a in arrays]
                 return self.model(*tensors).float().cpu().numpy()
 
         self._run = run
 
+    def _use_cuda_ops(self, warn: Callable[[str], None], run: Callable[[list[Any]], np.ndarray]) -> None:
+        """The network is on the GPU: build its inputs there with the CUDA sampling ops when they
+        work (``run`` then takes them as tensors on the device); else say once why not and what to do."""
+        if not _has("torch"):  # an ORT-only install: the CUDA ops take torch tensors
+            reason = "torch is not installed (the CUDA sampling ops take torch CUDA tensors)"
+        else:
+            from t3d_ros.classify.ops import cuda
+
+            reason = "" if cuda.available() else cuda.unavailable_reason()
+        if reason:
+            warn(f"the classifier's network runs on the GPU but the CUDA sampling ops cannot: {reason}. "
+                 f"Sampling on the CPU instead; to use them, install torch with CUDA and build them ahead of "
+                 f"time with `{CUDA_OPS_BUILD}`")
+            return
+        import torch
+
+        dev = self._torch_device if hasattr(self, "model") else torch.device("cuda", self._ort_device_id)
+        self._inputs_device, self._run_on_device = dev, run
+        self.ops_backend = "cuda"
+        self.description += ", CUDA sampling ops"
+
+    def _run_bound(self, tensors: list[Any]) -> np.ndarray:
+        """ONNX Runtime on inputs that are torch tensors already on a device: bound by address
+        (``io_binding``), not copied; the output comes back to the CPU."""
+        import torch
+
+        types = {torch.float32: np.float32, torch.int64: np.int64}
+        binding = self.session.io_binding()
+        alive = []  # contiguous copies (if any) must outlive the run
+        for name, t in zip(self._names, tensors, strict=True):
+            if t.numel() == 0:  # no buffer to point at (e.g. no point features): a tiny host copy
+                binding.bind_cpu_input(name, np.zeros(tuple(t.shape), types[t.dtype]))
+                continue
+            t = t.contiguous()
+            alive.append(t)
+            binding.bind_input(name, t.device.type, t.device.index or 0, types[t.dtype], tuple(t.shape), t.data_ptr())
+        binding.bind_output(self._output_name, "cpu")
+        self.session.run_with_iobinding(binding)
+        return binding.copy_outputs_to_cpu()[0]
+
     # --- inference -----------------------------------------------------------------------------
+    def _device_inputs(self, points: np.ndarray, offsets: np.ndarray) -> list[Any]:
+        """The network inputs built on ``self._inputs_device``: the frame uploaded once, then one FPS
+        launch for all clusters and one launch for all sampling levels (the CUDA ops)."""
+        import torch
+
+        dev = self._inputs_device
+        pts = torch.from_numpy(np.ascontiguousarray(points, np.float32)).to(dev)
+        inputs = make_inputs(pts, offsets, self.spec, backend="auto", host_points=points).as_list()
+        if dev.type == "cuda":  # the kernels do not synchronise: ORT's stream must see finished inputs
+            torch.cuda.current_stream(dev).synchronize()
+        return inputs
+
     def logits(self, points: np.ndarray, offsets: np.ndarray) -> np.ndarray:
         """(K, num_classes) raw network outputs for K packed clusters. Leaves the ms of its two
         parts in ``last_timings_ms`` ("sample_group": inputs and indices, "network")."""
         t0 = time.perf_counter()
-        inputs = make_inputs(points, offsets, self.spec, backend="cpu")
+        if self._run_on_device is None:
+            inputs, run = make_inputs(points, offsets, self.spec, backend="cpu").as_list(), self._run
+        else:
+            inputs, run = self._device_inputs(points, offsets), self._run_on_device
         t1 = time.perf_counter()
-        out = np.asarray(self._run(inputs.as_list()), dtype=np.float32)
+        out = np.asarray(run(inputs), dtype=np.float32)
         self.last_timings_ms = {"sample_group": (t1 - t0) * 1e3, "network": (time.perf_counter() - t1) * 1e3}
         return out
 
