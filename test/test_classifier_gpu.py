@@ -121,3 +121,19 @@ def test_onnx_io_binding_on_cuda_equals_onnx_on_the_cpu(clusters, gpu_ops):
     assert gpu.ops_backend == "cuda" and gpu.description.endswith(", CUDA sampling ops")
     np.testing.assert_allclose(gpu.probabilities(pts, off), cpu.probabilities(pts, off), atol=2e-3)
     assert gpu(pts, off)[0] == cpu(pts, off)[0]
+
+
+@needs_gpu
+def test_training_batches_built_on_the_gpu_equal_the_cpu_ones(clusters, gpu_ops):
+    from t3d_ros.offline.train.loader import batch_inputs
+
+    pts, off = clusters
+    parts = [pts[a:b] for a, b in zip(off[:-1], off[1:], strict=True)]
+    spec = _quiet("torch").spec
+    on_gpu, on_cpu = batch_inputs(parts, spec, "cuda"), batch_inputs(parts, spec)
+    assert all(t.is_cuda for t in on_gpu)
+    for a, b in zip(on_gpu, on_cpu, strict=True):
+        if a.dtype == torch.int64:
+            assert (a.cpu() != b).float().mean() < 1e-3
+        else:
+            torch.testing.assert_close(a.cpu(), b, rtol=1e-5, atol=1e-5)

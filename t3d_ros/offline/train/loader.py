@@ -35,11 +35,15 @@ class Batch(NamedTuple):
     outlier: torch.Tensor  # (B,) bool: no class fits (outlier exposure; its label is not used)
 
 
-def batch_inputs(clusters: list[np.ndarray], spec: InputSpec) -> list[torch.Tensor]:
-    """Network inputs (CPU tensors) of a list of (n_i, 4) clusters."""
+def batch_inputs(clusters: list[np.ndarray], spec: InputSpec,
+                 device: torch.device | str | None = None) -> list[torch.Tensor]:
+    """Network inputs of a list of (n_i, 4) clusters: CPU tensors (numba ops), or with a CUDA
+    ``device`` tensors built there by the CUDA sampling ops (the CPU ops when those are unusable)."""
     pts = np.concatenate(clusters).astype(np.float32)
-    inputs = make_inputs(pts, np.r_[0, np.cumsum([len(c) for c in clusters])], spec, backend="cpu")
-    return [torch.from_numpy(a) for a in inputs.as_list()]
+    offsets = np.r_[0, np.cumsum([len(c) for c in clusters])]
+    if device is not None and torch.device(device).type == "cuda":
+        return make_inputs(torch.from_numpy(pts).to(device), offsets, spec, backend="auto", host_points=pts).as_list()
+    return [torch.from_numpy(a) for a in make_inputs(pts, offsets, spec, backend="cpu").as_list()]
 
 
 class ClusterBatches(Dataset):

@@ -126,7 +126,8 @@ def predict(model: nn.Module, cs: ClusterSet, spec: InputSpec, batch_size: int =
     out = []
     for start in range(0, len(cs), batch_size):
         clusters = [cs.cluster(i) for i in range(start, min(start + batch_size, len(cs)))]
-        out.append(model(*[t.to(device) for t in batch_inputs(clusters, spec)]).float().cpu().numpy())
+        inputs = [t.to(device) for t in batch_inputs(clusters, spec, device)]  # built on a GPU with its CUDA ops
+        out.append(model(*inputs).float().cpu().numpy())
     return np.concatenate(out) if out else np.zeros((0, len(cs.class_names)), np.float32)
 
 
