@@ -17,8 +17,16 @@ needs_gpu = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA de
 
 @pytest.fixture(scope="module")
 def clusters():
-    """Simulated clusters of two frames, packed: (points, offsets)."""
-    cs = make_sim_clusters([3, 4], sensors=("hdl64",))
+    """Simulated clusters of two frames, packed: (points, offsets). Without scipy (the segmentation
+    needs it; a bare GPU machine may lack it) synthetic boxes of assorted sizes instead."""
+    try:
+        cs = make_sim_clusters([3, 4], sensors=("hdl64",))
+    except ImportError:
+        rng = np.random.default_rng(5)
+        sizes = rng.integers(5, 3000, 48)
+        parts = [np.c_[rng.uniform(-0.5, 0.5, (n, 3)) * rng.uniform(0.3, 5, 3) + rng.uniform(-30, 30, 3),
+                       rng.uniform(0, 1, n)] for n in sizes]
+        return np.concatenate(parts).astype(np.float32), np.r_[0, np.cumsum(sizes)]
     assert len(cs) >= 20
     return cs.points, cs.offsets
 
