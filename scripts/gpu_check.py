@@ -2,7 +2,8 @@
 
 64 clusters: "sample_group" and "network" p50 over 50 calls (torch on CUDA with the CUDA sampling
 ops, and the CPU classifiers beside it); then ``Perception.process`` p50 on a simulated HDL-64E frame
-with device cuda and cpu. Parts that cannot run (no scipy for the simulator) are reported, not fatal.
+with device cuda (torch) and cpu (the node's default backend). Parts that cannot run (no scipy for
+the simulator) are reported, not fatal.
 """
 
 from __future__ import annotations
@@ -65,7 +66,8 @@ def time_perception(device: str) -> dict:
     _, frame = simulate(100, "hdl64")  # as bench/data.py's sim_frames: xyz and the raw intensity
     points = np.column_stack([frame.xyz, frame.intensity]).astype(np.float32)
     said: list[str] = []
-    per = Perception.from_params({}, device=device, warn=said.append)
+    # torch on the GPU: the GPU machine's onnxruntime may be the CPU package (no CUDA provider)
+    per = Perception.from_params({"backend": "torch"} if device == "cuda" else {}, device=device, warn=said.append)
     per.process(points)
     times = []
     for _ in range(CALLS):

@@ -72,7 +72,7 @@ def test_gpu_network_without_cuda_ops_warns_once_with_the_reason_and_the_build_c
     monkeypatch.setattr(cuda, "unavailable_reason", lambda: "nvcc not found")
     said: list[str] = []
     clf = _quiet("torch")
-    clf._use_cuda_ops(said.append, clf._run)
+    clf._use_cuda_ops(said.append, clf._run, "cuda")
     assert len(said) == 1 and "nvcc not found" in said[0] and "python -m t3d_ros.classify.ops.cuda" in said[0]
     assert clf.ops_backend == "cpu" and clf._run_on_device is None
 

@@ -159,11 +159,11 @@ class Classifier:
         if backend == "onnxruntime":
             self._load_onnx(base / files.get("onnx", ""), device, warn)
             if self.session.get_providers()[0] in GPU_PROVIDERS:
-                self._use_cuda_ops(warn, self._run_bound)
+                self._use_cuda_ops(warn, self._run_bound, f"cuda:{self._ort_device_id}")
         else:
             self._load_torch(base / files.get("weights", ""), device, warn)
             if self._torch_device.type == "cuda":
-                self._use_cuda_ops(warn, self._run)
+                self._use_cuda_ops(warn, self._run, str(self._torch_device))
         self.warmup()
 
     # --- loading -------------------------------------------------------------------------------
@@ -233,8 +233,8 @@ class Classifier:
 
         self._run = run
 
-    def _use_cuda_ops(self, warn: Callable[[str], None], run: Callable[[list[Any]], np.ndarray]) -> None:
-        """The network is on the GPU: build its inputs there with the CUDA sampling ops when they
+    def _use_cuda_ops(self, warn: Callable[[str], None], run: Callable[[list[Any]], np.ndarray], device: str) -> None:
+        """The network is on GPU ``device``: build its inputs there with the CUDA sampling ops when they
         work (``run`` then takes them as tensors on the device); else say once why not and what to do."""
         if not _has("torch"):  # an ORT-only install: the CUDA ops take torch tensors
             reason = "torch is not installed (the CUDA sampling ops take torch CUDA tensors)"
@@ -249,8 +249,7 @@ class Classifier:
             return
         import torch
 
-        dev = self._torch_device if hasattr(self, "model") else torch.device("cuda", self._ort_device_id)
-        self._inputs_device, self._run_on_device = dev, run
+        self._inputs_device, self._run_on_device = torch.device(device), run
         self.ops_backend = "cuda"
         self.description += ", CUDA sampling ops"
 

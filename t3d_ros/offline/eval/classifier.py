@@ -1,13 +1,15 @@
 """``python -m t3d_ros eval``: accuracy, mean-class accuracy, confusion matrix, size, FLOPs, latency.
 
-Takes a model card (evaluated as the node runs it: ``Classifier``, ONNX Runtime on the CPU) or a
-training checkpoint (torch). Datasets whose class list differs from the model's are mapped by name;
-clusters of classes the model does not know, and outliers (clusters no class fits), are left out and
-counted.
+Takes a model card (evaluated as the node runs it: ``Classifier``, ONNX Runtime on the CPU by
+default) or a training checkpoint (torch). With ``device`` "cuda" the accuracy is computed on the GPU
+(inputs built by the CUDA sampling ops); the latency figures are always the CPU's. Datasets whose
+class list differs from the model's are mapped by name; clusters of classes the model does not know,
+and outliers (clusters no class fits), are left out and counted.
 """
 
 from __future__ import annotations
 
+import copy
 import time
 from pathlib import Path
 
@@ -58,12 +60,13 @@ def _latency_ms(fn, repeats: int = 20) -> float:
 
 
 def evaluate(model_path: str | Path, sources: list[str], sim_seeds: int = 200, cache: str = "out/cache",
-             png: str | Path | None = None, latency_batch: int = 64) -> dict:
+             png: str | Path | None = None, latency_batch: int = 64, device: str = "cpu") -> dict:
     model_path = Path(model_path)
+    dev = torch.device("cuda" if device in ("auto", "cuda") and torch.cuda.is_available() else "cpu")
     if model_path.suffix == ".json":
         from t3d_ros.classify.classifier import Classifier
 
-        clf = Classifier(model_path, device="cpu")
+        clf = Classifier(model_path, device=device)
         classes, spec = clf.classes, clf.spec
         net = _torch_of_card(clf.card, model_path)
         logits_of = lambda cs: clf.logits(cs.points, cs.offsets)  # noqa: E731
@@ -72,8 +75,9 @@ def evaluate(model_path: str | Path, sources: list[str], sim_seeds: int = 200, c
         net, spec, classes = model_from_checkpoint(load_checkpoint(model_path))
         if hasattr(net, "export_base"):  # a NetAug supernet is judged as the tiny model it exports
             net = net.export_base().eval()
-        logits_of = lambda cs: predict(net, cs, spec)  # noqa: E731
-        runner = "torch cpu"
+        gpu_net = net if dev.type == "cpu" else copy.deepcopy(net).to(dev)  # net: CPU latency below
+        logits_of = lambda cs: predict(gpu_net, cs, spec, device=dev)  # noqa: E731
+        runner = f"torch {dev.type}"
     torch.set_grad_enabled(False)
     batch = example_batch(spec, clusters=latency_batch, seed=1)
     report: dict = {
