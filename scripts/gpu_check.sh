@@ -3,13 +3,14 @@
 # GPU, torch with CUDA, numba, onnxruntime and pytest; no ROS and no network needed. Run from the
 # repository root (the tree need not be installed):
 #
-#     OUT=/some/folder scripts/gpu_check.sh      # default OUT: out/gpu_check
+#     OUT=/some/folder scripts/gpu_check.sh      # default OUT: out/gpu_check; PYTHON: default python3
 #
 # 1. builds the CUDA library ahead of time (python -m t3d_ros.classify.ops.cuda),
 # 2. runs the CUDA-vs-reference tests that need no ROS (test files that import rclpy are left out),
 # 3. times the classifier's GPU path and Perception.process on a simulated HDL-64E frame
 #    (scripts/gpu_check.py; the simulator and segmentation need scipy: without it synthetic clusters),
-# and writes $OUT/gpu.json and $OUT/gpu.md (to copy to benchmarks/results/). Under 8 minutes.
+# and writes $OUT/gpu.json and $OUT/gpu.md (to copy to benchmarks/results/). At most 8 minutes (the
+# steps' timeouts: 150 + 180 + 150 s).
 # Without a GPU it says so, writes that into $OUT/gpu.json and exits 0 (GPU_CHECK_DRY=1: run every
 # step anyway, on the CPU, to try the script's mechanics).
 set -u
@@ -44,7 +45,7 @@ $PY -c "import scipy; print('scipy', scipy.__version__)" >> "$OUT/versions.txt" 
 cat "$OUT/versions.txt"
 
 echo "== 1. build the CUDA library ahead of time"
-timeout 240 $PY -m t3d_ros.classify.ops.cuda > "$OUT/build.log" 2>&1
+timeout 150 $PY -m t3d_ros.classify.ops.cuda > "$OUT/build.log" 2>&1
 build_rc=$?
 cat "$OUT/build.log"
 
@@ -53,12 +54,12 @@ tests=()
 for f in test/test_ops.py test/test_inputs.py test/test_classifier_gpu.py; do
     if grep -q "rclpy" "$f"; then echo "left out (imports rclpy): $f"; else tests+=("$f"); fi
 done
-timeout 240 $PY -m pytest -q -rs -p no:cacheprovider "${tests[@]}" --junitxml="$OUT/pytest.xml" > "$OUT/pytest.log" 2>&1
+timeout 180 $PY -m pytest -q -rs -p no:cacheprovider "${tests[@]}" --junitxml="$OUT/pytest.xml" > "$OUT/pytest.log" 2>&1
 test_rc=$?
 tail -25 "$OUT/pytest.log"
 
 echo "== 3. timings"
-timeout 200 $PY scripts/gpu_check.py "$OUT" > "$OUT/timing.log" 2>&1
+timeout 150 $PY scripts/gpu_check.py "$OUT" > "$OUT/timing.log" 2>&1
 time_rc=$?
 tail -60 "$OUT/timing.log"
 
