@@ -573,7 +573,8 @@ def pole(rng: np.random.Generator, kind: str | None = None) -> list[Part]:
         return parts
     if kind == "trunk":  # up to the first branches
         h = _u(rng, 1.6, 3.5)
-        r0 = 0.05 + 0.25 * float(rng.random()) ** 2  # most street trees are young: 10-25 cm trunks
+        # most street trees are young: trunks 10-60 cm across, half of them under 22 cm
+        r0 = 0.05 + 0.25 * float(rng.random()) ** 2
         return [cone(0, 0, -0.05, h, r0, r0 * _u(rng, 0.6, 0.9), _u(rng, 0.2, 0.45))]
     raise ValueError(f"unknown pole kind {kind!r}")
 
