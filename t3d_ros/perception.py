@@ -68,7 +68,6 @@ class Perception:
         """The Perception that the node builds from its parameters (or a params file's, or none: the
         defaults). ``model`` and ``device`` override ``model_path`` and ``device`` (``model=''``:
         clustering only). Raises ``ValueError`` / ``ModelError`` with one clear line on bad settings."""
-        reuse_freed_memory()
         model = params.get("model_path", SHIPPED_MODEL) if model is None else model
         device = params.get("device", "auto") if device is None else device
         backend = params.get("backend", "auto")
@@ -153,7 +152,8 @@ def reuse_freed_memory() -> bool:
     """Keep freed per-frame buffers in this process's heap (glibc ``mallopt``) instead of returning them
     to the kernel: a frame allocates a few dozen 0.1-3 MB arrays, and by default glibc maps each one
     fresh and unmaps it when freed, so every frame paid the page faults again (~2 ms a frame on the
-    development VM, where a fault is costly). Called by ``Perception.from_params`` (the node, ``detect``);
+    development VM, where a fault is costly). A process-wide setting, so the process owners call it (the
+    node, ``detect``), not ``Perception.from_params``;
     ``T3D_ROS_REUSE_FREED_MEMORY=0`` leaves glibc's defaults. True when the settings took effect."""
     import ctypes
     import os

@@ -13,7 +13,7 @@ import numpy as np
 
 from t3d_ros.config import load_ros_params, unknown_params
 from t3d_ros.io.frames import frame_files, read_points
-from t3d_ros.perception import Perception
+from t3d_ros.perception import Perception, reuse_freed_memory
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -37,6 +37,7 @@ def build_perception(params_file: Path | None, model: str | None, device: str = 
     unknown = unknown_params(params)
     if unknown:  # the node warns the same way: a misspelled name must not leave a default in place unseen
         print(f"warning: {params_file}: unknown parameter(s), ignored: {', '.join(unknown)}", file=sys.stderr)
+    reuse_freed_memory()  # a CLI owns its process (see perception.reuse_freed_memory)
     perception = Perception.from_params(params, model=model, device=device,
                                         warn=lambda m: print(m, file=sys.stderr))
     card = perception.classifier.card.get("path") if perception.classifier is not None else None

@@ -33,7 +33,7 @@ from visualization_msgs.msg import MarkerArray
 from t3d_ros.classes import CLASSES, UNKNOWN_ID
 from t3d_ros.config import NODE_PARAMS, TRACK_PARAMS, pipeline_config, tracker_config, unknown_params
 from t3d_ros.io.cloud import CloudError
-from t3d_ros.perception import Perception, parse_class_thresholds, with_tracks
+from t3d_ros.perception import Perception, parse_class_thresholds, reuse_freed_memory, with_tracks
 from t3d_ros.ros.convert import (
     array_to_msg,
     clusters_to_array,
@@ -70,6 +70,7 @@ class PerceptionNode(Node):
 
         p = self._params()
         t0 = time.perf_counter()
+        reuse_freed_memory()  # the node owns its process: keep per-frame buffers in the heap
         self.perception = Perception.from_params(p, warn=self.get_logger().warning)
         self.mode = self.perception.mode
         clf = self.perception.classifier
