@@ -25,7 +25,9 @@ NODE_PARAMS: list[tuple[str, object, str, bool, tuple[float, float] | None]] = [
     ("score_threshold", 0.0, "Clusters scoring below this [0-1] are labelled 'unknown' (never dropped); a floor "
      "for every class, on top of class_thresholds.", False, (0.0, 1.0)),
     ("class_thresholds", "", "Per-class score thresholds [0-1], e.g. 'car:0.8,pedestrian:0.7'; below its class's "
-     "threshold a label becomes 'unknown'. Empty = the model card's (chosen on simulated validation data).",
+     "threshold a label becomes 'unknown'; classes not named have none, and the same values hold for sparse "
+     "clusters. Empty = the model card's (chosen on simulated validation data, with stricter ones for clusters "
+     "of few returns).",
      False, None),
     ("size_check", True, "Lower a label to 'unknown' when the cluster's box cannot hold an object of that class "
      "(a 6 m pedestrian, a 0.3 m car; limits in classify/postcheck.py).", False, None),

@@ -55,12 +55,32 @@ class Perception:
         score_threshold: float = 0.0,
         class_thresholds: Mapping[str, float] | None = None,
         check_sizes: bool = True,
+        sparse_points: int = 0,
+        sparse_thresholds: Mapping[str, float] | None = None,
     ) -> None:
         self.pipeline = Pipeline(config)  # validates
         self.classifier = classifier
         self.score_threshold = score_threshold  # floor for every class
         self.class_thresholds = dict(class_thresholds or {})  # per class, on top of the floor
+        # clusters with fewer than sparse_points returns: these per-class thresholds instead
+        self.sparse_points = int(sparse_points)
+        self.sparse_thresholds = dict(sparse_thresholds or {})
         self.check_sizes = check_sizes
+
+    def set_thresholds(self, text: str) -> None:
+        """Apply the ``class_thresholds`` parameter: '' = the model card's calibrated thresholds (with
+        its own thresholds for sparse clusters); 'car:0.8,...' = these for every cluster, none for the
+        classes not named. ``ValueError`` on a bad entry."""
+        clf = self.classifier
+        if clf is None:
+            return
+        if text:
+            self.class_thresholds = parse_class_thresholds(text, clf.classes)
+            self.sparse_points, self.sparse_thresholds = 0, {}
+        else:
+            self.class_thresholds = dict(getattr(clf, "class_thresholds", {}))
+            self.sparse_points = int(getattr(clf, "sparse_points", 0))
+            self.sparse_thresholds = dict(getattr(clf, "sparse_thresholds", {}))
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any], *, model: str | None = None, device: str | None = None,
@@ -75,12 +95,9 @@ class Perception:
             raise ModelError(f"device={device!r} / backend={backend!r}: choose device from {', '.join(DEVICES)} "
                              f"and backend from {', '.join(BACKENDS)}")
         classifier = Classifier(model, device, backend, warn=warn) if model else None
-        thresholds = {}
-        if classifier is not None:
-            text = str(params.get("class_thresholds", "") or "")
-            thresholds = parse_class_thresholds(text, classifier.classes) if text else classifier.class_thresholds
-        perception = cls(pipeline_config(params), classifier, float(params.get("score_threshold", 0.0)), thresholds,
-                         bool(params.get("size_check", True)))
+        perception = cls(pipeline_config(params), classifier, float(params.get("score_threshold", 0.0)),
+                         check_sizes=bool(params.get("size_check", True)))
+        perception.set_thresholds(str(params.get("class_thresholds", "") or ""))
         perception.pipeline.warmup()  # the classifier warmed up when it loaded
         return perception
 
@@ -109,14 +126,18 @@ class Perception:
         k = len(seg.boxes)
         t0 = time.perf_counter()
         reasons = [""] * k
+        counts = np.diff(seg.cluster_offsets).tolist()
         if self.classifier is not None and k:
             hypotheses = _hypotheses(self.classifier, seg.cluster_points, seg.cluster_offsets)
             guesses = [h[0][0] for h in hypotheses]
             scores = np.array([h[0][1] for h in hypotheses], dtype=np.float32)
             for i, (lab, s) in enumerate(zip(guesses, scores, strict=True)):
-                floor = max(self.score_threshold, self.class_thresholds.get(lab, 0.0))
+                sparse = counts[i] < self.sparse_points
+                table = self.sparse_thresholds if sparse else self.class_thresholds
+                floor = max(self.score_threshold, table.get(lab, 0.0))
                 if s < floor:
-                    reasons[i] = f"score {s:.3f} below the {lab} threshold {floor:.2f}"
+                    band = f" for clusters under {self.sparse_points} returns" if sparse else ""
+                    reasons[i] = f"score {s:.3f} below the {lab} threshold {floor:.2f}{band}"
             if self.check_sizes:
                 for i, why in enumerate(size_check(guesses, seg.boxes[:, 3:6])):
                     reasons[i] = reasons[i] or why
@@ -125,7 +146,6 @@ class Perception:
             guesses, labels, scores = [UNKNOWN] * k, [UNKNOWN] * k, np.ones(k, dtype=np.float32)
             hypotheses = [()] * k
         timings["classify"] = (time.perf_counter() - t0) * 1e3
-        counts = np.diff(seg.cluster_offsets).tolist()
         # One float64 copy of all boxes, a row view of it per detection: 2.5x cheaper than two small
         # casts per detection (same values).
         boxes = seg.boxes.astype(np.float64)

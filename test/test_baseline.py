@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
 import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -54,6 +57,20 @@ def test_driver_runs_one_frame_on_the_extracted_tree(head_tree, tmp_path):
     assert seg["cluster_id"].shape == (len(pts),) and seg["cluster_id"].max() == 11
     summary = baseline.timing_summary([res], [0])
     assert summary["calls"] == 2 and summary["clusters_per_frame"] == 12
+
+
+def test_driver_never_takes_a_module_the_tree_lacks_from_the_checkout(head_tree, tmp_path):
+    """The editable install serves t3d_ros's subpackages from this checkout when a tree lacks them (an
+    old flat tree has no cli/): the driver must fail to import them, not silently run this checkout's."""
+    tree = tmp_path / "tree"
+    shutil.copytree(head_tree / "t3d_ros", tree / "t3d_ros")
+    shutil.rmtree(tree / "t3d_ros" / "cli")
+    np.save(tmp_path / "f.npy", np.zeros((10, 4), np.float32))
+    p = subprocess.run([sys.executable, str(baseline.DRIVER), str(tmp_path / "f.npy"), "--params", "none.yaml",
+                        "--model", "", "--out", str(tmp_path / "o.json")], cwd=tree, capture_output=True, text=True,
+                       env=dict(os.environ, PYTHONPATH=str(tree)))
+    assert p.returncode != 0 and "ModuleNotFoundError" in p.stderr, p.stderr[-2000:]
+    assert not (tmp_path / "o.json").exists()
 
 
 @needs_kitti

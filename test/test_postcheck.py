@@ -215,6 +215,25 @@ def test_class_thresholds_and_the_floor_lower_low_scores(frame):
         _check_consistent(d)
 
 
+def test_sparse_clusters_need_their_own_thresholds(frame):
+    # the pedestrian has 400 returns, the car 1500: with the band at 1000 returns the pedestrian is
+    # judged by the sparse thresholds (0.8: unknown), the car by the dense ones (0.85: kept)
+    per = Perception(PipelineConfig(), FakeClassifier(), class_thresholds={"car": 0.85, "pedestrian": 0.5},
+                     check_sizes=False, sparse_points=1000, sparse_thresholds={"car": 0.95, "pedestrian": 0.8})
+    det = _by_object(per.process(frame))
+    assert det["car"].label == "car" and det["car"].num_points >= 1000
+    ped = det["pedestrian"]
+    assert ped.num_points < 1000 and ped.label == UNKNOWN and ped.guess == "pedestrian"
+    assert ped.unknown_reason == "score 0.600 below the pedestrian threshold 0.80 for clusters under 1000 returns"
+    per.sparse_points = 300  # now both are dense: the pedestrian passes its 0.5
+    det = _by_object(per.process(frame))
+    assert det["pedestrian"].label == "pedestrian" and det["car"].label == "car"
+    # the floor still holds in the sparse band
+    per.sparse_points, per.score_threshold = 1000, 0.9
+    assert _by_object(per.process(frame))["pedestrian"].unknown_reason.startswith(
+        "score 0.600 below the pedestrian threshold 0.90 for clusters under 1000")
+
+
 def test_a_low_score_is_the_reason_even_when_the_size_is_wrong_too(frame):
     per = Perception(PipelineConfig(), FakeClassifier(), class_thresholds={"truck": 0.95})
     d = _by_object(per.process(frame))["low_truck"]
@@ -324,6 +343,11 @@ def _write_card(tmp_path, card: dict, calibration, name: str = "card.json"):
     ([1.0], "calibration=[1.0]"),
     ({"temperature": True}, "calibration.temperature=True"),
     ({"class_thresholds": {"car": True}}, "calibration.class_thresholds"),
+    ({"sparse": {"below_points": 30}}, "calibration.sparse"),
+    ({"sparse": {"below_points": -1, "class_thresholds": {}}}, "calibration.sparse"),
+    ({"sparse": {"below_points": 30.5, "class_thresholds": {}}}, "calibration.sparse"),
+    ({"sparse": {"below_points": 30, "class_thresholds": {"bus": 0.5}}}, "calibration.sparse"),
+    ({"sparse": [30]}, "calibration.sparse"),
 ])
 def test_card_with_a_bad_calibration_is_rejected(tmp_path, shipped_card, calibration, words):
     from t3d_ros.classify.classifier import ModelError, load_card
@@ -368,6 +392,20 @@ def test_card_calibration_sets_temperature_and_thresholds(tmp_path, shipped_card
     per = Perception.from_params({"model_path": str(path), "backend": "onnxruntime", "class_thresholds": "truck:0.9",
                                   "size_check": False, "score_threshold": 0.2}, device="cpu")
     assert per.class_thresholds == {"truck": 0.9} and per.check_sizes is False and per.score_threshold == 0.2
+
+    # a card with sparse thresholds: '' takes both bands, a string replaces both
+    cal["sparse"] = {"below_points": 30, "class_thresholds": {"car": 0.9, "pedestrian": 0.95}}
+    path = _write_card(tmp_path, shipped_card, cal, "banded.json")
+    clf = Classifier(path, device="cpu", backend="onnxruntime")
+    assert clf.sparse_points == 30 and clf.sparse_thresholds == {"car": 0.9, "pedestrian": 0.95}
+    assert plain.sparse_points == 0 and plain.sparse_thresholds == {}
+    per = Perception.from_params({"model_path": str(path), "backend": "onnxruntime"}, device="cpu")
+    assert per.sparse_points == 30 and per.sparse_thresholds == {"car": 0.9, "pedestrian": 0.95}
+    assert per.class_thresholds == {"car": 0.8, "pedestrian": 0.65}
+    per.set_thresholds("car:0.5")
+    assert per.class_thresholds == {"car": 0.5} and per.sparse_points == 0
+    per.set_thresholds("")
+    assert per.sparse_points == 30 and per.class_thresholds == {"car": 0.8, "pedestrian": 0.65}
     with pytest.raises(ValueError, match="'bus:0.9'"):
         Perception.from_params({"model_path": str(path), "backend": "onnxruntime", "class_thresholds": "bus:0.9"},
                                device="cpu")

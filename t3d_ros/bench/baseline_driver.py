@@ -23,6 +23,10 @@ from pathlib import Path
 # (data.py, models.py, ...) shadows a top-level module that the tree's code imports.
 _HERE = str(Path(__file__).resolve().parent)
 sys.path[:] = [p for p in sys.path if p and str(Path(p).resolve()) != _HERE]
+# An editable install of the checkout adds a meta-path finder that serves every t3d_ros module the
+# tree lacks from the checkout (a failed `import t3d_ros.cli.detect` in an old tree would load the
+# new one): drop it, so that only the tree's own code can be imported.
+sys.meta_path[:] = [f for f in sys.meta_path if "__editable__" not in getattr(f, "__module__", "")]
 
 import argparse  # noqa: E402
 import json  # noqa: E402

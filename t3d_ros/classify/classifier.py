@@ -92,6 +92,13 @@ def load_card(path: str | Path) -> dict:
 
     if not isinstance(thresholds, dict) or any(bad(k, v) for k, v in thresholds.items()):
         raise ModelError(f"{card}: calibration.class_thresholds must map class names to scores in [0, 1]")
+    sparse = cal.get("sparse")
+    if sparse is not None:
+        below, st = (sparse.get("below_points"), sparse.get("class_thresholds")) if isinstance(sparse, dict) else (0, 0)
+        if (isinstance(below, bool) or not isinstance(below, int) or below < 0 or not isinstance(st, dict)
+                or any(bad(k, v) for k, v in st.items())):
+            raise ModelError(f"{card}: calibration.sparse must hold below_points (an integer >= 0) and "
+                             f"class_thresholds (class names to scores in [0, 1])")
     doc["path"] = card
     return doc
 
@@ -146,6 +153,10 @@ class Classifier:
         cal = self.card.get("calibration", {})
         self.temperature = float(cal.get("temperature", 1.0))
         self.class_thresholds: dict[str, float] = {k: float(v) for k, v in cal.get("class_thresholds", {}).items()}
+        # Clusters with fewer than sparse_points returns have their own thresholds (calibrate.py: why).
+        sparse = cal.get("sparse") or {}
+        self.sparse_points = int(sparse.get("below_points", 0))
+        self.sparse_thresholds: dict[str, float] = {k: float(v) for k, v in sparse.get("class_thresholds", {}).items()}
         base = self.card["path"].parent
         files = self.card["files"]
         if backend == "auto":

@@ -169,10 +169,9 @@ class PerceptionNode(Node):
             tracker = Tracker(cfg) if cfg is not None else None
         thresholds = None
         if "class_thresholds" in changes and self.perception.classifier is not None:
-            clf = self.perception.classifier
+            thresholds = str(changes["class_thresholds"])
             try:
-                text = str(changes["class_thresholds"])
-                thresholds = parse_class_thresholds(text, clf.classes) if text else clf.class_thresholds
+                parse_class_thresholds(thresholds, self.perception.classifier.classes)  # reject before changing
             except ValueError as e:
                 return SetParametersResult(successful=False, reason=str(e))
         self.perception.config = config
@@ -180,7 +179,7 @@ class PerceptionNode(Node):
         if "score_threshold" in changes:
             self.perception.score_threshold = float(changes["score_threshold"])
         if thresholds is not None:
-            self.perception.class_thresholds = thresholds
+            self.perception.set_thresholds(thresholds)
         if "size_check" in changes:
             self.perception.check_sizes = bool(changes["size_check"])
         return SetParametersResult(successful=True)

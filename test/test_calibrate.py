@@ -1,0 +1,65 @@
+"""The threshold rule of ``offline/train/calibrate.py`` on synthetic scores: one band, and apart for
+sparse clusters (few returns), whose labels are less often right at the same score."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from t3d_ros.offline.train.calibrate import calibrate, choose_thresholds, precision_recall
+
+CLASSES = ["car", "pedestrian", "vegetation"]
+
+
+def _scores(rng, n, right_share):
+    """n car labels with scores uniform in [0.4, 1]; a label is right with probability ``right_share``
+    at score 0.4 rising linearly to 1 at score 1; the wrong ones are vegetation (or outliers, -1)."""
+    score = rng.uniform(0.4, 1.0, n)
+    p_right = right_share + (1 - right_share) * (score - 0.4) / 0.6
+    right = rng.random(n) < p_right
+    probs = np.zeros((n, 3))
+    probs[:, 0] = score
+    probs[:, 2] = 1 - score
+    labels = np.where(right, 0, np.where(rng.random(n) < 0.5, 2, -1))
+    return probs, labels
+
+
+def test_thresholds_reach_the_target_precision_at_the_lowest_score():
+    rng = np.random.default_rng(0)
+    probs, labels = _scores(rng, 4000, 0.5)
+    tau = choose_thresholds(probs, labels, CLASSES, 0.9, 20)
+    sel = (probs[:, 0] >= tau["car"])
+    assert (labels[sel] == 0).mean() >= 0.9
+    below = (probs[:, 0] >= tau["car"] - 0.01)
+    assert (labels[below] == 0).mean() < 0.9  # the lowest such score
+    assert tau["pedestrian"] == 1.0  # never labelled: cannot be judged, never trusted
+
+
+def test_sparse_clusters_get_their_own_stricter_thresholds():
+    rng = np.random.default_rng(1)
+    dense_p, dense_y = _scores(rng, 3000, 0.8)
+    sparse_p, sparse_y = _scores(rng, 3000, 0.2)
+    probs = np.concatenate([dense_p, sparse_p])
+    labels = np.concatenate([dense_y, sparse_y])
+    counts = np.r_[rng.integers(30, 2000, 3000), rng.integers(10, 30, 3000)]
+    logits = np.log(np.clip(probs, 1e-6, 1))
+
+    one = calibrate(logits, labels, CLASSES, 0.9, 20)
+    two = calibrate(logits, labels, CLASSES, 0.9, 20, counts=counts, sparse_points=30)
+    assert "sparse" not in one and two["sparse"]["below_points"] == 30
+    t = two["temperature"]
+    assert one["temperature"] == t  # the bands change the thresholds, not the scores
+    dense_tau, sparse_tau = two["class_thresholds"]["car"], two["sparse"]["class_thresholds"]["car"]
+    assert sparse_tau > one["class_thresholds"]["car"] > dense_tau
+
+    # one threshold reaches the target on average, not on the sparse clusters; two bands reach it on both
+    scaled = np.exp(logits / t) / np.exp(logits / t).sum(axis=1, keepdims=True)
+    few = counts < 30
+    for cal, sparse_ok in ((one, False), (two, True)):
+        pr = precision_recall(scaled, labels, CLASSES, cal["class_thresholds"], counts, cal.get("sparse"))
+        assert pr["car"]["precision"] >= 0.9
+        pr_sparse = precision_recall(scaled[few], labels[few], CLASSES, cal["class_thresholds"], counts[few],
+                                     cal.get("sparse"))
+        assert (pr_sparse["car"]["precision"] >= 0.9) == sparse_ok, pr_sparse
+    # the card's report judges each cluster by its band
+    assert two["precision_recall"] == precision_recall(scaled, labels, CLASSES, two["class_thresholds"], counts,
+                                                       two["sparse"])
