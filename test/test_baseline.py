@@ -88,3 +88,14 @@ def test_baseline_command_on_a_kitti_frame_against_head(head_tree, tmp_path, mon
         assert row[side]["quality"]["segmentation"]["n_objects"] > 0
     assert "KITTI odometry frames: skipped" in (tmp_path / "baseline.md").read_text()
     assert res["machine"]["cores"] and res["machine"]["cpu"]
+
+
+def test_card_at_names_a_card_in_a_file_or_in_a_commit(tmp_path):
+    card = tmp_path / "m.json"
+    card.write_text("{}")
+    assert baseline.card_at(str(card)) == ("m", card)
+    assert baseline.card_at(f"mine={card}") == ("mine", card)
+    name, path = baseline.card_at("shipped=HEAD:models/t3d_tiny.json")
+    assert name == "shipped" and path == baseline.extract_tree("HEAD") / "models" / "t3d_tiny.json"
+    assert json.loads(path.read_text())["classes"]
+    assert baseline.card_at("REF:models/t3d_tiny.json", "HEAD")[1] == path

@@ -73,6 +73,19 @@ def extract_tree(ref: str, cache: Path = CACHE, repo: Path = REPO) -> Path:
     return dest
 
 
+def card_at(spec: str, default_ref: str = "") -> tuple[str, Path]:
+    """A ``--models`` entry -> (name, card path): ``name=path.json``, ``path.json``, or a card inside a
+    commit, ``name=COMMIT:models/t3d_tiny.json`` (extracted by :func:`extract_tree`; ``REF`` stands for
+    ``default_ref``). The name defaults to the file's stem."""
+    name, _, path = spec.rpartition("=")
+    commit, sep, inner = path.partition(":")
+    if sep and not Path(path).exists():
+        p = extract_tree(default_ref if commit == "REF" else commit) / inner
+    else:
+        p = Path(path)
+    return (name or p.stem), p
+
+
 # --- frames ------------------------------------------------------------------------------------------
 def frame_sets(kitti: Path | None, odometry: Path | None, sim_frames: int, notes: list[str]) -> dict[str, list[dict]]:
     """name -> frames; a frame: {"name", "points" (N, 4) float32, and its truth when there is one}."""

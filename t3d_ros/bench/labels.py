@@ -12,7 +12,7 @@ run it), on the labelled KITTI frames (``--kitti``, evaluated as ``eval-kitti`` 
   the node calls a road user, per frame, and how many it calls ``unknown``;
 - the card's simulated test accuracy and calibration error.
 
-    python -m t3d_ros.bench.labels --models models/t3d_tiny.json out/old/t3d_tiny.json \\
+    python -m t3d_ros.bench.labels --models now=models/t3d_tiny.json 2026-11-23=da7d213:models/t3d_tiny.json \\
         --kitti KITTI_ROOT --odometry ODOMETRY_ROOT --out benchmarks/results/labels
 
 Writes ``OUT.json`` and ``OUT.md``. The real frames are for evaluation only: nothing here trains or
@@ -29,6 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
+from t3d_ros.bench.baseline import card_at
+
 ROAD_USERS = ("car", "truck", "pedestrian", "cyclist")
 MODES = {  # what the node applies on top of the network's label
     "network label": {"class_thresholds": "", "size_check": False, "no_thresholds": True},
@@ -43,7 +45,7 @@ def _perception(card: str, mode: dict):
     p = Perception.from_params({"size_check": mode["size_check"]}, model=card, device="cpu",
                                warn=lambda m: print(m, file=sys.stderr))
     if mode.get("no_thresholds"):
-        p.class_thresholds = {}
+        p.class_thresholds, p.sparse_points = {}, 0
     return p
 
 
@@ -85,7 +87,8 @@ def sim_metrics(card: dict) -> dict:
     cal = card.get("calibration", {})
     return {"accuracy": sim.get("accuracy"), "mean_class_accuracy": sim.get("mean_class_accuracy"),
             "ece_before": cal.get("ece_before"), "ece_after": cal.get("ece_after"),
-            "temperature": cal.get("temperature"), "class_thresholds": cal.get("class_thresholds")}
+            "temperature": cal.get("temperature"), "class_thresholds": cal.get("class_thresholds"),
+            "sparse": cal.get("sparse")}
 
 
 def _f(v, digits: int = 2) -> str:
@@ -115,7 +118,8 @@ def markdown(results: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--models", nargs="+", required=True, help="model cards (name=path.json or path.json)")
+    ap.add_argument("--models", nargs="+", required=True, help="model cards: name=path.json, path.json or "
+                    "name=COMMIT:models/t3d_tiny.json (a commit's shipped card, extracted with git archive)")
     ap.add_argument("--kitti", type=Path, help="labelled KITTI object root (training/)")
     ap.add_argument("--odometry", type=Path, help="folder of unlabelled frames")
     ap.add_argument("--max-range", type=float, default=50.0, help="evaluate labelled objects within this range [m]")
@@ -123,10 +127,10 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     results = {}
     for item in args.models:
-        name, _, path = item.rpartition("=")
-        name = name or Path(path).stem
-        card = json.loads(Path(path).read_text())
-        r = {"card": path, "sim": sim_metrics(card), "modes": {}}
+        name, card_path = card_at(item)
+        path = str(card_path)
+        card = json.loads(card_path.read_text())
+        r = {"card": item.rpartition("=")[2], "sim": sim_metrics(card), "modes": {}}
         for mode, settings in MODES.items():
             p = _perception(path, settings)
             m = {}

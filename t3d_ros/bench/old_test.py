@@ -26,7 +26,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from t3d_ros.bench.baseline import extract_tree, resolve
+from t3d_ros.bench.baseline import card_at, extract_tree, resolve
 from t3d_ros.bench.data import REPO
 
 CACHE = REPO / "out" / "old_test"
@@ -61,17 +61,6 @@ def build_old_test(ref: str, sim_seeds: int = 200, workers: int = 2, cache: Path
     return out
 
 
-def _card(spec: str, ref: str) -> tuple[str, Path]:
-    """``name=path``, ``name=REF:path`` (in ``ref``'s tree) or ``name=COMMIT:path`` -> (name, card path)."""
-    name, _, path = spec.rpartition("=")
-    commit, sep, inner = path.partition(":")
-    if sep and not Path(path).exists():
-        p = extract_tree(ref if commit == "REF" else commit) / inner
-    else:
-        p = Path(path)
-    return (name or p.stem), p
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--ref", required=True, help="the commit whose simulator builds the test set (e.g. da7d213)")
@@ -89,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     data = build_old_test(sha, args.sim_seeds, args.workers)
     rows = []
     for spec in args.models:
-        name, card = _card(spec, sha)
+        name, card = card_at(spec, sha)
         rep = evaluate(card, [str(data)])["data"][str(data)]
         rows.append({"model": name, "card": str(card), "accuracy": rep["accuracy"],
                      "mean_class_accuracy": rep["mean_class_accuracy"], "per_class": rep["per_class"],
