@@ -4,9 +4,12 @@
 # (with and without outlier exposure), stage 2 NetAug + distillation from the teacher; then for every
 # model: eval on the simulated test set (and the KITTI objects when KITTI is there: evaluation only),
 # export with calibration on the *simulated* validation split, and labels on real frames (bench.labels).
-# Data: 200 simulated scenes x 4 sensors (train; ~60k clusters incl. ~3.5k outliers), disjoint seeds
-# for val and test. Distillation is offline (the teacher's logits on the clean training clusters).
-# Time on the 2-core CPU machine: ~2 h (the teacher ~60 min of it, two runs at a time); a GPU takes minutes.
+# Data: 400 simulated scenes x 4 sensors (train; ~119k clusters incl. ~3.9k outliers), disjoint seeds
+# for val and test (the test split is that of --sim-seeds 200 for every model: `eval`'s default).
+# Tiny models: 50 epochs of 12,000 clusters (the shipped run takes ~30 min alone on the 2-core CPU
+# machine; until 2026-11-29 it was 40 epochs of 6,000 clusters from 200 scenes: 3.5 points of
+# mean-class accuracy lower). Distillation is offline (the teacher's logits on the clean training clusters).
+# Time on the 2-core CPU machine: ~3 h (the teacher ~60 min of it, two runs at a time); a GPU takes minutes.
 # The real frames (KITTI, ODOMETRY) are never used for training, thresholds or model choice by this
 # script: the shipped run is fixed below (SHIP) and the real-frame numbers are reported, not optimised.
 set -euo pipefail
@@ -16,17 +19,18 @@ RUNS=${RUNS:-out/runs}
 CARDS=${CARDS:-out/cards}
 KITTI=${KITTI:-}          # a KITTI object root (training/velodyne, label_2, calib), optional
 ODOMETRY=${ODOMETRY:-}    # a folder of unlabelled real frames, optional
-data="--data sim --sim-seeds 200 --n-points 128 --batch-size 32 --epoch-clusters 6000 --quiet --workers 0"
+data="--data sim --sim-seeds 400 --n-points 128 --batch-size 32 --quiet --workers 0"
 teacher_cfg='{"sa_config": [[128, 0.4, 32, [64, 64, 128]], [32, 0.8, 32, [128, 128, 256]], [0, null, null, [256, 512, 1024]]]}'
-tiny="$data --epochs 40 --lr-step 15 --augment-strength 0.5"
+tiny="$data --epoch-clusters 12000 --epochs 50 --lr-step 18 --augment-strength 0.5"
 
 $PY -m t3d_ros train --model tiny_netaug --netaug $tiny --out $RUNS/tiny_netaug
 $PY -m t3d_ros train --model tiny_netaug --netaug $tiny --oe-weight 0 --out $RUNS/tiny_netaug_no_oe
 $PY -m t3d_ros train --model tiny $tiny --out $RUNS/tiny
-$PY -m t3d_ros train --model pointnet2_ssg --model-config "$teacher_cfg" $data --epochs 10 --lr-step 4 \
-    --out $RUNS/teacher_ssg
+$PY -m t3d_ros train --model pointnet2_ssg --model-config "$teacher_cfg" $data --epoch-clusters 6000 --epochs 10 \
+    --lr-step 4 --out $RUNS/teacher_ssg
 $PY -m t3d_ros train --model tiny --init $RUNS/tiny_netaug/ckpt_best.pt --teacher $RUNS/teacher_ssg/ckpt_best.pt \
-    --kd-mode offline $data --epochs 30 --lr 5e-4 --lr-step 12 --augment-strength 0.5 --out $RUNS/tiny_netaug_kd
+    --kd-mode offline $data --epoch-clusters 12000 --epochs 30 --lr 5e-4 --lr-step 12 --augment-strength 0.5 \
+    --out $RUNS/tiny_netaug_kd
 
 evals=(--data sim)
 [ -n "$KITTI" ] && evals+=(--data "kitti:$KITTI" --data "kitti-objects:$KITTI")
