@@ -99,3 +99,18 @@ def test_card_at_names_a_card_in_a_file_or_in_a_commit(tmp_path):
     assert name == "shipped" and path == baseline.extract_tree("HEAD") / "models" / "t3d_tiny.json"
     assert json.loads(path.read_text())["classes"]
     assert baseline.card_at("REF:models/t3d_tiny.json", "HEAD")[1] == path
+
+
+def test_old_test_set_is_built_by_the_commits_own_code(tmp_path):
+    """bench.old_test: the test split built in a process that imports only the extracted tree (its
+    snippet asserts where load_data comes from), saved as a ClusterSet; eval reads it as a source."""
+    from t3d_ros.bench.old_test import build_old_test
+    from t3d_ros.offline.data import ClusterSet, load_data
+
+    path = build_old_test("HEAD", sim_seeds=1, workers=1, cache=tmp_path)  # max(1 // 5, 8) = 8 scenes
+    assert path.parent == tmp_path and path.name.endswith("_seeds1.npz")
+    cs = ClusterSet.load(path)
+    assert len(cs) > 100 and set(np.unique(cs.meta["frame"])) == set(range(200_000, 200_008))
+    again = load_data("sim", "test", sim_seeds=1, cache=str(tmp_path / "now"), workers=1)
+    np.testing.assert_array_equal(cs.offsets, again.offsets)  # HEAD's simulator: the same clusters
+    assert build_old_test("HEAD", sim_seeds=1, workers=1, cache=tmp_path) == path  # built once
