@@ -22,7 +22,7 @@ import numpy as np
 
 from t3d_ros.classes import UNKNOWN
 from t3d_ros.classify.classifier import BACKENDS, DEVICES, SHIPPED_MODEL, Classifier, ModelError
-from t3d_ros.classify.postcheck import size_check
+from t3d_ros.classify.postcheck import label_thresholds, size_check
 from t3d_ros.config import pipeline_config
 from t3d_ros.detection import Detection
 from t3d_ros.segment.pipeline import Pipeline, PipelineConfig, Segmentation
@@ -131,12 +131,11 @@ class Perception:
             hypotheses = _hypotheses(self.classifier, seg.cluster_points, seg.cluster_offsets)
             guesses = [h[0][0] for h in hypotheses]
             scores = np.array([h[0][1] for h in hypotheses], dtype=np.float32)
-            for i, (lab, s) in enumerate(zip(guesses, scores, strict=True)):
-                sparse = counts[i] < self.sparse_points
-                table = self.sparse_thresholds if sparse else self.class_thresholds
-                floor = max(self.score_threshold, table.get(lab, 0.0))
+            floors = np.maximum(self.score_threshold, label_thresholds(
+                guesses, counts, self.class_thresholds, self.sparse_points, self.sparse_thresholds)).tolist()
+            for i, (lab, s, floor) in enumerate(zip(guesses, scores, floors, strict=True)):
                 if s < floor:
-                    band = f" for clusters under {self.sparse_points} returns" if sparse else ""
+                    band = f" for clusters under {self.sparse_points} returns" if counts[i] < self.sparse_points else ""
                     reasons[i] = f"score {s:.3f} below the {lab} threshold {floor:.2f}{band}"
             if self.check_sizes:
                 for i, why in enumerate(size_check(guesses, seg.boxes[:, 3:6])):

@@ -9,11 +9,14 @@ is still published, with the network's score and the reason in ``Perception``'s 
 
 Limits are in metres on the fitted box (length >= width, height = z extent of the returns above the
 ground filter). Switch the check off with the node parameter ``size_check: false``.
+
+``label_thresholds`` gives the other check, the score each label must reach: its class's calibrated
+threshold, a stricter one for clusters of few returns (see ``offline/train/calibrate.py``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,6 +43,19 @@ SIZE_LIMITS: dict[str, SizeLimits] = {
     "pole": SizeLimits(max_length=4.0, max_width=1.5),  # lamp arms reach out; trunks are thin
     "misc": SizeLimits(max_length=3.5, max_width=2.5, max_height=2.5),  # bins, cones, benches, cabinets
 }
+
+
+def label_thresholds(labels: Sequence[str], counts: Sequence[int] | np.ndarray | None, thresholds: Mapping[str, float],
+                     sparse_points: int = 0, sparse_thresholds: Mapping[str, float] | None = None) -> np.ndarray:
+    """(K,) the score each cluster's label must reach: its class's threshold, or, for a cluster of fewer
+    than ``sparse_points`` returns (``counts``; unused when ``sparse_points`` is 0), its class's sparse
+    threshold; 0 for a class not named.
+    The rule the node applies and calibration judges by (``offline/train/calibrate.py``: why two bands)."""
+    dense = np.array([thresholds.get(lab, 0.0) for lab in labels], dtype=np.float64)
+    if sparse_points <= 0 or not len(dense):
+        return dense
+    sparse = np.array([(sparse_thresholds or {}).get(lab, 0.0) for lab in labels], dtype=np.float64)
+    return np.where(np.asarray(counts) < sparse_points, sparse, dense)
 
 
 def implausible_reason(label: str, size: Sequence[float], limits: dict[str, SizeLimits] = SIZE_LIMITS) -> str:

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from t3d_ros.classify.postcheck import label_thresholds
 from t3d_ros.offline.data import ClusterSet, with_classes
 
 
@@ -96,28 +97,17 @@ def choose_thresholds(probs: np.ndarray, labels: np.ndarray, classes: Sequence[s
     return out
 
 
-def threshold_of_each(probs: np.ndarray, classes: Sequence[str], thresholds: dict[str, float] | None,
-                      counts: np.ndarray | None = None, sparse: dict | None = None) -> np.ndarray:
-    """(K,) the threshold each cluster's label must reach: its class's, or the sparse band's when the
-    cluster has fewer than ``sparse["below_points"]`` returns (``counts``, (K,))."""
-    pred = probs.argmax(axis=1)
-    table = np.array([(thresholds or {}).get(c, 0.0) for c in classes])
-    tau = table[pred]
-    if sparse and counts is not None:
-        sparse_table = np.array([sparse["class_thresholds"].get(c, 0.0) for c in classes])
-        few = np.asarray(counts) < sparse["below_points"]
-        tau = np.where(few, sparse_table[pred], tau)
-    return tau
-
-
 def precision_recall(probs: np.ndarray, labels: np.ndarray, classes: Sequence[str],
                      thresholds: dict[str, float] | None = None, counts: np.ndarray | None = None,
                      sparse: dict | None = None) -> dict[str, dict]:
-    """Per class: labels given (above its threshold: ``threshold_of_each``), right, precision, recall
-    of the class's clusters."""
+    """Per class: labels given (above its threshold, the sparse band's for clusters of fewer than
+    ``sparse["below_points"]`` returns: the node's ``label_thresholds``), right, precision, recall of
+    the class's clusters."""
     pred = probs.argmax(axis=1)
     score = probs.max(axis=1)
-    tau = threshold_of_each(probs, classes, thresholds, counts, sparse)
+    below, sparse_table = (sparse["below_points"], sparse["class_thresholds"]) if sparse and counts is not None \
+        else (0, None)
+    tau = label_thresholds([classes[p] for p in pred], counts, thresholds or {}, below, sparse_table)
     out = {}
     for c, name in enumerate(classes):
         given = (pred == c) & (score >= tau)
