@@ -8,7 +8,8 @@
 # Python, the same ROS wheels and the same requirements-interfaces.txt were built already (about a second).
 # A real build takes about 2.5 minutes on 2 cores. Prints one line on success; on failure the logs' last lines.
 #
-# Environment: VISION_MSGS_SRC (default ../shared/ros/vision_msgs, relative to the repository root),
+# Environment: VISION_MSGS_SRC (default <shared>/ros/vision_msgs, <shared> as scripts/shared_dir.sh finds it:
+# ../shared beside the checkout, or beside the checkout it was cloned from),
 # VENV (default .venv). On a robot with ROS 2 from apt, install ros-<distro>-vision-msgs instead.
 #
 # Fragile parts, handled here:
@@ -25,7 +26,7 @@ set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$REPO"
 VENV=${VENV:-.venv}
-SRC_REL=${VISION_MSGS_SRC:-../shared/ros/vision_msgs}
+SRC_REL=${VISION_MSGS_SRC:-$(bash scripts/shared_dir.sh)/ros/vision_msgs}
 REQS=requirements-interfaces.txt
 
 die() { echo "build_vision_msgs: $*" >&2; exit 1; }

@@ -14,10 +14,22 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-# The real frames the tests read (never copied into the repository): the workplace's shared data folder
-# beside the checkout, or $T3D_ROS_SHARED_DATA. CI always has it, so under CI=true a test that needs it
-# runs (and fails when it is missing) instead of being skipped.
-SHARED_DATA = Path(os.environ.get("T3D_ROS_SHARED_DATA", REPO.parent / "shared" / "data"))
+# The real frames the tests read (never copied into the repository): $T3D_ROS_SHARED_DATA, else the data
+# folder of the workplace's shared folder as scripts/shared_dir.sh finds it (beside the checkout, or beside
+# the checkout it was cloned from). CI always has it, so under CI=true a test that needs it runs (and fails
+# when it is missing) instead of being skipped.
+def _shared_data() -> Path:
+    if "T3D_ROS_SHARED_DATA" in os.environ:
+        return Path(os.environ["T3D_ROS_SHARED_DATA"])
+    try:
+        out = subprocess.run(["bash", str(REPO / "scripts" / "shared_dir.sh")], capture_output=True, text=True,
+                             timeout=10, check=True).stdout.strip()
+        return Path(out) / "data"
+    except (OSError, subprocess.SubprocessError):
+        return REPO.parent / "shared" / "data"
+
+
+SHARED_DATA = _shared_data()
 KITTI = SHARED_DATA / "kitti"  # KITTI object root: training/{velodyne,label_2,calib}
 KITTI_ROOT = KITTI / "training"
 KITTI_ODOMETRY = SHARED_DATA / "kitti_odometry"  # six unlabelled consecutive frames: velodyne/*.bin
