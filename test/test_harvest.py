@@ -154,3 +154,5 @@ def test_harvest_every_nth_frame_min_points_and_range(tmp_path):
     with open(tmp_path / "out" / "clusters.csv", newline="") as f:
         assert len(list(csv.DictReader(f))) == len(got)
     assert contact_sheets([], tmp_path / "out") == []
+    plain = contact_sheets(got[:3], tmp_path / "new" / "dir", labels=False)  # made if missing; no labels
+    assert len(plain) == 1 and plain[0].stat().st_size > 5_000

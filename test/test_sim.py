@@ -165,6 +165,20 @@ def test_box_shows_only_faces_towards_sensor() -> None:
     assert top.sum() > 20 and front.sum() > 20 and np.all(top | front)
 
 
+def test_open_foliage_returns_from_deeper_than_dense() -> None:
+    # A 2 m deep block of leaves 10 m ahead: beams enter it by about its mean free path, so an open
+    # crown (mfp 0.8 m) returns from throughout its depth and a clipped hedge (0.08 m) from its skin.
+    def depths(mfp: float) -> np.ndarray:
+        part = ob.leaf_box((10.0, 0.0, -0.73), (2.0, 3.0, 2.0), 0.4, mfp)
+        f = scan(Scene([SimObject.from_parts(1, "vegetation", [part], 0.0)], GroundModel.flat()), IDEAL, seed=0)
+        return f.xyz[f.instance == 1, 0] - 9.0
+
+    dense, open_ = depths(0.08), depths(0.8)
+    assert len(dense) > 300 and len(open_) > 200
+    assert np.median(dense) < 0.15 < 0.4 < np.median(open_)
+    assert np.percentile(open_, 90) > 0.7  # a tenth from deeper than a third: a filled blob from above
+
+
 def test_object_behind_wall_is_occluded() -> None:
     wall = _box_obj(1, "structure", (8.0, 0.0, 0.0), (0.3, 12.0, 6.0))
     car_parts = ob.place_parts(ob.car(np.random.default_rng(0)), np.array([14.0, 0.0, -1.73]), np.eye(3))

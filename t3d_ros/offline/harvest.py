@@ -76,10 +76,12 @@ def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
 
 
-def contact_sheets(clusters: list[Harvested], out: str | Path, per_sheet: int = 48, cols: int = 8) -> list[Path]:
+def contact_sheets(clusters: list[Harvested], out: str | Path, per_sheet: int = 48, cols: int = 8,
+                   labels: bool = True) -> list[Path]:
     """PNG grids of ``clusters`` (``per_sheet`` a page): each cell shows the cluster from above (x-y,
     centred) and from the side (along its principal direction, height above its lowest return), with
-    the file number, the model's label or guess and score, points and range. Returns the PNG paths."""
+    the file number, the model's label or guess and score (``labels``), points and range. Returns the
+    PNG paths."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -88,6 +90,7 @@ def contact_sheets(clusters: list[Harvested], out: str | Path, per_sheet: int = 
     out = Path(out)
     paths = []
     for s, start in enumerate(range(0, len(clusters), per_sheet)):
+        out.mkdir(parents=True, exist_ok=True)
         page = clusters[start:start + per_sheet]
         rows = int(np.ceil(len(page) / cols))
         fig, axs = plt.subplots(rows * 2, cols, figsize=(2.1 * cols, 3.6 * rows), dpi=80,
@@ -114,11 +117,13 @@ def contact_sheets(clusters: list[Harvested], out: str | Path, per_sheet: int = 
             side.scatter(along, z, s=4, c=[color], linewidths=0)
             side.set_xlim(-half, half)
             side.set_ylim(-0.1, max(z.max(), 0.5) * 1.1)
-            text = h.label if h.label != UNKNOWN else f"? {h.guess}"
-            top.set_title(f"#{start + j} {text} {h.score:.2f}\n{len(h.points)} pts, {h.range_m:.0f} m, "
+            text = (h.label if h.label != UNKNOWN else f"? {h.guess}") + f" {h.score:.2f}" if labels else ""
+            top.set_title(f"#{start + j} {text}\n{len(h.points)} pts, {h.range_m:.0f} m, "
                           f"{h.size[0]:.1f}x{h.size[1]:.1f}x{h.size[2]:.1f}", fontsize=7, color="black")
-        fig.suptitle(f"clusters {start}..{start + len(page) - 1}: label (? = unknown, the model's guess) score; "
-                     "top: from above, bottom: from the side (files in clusters.csv)", fontsize=9)
+        what, files = ("label (? = unknown, the model's guess) score; ", " (files in clusters.csv)") if labels \
+            else ("", "")
+        fig.suptitle(f"clusters {start}..{start + len(page) - 1}: {what}top: from above, bottom: from the side; "
+                     f"box length x width x height in m{files}", fontsize=9)
         fig.tight_layout(rect=(0, 0, 1, 0.97))
         path = out / f"sheet_{s:03d}.png"
         fig.savefig(path)

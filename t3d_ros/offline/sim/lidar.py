@@ -286,7 +286,8 @@ def _returns(
     keep &= (t >= sensor.min_range) & (t <= sensor.max_range)
     # intensity: reflectivity x weakly Lambertian incidence x range falloff, minus a noise floor;
     # retro-reflectors saturate. Drivers report integers.
-    falloff = 1.0 / (1.0 + (t / sensor.intensity_range) ** sensor.intensity_power)
+    # (a return that range noise put below zero is dropped by min_range above: clamp it so it cannot warn)
+    falloff = 1.0 / (1.0 + (np.maximum(t, 0.0) / sensor.intensity_range) ** sensor.intensity_power)
     inten = sensor.intensity_gain * refl * (0.7 + 0.3 * cos_i) * falloff * rng.lognormal(0.0, 0.15, n)
     inten = 255.0 * (inten - sensor.intensity_offset)
     inten = np.where(retro, rng.uniform(200.0, 255.0, n), inten)
