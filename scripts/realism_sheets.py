@@ -31,7 +31,7 @@ def large_clusters(frames, pipe: Pipeline, min_length: float, min_width: float) 
         seg = pipe(pts)
         for k, box in enumerate(seg.boxes):
             if box[3] > min_length and box[4] > min_width:
-                cl = seg.cluster_points[seg.cluster_offsets[k]:seg.cluster_offsets[k + 1], :4].astype(np.float32)
+                cl = seg.cluster(k)[:, :4].astype(np.float32)
                 out.append(Harvested(Path(f"{name}_{k}"), name, cl, "unknown", "structure", 0.0, box[3:6],
                                      float(np.hypot(box[0], box[1]))))
     return out

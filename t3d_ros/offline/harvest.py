@@ -88,9 +88,10 @@ def contact_sheets(clusters: list[Harvested], out: str | Path, per_sheet: int = 
     import matplotlib.pyplot as plt
 
     out = Path(out)
+    if clusters:
+        out.mkdir(parents=True, exist_ok=True)
     paths = []
     for s, start in enumerate(range(0, len(clusters), per_sheet)):
-        out.mkdir(parents=True, exist_ok=True)
         page = clusters[start:start + per_sheet]
         rows = int(np.ceil(len(page) / cols))
         fig, axs = plt.subplots(rows * 2, cols, figsize=(2.1 * cols, 3.6 * rows), dpi=80,
