@@ -21,7 +21,7 @@ from t3d_ros.cli import main as cli_main
 from t3d_ros.offline.data import make_sim_clusters
 from t3d_ros.offline.train.bundle import export_bundle, load_checkpoint, model_from_checkpoint, save_checkpoint
 from t3d_ros.offline.train.loader import EpochSampler
-from t3d_ros.offline.train.loop import TrainConfig, accuracy, predict, train
+from t3d_ros.offline.train.loop import TrainConfig, _load_teacher, accuracy, predict, train
 
 
 @pytest.fixture(scope="module")
@@ -81,6 +81,23 @@ def test_netaug_then_distillation_export_a_plain_tiny_model(tiny_run, data, tmp_
         train(_cfg(tmp_path / "bad", teacher=str(teacher), kd_mode="sometimes", epochs=1), *data)
     card = json.loads(export_bundle(stage1, tmp_path / "bundle", "netaug").read_text())
     assert card["architecture"]["name"] == "tiny"  # the supernet's base slice
+
+
+def test_an_ensemble_teaches_with_its_members_mean_logits(tiny_run, data, tmp_path):
+    _, a = tiny_run
+    b = train(_cfg(tmp_path / "other", seed=1, epochs=1), *data)  # a second member, other weights
+    train_set = data[0]
+    cfg = _cfg(tmp_path / "kd", teacher=f"{a},{b}", kd_mode="offline")
+    teacher = _load_teacher(cfg, list(train_set.class_names), train_set, torch.device("cpu"))
+    members = []
+    for path in (a, b):
+        model, spec, _ = model_from_checkpoint(load_checkpoint(path))
+        members.append(predict(model, train_set, spec))
+    assert not np.allclose(members[0], members[1], atol=1e-3)
+    np.testing.assert_allclose(teacher.logits.numpy(), np.mean(members, axis=0), atol=1e-5)
+    # and a student distils from it
+    student = train(_cfg(tmp_path / "kd", teacher=f"{a},{b}", kd_mode="offline", epochs=1), *data)
+    assert np.isfinite(load_checkpoint(student)["metrics"]["train_loss"])
 
 
 def test_exported_onnx_agrees_with_torch(tiny_run, data, tmp_path):

@@ -77,7 +77,7 @@ class TrainConfig:
     augment_strength: float = 1.0  # small models prefer weaker augmentation (T3DNet)
     netaug: bool = False
     netaug_stop: float = 0.5  # fraction of epochs after which only the base width trains
-    teacher: str = ""  # checkpoint of the teacher for distillation
+    teacher: str = ""  # checkpoint of the teacher for distillation; several (comma-separated): their mean logits
     kd_temperature: float = 4.0
     kd_alpha: float = 0.7
     # "online": the teacher sees every augmented batch (faithful, costs a teacher forward per step);
@@ -230,15 +230,16 @@ class _Run:
 
 @dataclass
 class _Teacher:
-    model: nn.Module
-    spec: InputSpec
+    models: list[nn.Module]  # one, or an ensemble whose logits are averaged
+    spec: InputSpec  # online distillation: the members share one input spec
     logits: torch.Tensor | None  # kd_mode "offline": its logits on every (clean) training cluster
 
     def logits_of(self, batch: Batch, device: torch.device) -> torch.Tensor:
         if self.logits is not None:
             return self.logits[batch.idx.to(device)]
         with torch.no_grad():
-            return self.model(*[t.to(device) for t in batch.teacher_inputs])
+            inputs = [t.to(device) for t in batch.teacher_inputs]
+            return torch.stack([m(*inputs) for m in self.models]).mean(0)
 
 
 def _check_config(cfg: TrainConfig) -> None:
@@ -317,16 +318,25 @@ def _build_model(cfg: TrainConfig, num_classes: int, source: dict | None = None)
 
 def _load_teacher(cfg: TrainConfig, classes: list[str], train_set: ClusterSet, device: torch.device
                   ) -> _Teacher | None:
-    if not cfg.teacher:
+    """The teacher of ``cfg.teacher``: one checkpoint, or several (comma-separated) whose logits are
+    averaged (an ensemble teacher, e.g. stage-1 runs of several seeds)."""
+    paths = [p for p in cfg.teacher.split(",") if p]
+    if not paths:
         return None
-    model, spec, t_classes = model_from_checkpoint(load_checkpoint(cfg.teacher))
-    if t_classes != classes:
-        raise ValueError(f"teacher classes {t_classes} differ from the data's {classes}")
-    model = model.to(device).eval()
+    models, specs = [], []
+    for path in paths:
+        model, spec, t_classes = model_from_checkpoint(load_checkpoint(path))
+        if t_classes != classes:
+            raise ValueError(f"teacher {path}: classes {t_classes} differ from the data's {classes}")
+        models.append(model.to(device).eval())
+        specs.append(spec)
+    if cfg.kd_mode == "online" and any(sp != specs[0] for sp in specs):
+        raise ValueError("online distillation from several teachers needs one input spec; use kd_mode='offline'")
     logits = None
-    if cfg.kd_mode == "offline":
-        logits = torch.from_numpy(predict(model, train_set, spec, device=device)).to(device)
-    return _Teacher(model, spec, logits)
+    if cfg.kd_mode == "offline":  # each member sees the clusters as its own input spec builds them
+        logits = torch.from_numpy(np.mean([predict(m, train_set, sp, device=device)
+                                           for m, sp in zip(models, specs, strict=True)], axis=0)).to(device)
+    return _Teacher(models, specs[0], logits)
 
 
 def _resume(run: _Run, model: nn.Module, opt: torch.optim.Optimizer,
