@@ -42,8 +42,10 @@ for run in "${runs[@]}"; do
     $PY -m t3d_ros export $RUNS/$run/ckpt_best.pt --out $CARDS --name $run --metrics $RUNS/$run/eval.json \
         --calibrate-on sim --sim-seeds 1000 > $RUNS/$run/calibration.txt
 done
-# The shipped model: stage 1 (tiny + NetAug) with outlier exposure (docs/classifier.md: why).
-SHIP=${SHIP:-tiny_netaug}
+# The shipped model: stage 1 (tiny + NetAug) without outlier exposure: with this schedule it beats the
+# run with outlier exposure on the simulated test set, two seeds each (docs/classifier.md). The outliers
+# stay in the calibration split: thresholds are chosen so that a label on one counts as wrong.
+SHIP=${SHIP:-tiny_netaug_no_oe}
 $PY -m t3d_ros export $RUNS/$SHIP/ckpt_best.pt --out models --name t3d_tiny --metrics $RUNS/$SHIP/eval.json \
     --calibrate-on sim --sim-seeds 1000
 $PY -m t3d_ros eval models/t3d_tiny.json "${evals[@]}" --json models/t3d_tiny_eval.json --png docs/confusion_t3d_tiny.png
