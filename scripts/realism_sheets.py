@@ -55,6 +55,9 @@ def main() -> None:
     }
     rng = np.random.default_rng(0)
     for side, clusters in sides.items():
+        if not clusters:
+            print(f"{side}: no cluster longer than {args.min_length} m and wider than {args.min_width} m; no sheet")
+            continue
         pick = sorted(rng.choice(len(clusters), min(args.count, len(clusters)), replace=False))
         with tempfile.TemporaryDirectory() as tmp:
             sheet = contact_sheets([clusters[i] for i in pick], tmp, per_sheet=args.count, cols=6,

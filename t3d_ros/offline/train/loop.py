@@ -230,7 +230,7 @@ class _Run:
 
 @dataclass
 class _Teacher:
-    models: list[nn.Module]  # one, or an ensemble whose logits are averaged
+    models: list[nn.Module]  # online: one, or an ensemble whose logits are averaged (offline: none)
     spec: InputSpec  # online distillation: the members share one input spec
     logits: torch.Tensor | None  # kd_mode "offline": its logits on every (clean) training cluster
 
@@ -332,11 +332,13 @@ def _load_teacher(cfg: TrainConfig, classes: list[str], train_set: ClusterSet, d
         specs.append(spec)
     if cfg.kd_mode == "online" and any(sp != specs[0] for sp in specs):
         raise ValueError("online distillation from several teachers needs one input spec; use kd_mode='offline'")
-    logits = None
-    if cfg.kd_mode == "offline":  # each member sees the clusters as its own input spec builds them
-        logits = torch.from_numpy(np.mean([predict(m, train_set, sp, device=device)
-                                           for m, sp in zip(models, specs, strict=True)], axis=0)).to(device)
-    return _Teacher(models, specs[0], logits)
+    if cfg.kd_mode == "online":
+        return _Teacher(models, specs[0], None)
+    # offline: each member sees the clusters as its own input spec builds them, once; the members
+    # are not needed after that (not kept on the device while the student trains)
+    logits = torch.from_numpy(np.mean([predict(m, train_set, sp, device=device)
+                                       for m, sp in zip(models, specs, strict=True)], axis=0)).to(device)
+    return _Teacher([], specs[0], logits)
 
 
 def _resume(run: _Run, model: nn.Module, opt: torch.optim.Optimizer,
