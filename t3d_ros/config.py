@@ -30,7 +30,8 @@ NODE_PARAMS: list[tuple[str, object, str, bool, tuple[float, float] | None]] = [
      "of few returns).",
      False, None),
     ("size_check", True, "Lower a label to 'unknown' when the cluster's box cannot hold an object of that class "
-     "(a 6 m pedestrian, a 0.3 m car; limits in classify/postcheck.py).", False, None),
+     "(a 6 m pedestrian, a 0.3 m car) or a road user's lowest return floats above the local ground (a car 2 m up "
+     "is a tree crown); limits in classify/postcheck.py.", False, None),
     ("publish_markers", True, "Publish ~/markers (MarkerArray).", False, None),
     ("publish_clusters", True, "Publish ~/clusters (PointCloud2 with instance and class_id).", False, None),
     ("publish_detections", True, "Publish ~/detections (vision_msgs/Detection3DArray: oriented boxes, class and "

@@ -6,7 +6,8 @@ Autoware-style nodes) and returns ``Detection`` objects with per-stage timings.
 
 The model may not know: a label whose (calibrated) score is below its class threshold (the model
 card's ``class_thresholds``, chosen on simulated validation data, or the node's own) or whose box
-cannot hold an object of that class (``classify/postcheck.py``) becomes ``unknown``. The cluster is
+cannot hold an object of that class, or a road user's whose lowest return floats above the ground
+(``classify/postcheck.py``), becomes ``unknown``. The cluster is
 always published, with the network's guess and the reason.
 """
 
@@ -22,9 +23,10 @@ import numpy as np
 
 from t3d_ros.classes import UNKNOWN
 from t3d_ros.classify.classifier import BACKENDS, DEVICES, SHIPPED_MODEL, Classifier, ModelError
-from t3d_ros.classify.postcheck import label_thresholds, size_check
+from t3d_ros.classify.postcheck import SIZE_LIMITS, label_thresholds, size_check
 from t3d_ros.config import pipeline_config
 from t3d_ros.detection import Detection
+from t3d_ros.segment.ground import cluster_ground_gap
 from t3d_ros.segment.pipeline import Pipeline, PipelineConfig, Segmentation
 
 N_HYPOTHESES = 3  # classes per detection in Detection.hypotheses (the best and two runners-up)
@@ -66,6 +68,7 @@ class Perception:
         self.sparse_points = int(sparse_points)
         self.sparse_thresholds = dict(sparse_thresholds or {})
         self.check_sizes = check_sizes
+        self.size_limits = dict(SIZE_LIMITS)  # per class; classify/postcheck.py
 
     def set_thresholds(self, text: str) -> None:
         """Apply the ``class_thresholds`` parameter: '' = the model card's calibrated thresholds (with
@@ -138,7 +141,9 @@ class Perception:
                     band = f" for clusters under {self.sparse_points} returns" if counts[i] < self.sparse_points else ""
                     reasons[i] = f"score {s:.3f} below the {lab} threshold {floor:.2f}{band}"
             if self.check_sizes:
-                for i, why in enumerate(size_check(guesses, seg.boxes[:, 3:6])):
+                gaps = cluster_ground_gap(seg.points.take(np.flatnonzero(seg.ground), axis=0), seg.cluster_points,
+                                          seg.cluster_offsets)
+                for i, why in enumerate(size_check(guesses, seg.boxes[:, 3:6], self.size_limits, gaps)):
                     reasons[i] = reasons[i] or why
             labels = [UNKNOWN if why else lab for lab, why in zip(guesses, reasons, strict=True)]
         else:

@@ -38,3 +38,28 @@ def test_resampled_thins_and_densifies():
     assert resampled(pts, 300).shape == (300, 4)
     dense = resampled(pts, 2500)
     assert dense.shape == (2500, 4) and np.array_equal(dense[:1000], pts)
+
+
+def test_ground_gap_limits_come_from_the_simulated_clusters(tmp_path):
+    """bench.ground_gap end to end on one small frame: gaps per true class, a limit per road user that
+    lets at most 0.5 % of its clusters through, written as JSON and Markdown."""
+    import json
+
+    from t3d_ros.bench import ground_gap
+
+    assert ground_gap.main(["--seeds", "1", "--sensors", "hdl64", "--model", "", "--out", str(tmp_path / "gg"),
+                            "--png", str(tmp_path / "gg.png")]) == 0
+    assert (tmp_path / "gg.png").stat().st_size > 10_000
+    res = json.loads((tmp_path / "gg.json").read_text())
+    assert res["frames"] == 1 and "effect" not in res  # no model: gaps only
+    assert res["gaps"]["car"]["clusters"] > 0
+    for name, e in res["gaps"].items():
+        assert e["p50"] <= e["p90"] <= e["p99"] <= e["max"]
+        assert ("limit" in e) == (name in ground_gap.ROAD_USERS)
+    # the rule: the 99.5th percentile rounded up to 0.1 m
+    rows = [{"truth": 0, "purity": 1.0, "n": 50, "gap": g, "size": [4, 2, 1.5], "label": "car"}
+            for g in np.linspace(0.0, 1.99, 200)]
+    assert ground_gap.derive_limits(rows)["car"]["limit"] == 2.0
+    assert ground_gap.effect(rows, {"car": 1.0})["car"] == {"right": 200, "right_lowered": 99, "wrong": 0,
+                                                            "wrong_lowered": 0}
+    assert "| car |" in (tmp_path / "gg.md").read_text()

@@ -79,3 +79,49 @@ def test_patchwork_baseline_on_plane():
     pred = ground.PatchworkGround(sensor_height=1.73)(xyz)
     assert pred.shape == gt.shape
     assert pred[gt].mean() > 0.8 and pred[~gt].mean() < 0.2
+
+
+def _boxes_above(rng, ground_z, specs):
+    """Packed points and offsets of boxes (cx, cy, lx, ly, lowest, top) above ``ground_z(x, y)``."""
+    parts = []
+    for cx, cy, lx, ly, z0, z1 in specs:
+        ox = cx + rng.uniform(-lx / 2, lx / 2, 400)
+        oy = cy + rng.uniform(-ly / 2, ly / 2, 400)
+        oz = ground_z(ox, oy) + rng.uniform(z0, z1, 400)
+        oz[0] = ground_z(ox[0], oy[0]) + z0  # the lowest return exactly at z0 above the ground below it
+        parts.append(np.column_stack([ox, oy, oz]))
+    offsets = np.r_[0, np.cumsum([len(p) for p in parts])]
+    return np.concatenate(parts).astype(np.float32), offsets
+
+
+def test_cluster_ground_gap_measures_from_the_local_ground_on_a_slope():
+    # A 6 % slope: 20 m out, the ground lies 1.2 m above the ground under the sensor; a car there still
+    # stands on it, and a crown 2.5 m up still floats (the nominal plane would say 1.4 and 3.7 m).
+    rng = np.random.default_rng(3)
+
+    def gz(x, y):
+        return -1.73 + 0.06 * x
+
+    gx, gy = rng.uniform(-30, 30, (2, 30_000))
+    ground_xyz = np.column_stack([gx, gy, gz(gx, gy) + rng.normal(0, 0.01, gx.size)]).astype(np.float32)
+    pts, off = _boxes_above(rng, gz, [(20.0, 5.0, 4.0, 1.8, 0.25, 1.6), (20.0, -8.0, 3.0, 3.0, 2.5, 4.0),
+                                      (-15.0, 0.0, 0.5, 0.5, 0.1, 1.8)])
+    gap = ground.cluster_ground_gap(ground_xyz, pts, off)
+    assert gap.shape == (3,) and gap.dtype == np.float32
+    np.testing.assert_allclose(gap, [0.25, 2.5, 0.1], atol=0.12)
+
+
+def test_cluster_ground_gap_is_nan_without_ground_near_and_for_empty_input():
+    rng = np.random.default_rng(4)
+    gx, gy = rng.uniform(-10, 10, (2, 5000))
+    ground_xyz = np.column_stack([gx, gy, np.full(gx.size, -1.7)]).astype(np.float32)
+    pts, off = _boxes_above(rng, lambda x, y: -1.7 + 0 * x, [(5.0, 0.0, 1.0, 1.0, 0.3, 1.5),
+                                                              (40.0, 0.0, 1.0, 1.0, 0.3, 1.5)])
+    gap = ground.cluster_ground_gap(ground_xyz, pts, off)
+    assert gap[0] == pytest.approx(0.3, abs=0.02) and np.isnan(gap[1])  # 29 m from the nearest ground
+    assert np.isnan(ground.cluster_ground_gap(np.zeros((0, 3), np.float32), pts, off)).all()
+    assert ground.cluster_ground_gap(ground_xyz, np.zeros((0, 3), np.float32), np.zeros(1, np.int64)).shape == (0,)
+    # an empty cluster among others keeps its slot (NaN)
+    off2 = np.r_[off[:1], off[:1], off[1:]]
+    gap2 = ground.cluster_ground_gap(ground_xyz, pts, off2)
+    assert np.isnan(gap2[0]) and gap2[1] == pytest.approx(gap[0])

@@ -80,6 +80,39 @@ def test_size_check_of_no_clusters_is_empty():
     assert size_check([], np.zeros((0, 3))) == []
 
 
+@pytest.mark.parametrize("label", ["car", "truck", "pedestrian", "cyclist"])
+def test_a_road_user_floating_above_the_ground_is_implausible(label):
+    lim = SIZE_LIMITS[label].max_ground_gap
+    assert 0.5 <= lim <= 3.0  # set from simulation (bench.ground_gap), not left open
+    # the upper part of a road user behind a parked car
+    size = {"car": (4.2, 1.8, 0.6), "truck": (9.0, 2.5, 1.9), "pedestrian": (0.6, 0.5, 0.8),
+            "cyclist": (1.8, 0.6, 0.8)}[label]
+    assert implausible_reason(label, size, ground_gap=lim) == ""  # the limit itself passes
+    assert implausible_reason(label, size, ground_gap=float("nan")) == ""  # no ground seen: not judged
+    why = implausible_reason(label, size, ground_gap=lim + 0.3)
+    assert "above the ground" in why and label in why and f"{lim:g} m" in why, why
+
+
+@pytest.mark.parametrize("label", ["pedestrian", "cyclist"])
+def test_a_person_reaching_higher_than_people_do_is_implausible(label):
+    # 2.2 m of returns from 0.2 m up reach 2.4 m: within the box's max_height, above any person
+    size = (0.7, 0.6, 2.2)
+    assert implausible_reason(label, size) == ""  # without the ground: plausible
+    why = implausible_reason(label, size, ground_gap=0.2)
+    assert "top 2.4 m above the ground" in why and "2.3 m" in why, why
+    assert implausible_reason(label, (0.7, 0.6, 1.8), ground_gap=0.2) == ""  # a tall person: 2.0 m
+
+
+def test_classes_off_the_road_may_float():
+    for label in ("vegetation", "structure", "pole", "misc"):
+        assert implausible_reason(label, (1.0, 1.0, 1.0), ground_gap=4.0) == ""
+
+
+def test_size_check_takes_the_ground_gaps_in_cluster_order():
+    reasons = size_check(["car", "car", "vegetation"], np.array([[4.2, 1.8, 1.5]] * 3), ground_gaps=[0.3, 2.5, 3.0])
+    assert reasons[0] == "" and "2.5 m above the ground" in reasons[1] and reasons[2] == ""
+
+
 # --- Perception.process with a fake classifier ---------------------------------------------------------
 
 GROUND_Z = -1.73
@@ -103,6 +136,8 @@ OBJECTS = {
     "slab": ((12, 10, -0.85), (3.0, 1.5, 0.3), 800, "car", 0.95),
     "low_truck": (_on_ground(-10, 0, (8.0, 2.5, 1.2)), (8.0, 2.5, 1.2), 2500, "truck", 0.9),
     "hedge": (_on_ground(-8, -12, (10.0, 1.0, 1.4)), (10.0, 1.0, 1.4), 2500, "vegetation", 0.4),
+    # a car-sized tree crown 2.5 m above the ground: the right size for a car, but nothing holds it up
+    "crown": (_on_ground(-15, 12, (3.0, 1.6, 1.0), clearance=2.5), (3.0, 1.6, 1.0), 1200, "car", 0.9),
 }
 
 
@@ -172,13 +207,14 @@ def test_size_check_lowers_implausible_labels_and_keeps_the_guess(frame):
     assert det["car"].label == "car" and det["pedestrian"].label == "pedestrian"
     assert det["hedge"].label == "vegetation"  # 10 m long, but vegetation has no size limit
     for name, guess, words in (("wall", "pedestrian", "m long"), ("slab", "car", "m high"),
-                               ("low_truck", "truck", "m high")):
+                               ("low_truck", "truck", "m high"), ("crown", "car", "above the ground")):
         d = det[name]
         assert d.label == UNKNOWN and d.guess == guess, d
         assert words in d.unknown_reason and guess in d.unknown_reason, d.unknown_reason
         assert d.score == pytest.approx(OBJECTS[name][4])  # the network's score is kept
     assert "8.0 m long" in det["wall"].unknown_reason
     assert "1.20 m high" in det["low_truck"].unknown_reason
+    assert "2.5 m above the ground" in det["crown"].unknown_reason
     # the reason is about the box that was published
     assert implausible_reason("car", det["slab"].size) == det["slab"].unknown_reason
     assert sum(d.num_points for d in det.values()) == sum(o[2] for o in OBJECTS.values())

@@ -1,9 +1,10 @@
 """Labels on real frames, model by model: what matters on a robot, next to the simulated test set.
 
 For every model card given, and for each way the node can use it (the network's label as it is; with
-the card's calibrated class thresholds; with thresholds and the size check, as the shipped params
-run it), on the labelled KITTI frames (``--kitti``, evaluated as ``eval-kitti`` does: objects within
-``--max-range`` in the camera's view) and the unlabelled odometry frames (``--odometry``):
+the card's calibrated class thresholds; with thresholds and the box size limits; with the ground check
+as well, as the shipped params run it), on the labelled KITTI frames (``--kitti``, evaluated as
+``eval-kitti`` does: objects within ``--max-range`` in the camera's view) and the unlabelled odometry
+frames (``--odometry``):
 
 - road-user precision: the share of car/truck/pedestrian/cyclist labels in the camera's view that lie
   on an object of that class (the target: >= 0.8);
@@ -22,7 +23,9 @@ tunes on them.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import math
 import sys
 from collections import Counter
 from pathlib import Path
@@ -35,7 +38,8 @@ ROAD_USERS = ("car", "truck", "pedestrian", "cyclist")
 MODES = {  # what the node applies on top of the network's label
     "network label": {"class_thresholds": "", "size_check": False, "no_thresholds": True},
     "+ class thresholds": {"class_thresholds": "", "size_check": False},
-    "+ size check (shipped)": {"class_thresholds": "", "size_check": True},
+    "+ size check": {"class_thresholds": "", "size_check": True, "no_ground_check": True},
+    "+ ground check (shipped)": {"class_thresholds": "", "size_check": True},
 }
 
 
@@ -46,6 +50,9 @@ def _perception(card: str, mode: dict):
                                warn=lambda m: print(m, file=sys.stderr))
     if mode.get("no_thresholds"):
         p.class_thresholds, p.sparse_points = {}, 0
+    if mode.get("no_ground_check"):  # the box limits alone, as shipped before 2026-11-29's night
+        p.size_limits = {k: dataclasses.replace(v, max_ground_gap=math.inf, max_top=math.inf)
+                         for k, v in p.size_limits.items()}
     return p
 
 

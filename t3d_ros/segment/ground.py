@@ -213,3 +213,54 @@ class PatchworkGround:
         idx = np.asarray(self._pp.getGroundIndices()).reshape(-1)
         mask[idx] = True
         return mask
+
+
+def cluster_ground_gap(ground_xyz: np.ndarray, cluster_xyz: np.ndarray, offsets: np.ndarray, cell: float = 1.0,
+                       reach: float = 1.5, far_reach: float = 4.0) -> np.ndarray:
+    """(K,) float32 height (m) of each cluster's lowest return above the ground around it; NaN for an
+    empty cluster and where no ground return lies within ``far_reach`` of its footprint.
+
+    ground_xyz: (G, >=3) the ground returns; cluster_xyz: (P, >=3) packed cluster points, cluster k is
+    ``cluster_xyz[offsets[k]:offsets[k+1]]``. The ground height is the mean, over the ``cell`` (m)
+    bird's-eye cells with ground within ``reach`` (m) of the cluster's bounding rectangle (``far_reach``
+    when none is), of their mean ground z. Local rather than the nominal ground plane: a street that
+    slopes 5 % lifts a car 20 m away by 1 m. Vectorised with summed-area tables (~0.5 ms a frame).
+    """
+    offsets = np.asarray(offsets, np.int64)
+    k = max(len(offsets) - 1, 0)
+    out = np.full(k, np.nan, np.float32)
+    counts = np.diff(offsets)
+    full = np.flatnonzero(counts > 0)
+    if not len(full) or not len(ground_xyz):
+        return out
+    gx, gy = ground_xyz[:, 0], ground_xyz[:, 1]
+    x0, y0 = float(gx.min()), float(gy.min())
+    i = ((gx - x0) * (1.0 / cell)).astype(np.int64)
+    j = ((gy - y0) * (1.0 / cell)).astype(np.int64)
+    h, w = int(i.max()) + 1, int(j.max()) + 1
+    flat = i * w + j
+    n = np.bincount(flat, minlength=h * w)
+    zsum = np.bincount(flat, weights=ground_xyz[:, 2].astype(np.float64), minlength=h * w)
+    has = n > 0
+    cell_z = np.zeros(h * w)
+    cell_z[has] = zsum[has] / n[has]
+    # Summed-area tables of the cells with ground and of their heights, one zero row/column in front.
+    sat_n = np.zeros((h + 1, w + 1))
+    sat_z = np.zeros((h + 1, w + 1))
+    sat_n[1:, 1:] = has.reshape(h, w).cumsum(0).cumsum(1)
+    sat_z[1:, 1:] = cell_z.reshape(h, w).cumsum(0).cumsum(1)
+    starts = offsets[:-1][full]
+    lo = np.minimum.reduceat(cluster_xyz[:, :3], starts, axis=0).astype(np.float64)
+    hi = np.maximum.reduceat(cluster_xyz[:, :2], starts, axis=0).astype(np.float64)
+    ground_z = np.full(len(full), np.nan)
+    for r in (far_reach, reach):  # the near window wins where it has ground
+        i0 = np.clip(np.floor((lo[:, 0] - r - x0) / cell), 0, h).astype(np.int64)
+        i1 = np.clip(np.floor((hi[:, 0] + r - x0) / cell) + 1, 0, h).astype(np.int64)
+        j0 = np.clip(np.floor((lo[:, 1] - r - y0) / cell), 0, w).astype(np.int64)
+        j1 = np.clip(np.floor((hi[:, 1] + r - y0) / cell) + 1, 0, w).astype(np.int64)
+        cnt = sat_n[i1, j1] - sat_n[i0, j1] - sat_n[i1, j0] + sat_n[i0, j0]
+        tot = sat_z[i1, j1] - sat_z[i0, j1] - sat_z[i1, j0] + sat_z[i0, j0]
+        ok = cnt > 0.5
+        ground_z[ok] = tot[ok] / cnt[ok]
+    out[full] = lo[:, 2] - ground_z
+    return out
