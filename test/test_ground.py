@@ -125,3 +125,14 @@ def test_cluster_ground_gap_is_nan_without_ground_near_and_for_empty_input():
     off2 = np.r_[off[:1], off[:1], off[1:]]
     gap2 = ground.cluster_ground_gap(ground_xyz, pts, off2)
     assert np.isnan(gap2[0]) and gap2[1] == pytest.approx(gap[0])
+
+
+def test_cluster_ground_gap_stays_bounded_over_a_huge_region():
+    # ground returns 100 km apart: a 1 m grid would need 1e10 cells; the cells grow instead
+    rng = np.random.default_rng(5)
+    g = np.column_stack([rng.uniform(-10, 10, (4000, 2)), np.full(4000, -1.7)])
+    far = np.array([[50_000.0, 50_000.0, -1.7], [-50_000.0, -50_000.0, -1.7]])
+    ground_xyz = np.concatenate([g, far]).astype(np.float32)
+    pts, off = _boxes_above(rng, lambda x, y: -1.7 + 0 * x, [(5.0, 0.0, 1.0, 1.0, 0.3, 1.5)])
+    gap = ground.cluster_ground_gap(ground_xyz, pts, off)
+    assert np.isfinite(gap[0]) and abs(gap[0] - 0.3) < 0.05

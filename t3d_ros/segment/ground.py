@@ -215,6 +215,9 @@ class PatchworkGround:
         return mask
 
 
+_MAX_GAP_CELLS = 4_000_000  # cluster_ground_gap's grid: 2 km x 2 km at 1 m
+
+
 def cluster_ground_gap(ground_xyz: np.ndarray, cluster_xyz: np.ndarray, offsets: np.ndarray, cell: float = 1.0,
                        reach: float = 1.5, far_reach: float = 4.0) -> np.ndarray:
     """(K,) float32 height (m) of each cluster's lowest return above the ground around it; NaN for an
@@ -235,6 +238,9 @@ def cluster_ground_gap(ground_xyz: np.ndarray, cluster_xyz: np.ndarray, offsets:
         return out
     gx, gy = ground_xyz[:, 0], ground_xyz[:, 1]
     x0, y0 = float(gx.min()), float(gy.min())
+    # A huge region of interest (kdtree clustering with Patchwork++ has no grid of its own to bound it)
+    # gets coarser cells rather than a grid that cannot be allocated.
+    cell = max(cell, math.sqrt((float(gx.max()) - x0 + cell) * (float(gy.max()) - y0 + cell) / _MAX_GAP_CELLS))
     i = ((gx - x0) * (1.0 / cell)).astype(np.int64)
     j = ((gy - y0) * (1.0 / cell)).astype(np.int64)
     h, w = int(i.max()) + 1, int(j.max()) + 1
