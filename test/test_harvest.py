@@ -49,7 +49,7 @@ def test_harvest_writes_one_file_per_csv_row(harvested):
     assert len(rows) == len(files) > 20
     assert sorted(out / r["file"] for r in rows) == files
     assert list(rows[0]) == ["file", "frame", "points", "range_m", "length_m", "width_m", "height_m", "label",
-                             "guess", "score"]
+                             "guess", "score", "why_unknown"]
     assert {r["frame"] for r in rows} == {f"rec_{p.stem}" for p in frames}
     for r in rows:
         pts = np.load(out / r["file"])
@@ -62,6 +62,7 @@ def test_harvest_writes_one_file_per_csv_row(harvested):
         assert np.ptp(pts[:, 2]) == pytest.approx(float(r["height_m"]), abs=0.01), r
         assert r["label"] in (*CLASSES, UNKNOWN) and r["guess"] in CLASSES and 0 <= float(r["score"]) <= 1
         assert r["label"] in (UNKNOWN, r["guess"])
+        assert bool(r["why_unknown"]) == (r["label"] == UNKNOWN), r  # every unknown says why, no other
     assert any(r["label"] != UNKNOWN for r in rows)  # the shipped model labelled them
 
 

@@ -3,7 +3,7 @@
 ``harvest(frames, perception, out)`` runs the node's segmentation and classifier on every frame and
 writes every cluster it keeps as ``out/unsorted/<frame>_<k>.npy`` ((n, 4) float32 x, y, z, intensity
 in the sensor frame, as the node sees it), one row per cluster in ``out/clusters.csv`` (file, frame,
-points, range, box size, the model's label, guess and score) and contact sheets
+points, range, box size, the model's label, guess and score, and why a label is ``unknown``) and contact sheets
 ``out/sheet_<i>.png``: a grid of clusters, each seen from above and from the side, with its file
 number, the model's label and score. Sort the files into ``out/<class>/`` folders (``out/ignore/`` or
 leaving them in ``unsorted/`` keeps them out), then fine-tune: ``train --finetune models/t3d_tiny.pt
@@ -37,6 +37,7 @@ class Harvested:
     score: float
     size: np.ndarray
     range_m: float
+    reason: str = ""  # why the label is unknown (score below its threshold, a size or ground check)
 
 
 def harvest(frames: Iterable[tuple[str, np.ndarray]], perception: Perception, out: str | Path,
@@ -61,14 +62,14 @@ def harvest(frames: Iterable[tuple[str, np.ndarray]], perception: Perception, ou
             path = out / UNSORTED / f"{_safe(name)}_{k:04d}.npy"
             np.save(path, pts)
             done.append(Harvested(path, name, pts, det.label, det.guess or det.label, det.score,
-                                  np.asarray(det.size), rng))
+                                  np.asarray(det.size), rng, det.unknown_reason))
     with open(out / "clusters.csv", "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["file", "frame", "points", "range_m", "length_m", "width_m", "height_m", "label", "guess",
-                    "score"])
+                    "score", "why_unknown"])
         for h in done:
             w.writerow([h.file.relative_to(out).as_posix(), h.frame, len(h.points), f"{h.range_m:.1f}",
-                        *(f"{v:.2f}" for v in h.size), h.label, h.guess, f"{h.score:.3f}"])
+                        *(f"{v:.2f}" for v in h.size), h.label, h.guess, f"{h.score:.3f}", h.reason])
     return done
 
 
