@@ -19,7 +19,9 @@ class Detection:
     network's best classes with their calibrated probabilities, best first (empty without a model).
     With tracking, a detection of a confirmed track carries its ``track_id`` and ``velocity``, and
     its ``label`` / ``score`` are the track's (voted over its frames; ``frame_label`` keeps this
-    frame's label when the two differ).
+    frame's label when the two differ). ``clearance`` is how high (m) the object's lowest return lies
+    above the ground around it (NaN where no ground return was seen near it): a robot may pass under a
+    branch with a clearance of 2.5 m, and a road user stands on the ground (the ground check).
     """
 
     label: str
@@ -34,6 +36,7 @@ class Detection:
     track_id: int = 0  # > 0: the confirmed track this detection continues (0: untracked or tentative)
     velocity: np.ndarray | None = None  # (2,) m/s in the cloud frame, from the track
     frame_label: str = ""  # set when the track's label (from its history) differs from this frame's
+    clearance: float = float("nan")  # m, lowest return above the local ground; NaN: no ground seen near it
 
     def to_json(self) -> dict:
         """The detection in the JSON contract of ``python -m t3d_ros detect``."""
@@ -45,6 +48,8 @@ class Detection:
             "yaw": round(float(self.yaw), 4),
             "num_points": int(self.num_points),
         }
+        if np.isfinite(self.clearance):
+            doc["clearance"] = round(float(self.clearance), 3)
         if self.unknown_reason:
             doc["guess"], doc["unknown_reason"] = self.guess, self.unknown_reason
         if self.track_id:

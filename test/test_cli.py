@@ -25,7 +25,9 @@ def _check_frame_doc(doc: dict, frame: str) -> None:
     for d in doc["detections"]:
         base = {"label", "score", "center", "size", "yaw", "num_points"}
         # a label lowered to unknown (threshold, size check) also says what the network guessed and why
-        assert set(d) == base or (set(d) == base | {"guess", "unknown_reason"} and d["label"] == "unknown"), d
+        keys = set(d) - {"clearance"}  # the lowest return above the ground, where ground was seen near it
+        assert keys == base or (keys == base | {"guess", "unknown_reason"} and d["label"] == "unknown"), d
+        assert "clearance" not in d or -1.0 < d["clearance"] < 10.0, d
         assert isinstance(d["label"], str) and 0.0 <= d["score"] <= 1.0
         assert len(d["center"]) == 3 and len(d["size"]) == 3 and all(s >= 0 for s in d["size"])
         assert isinstance(d["num_points"], int) and d["num_points"] > 0

@@ -281,7 +281,17 @@ def test_without_a_classifier_every_cluster_is_unknown_with_no_guess(frame):
     det = _by_object(Perception(PipelineConfig()).process(frame))
     for d in det.values():
         assert d.label == UNKNOWN and d.score == 1.0 and d.guess == "" and d.unknown_reason == ""
-        assert set(d.to_json()) == {"label", "score", "center", "size", "yaw", "num_points"}
+        assert set(d.to_json()) == {"label", "score", "center", "size", "yaw", "num_points", "clearance"}
+
+
+def test_every_detection_says_how_high_it_starts_above_the_ground(frame):
+    """``clearance``: the lowest return above the local ground, with or without a classifier."""
+    for clf in (None, FakeClassifier()):
+        det = _by_object(Perception(PipelineConfig(), clf).process(frame))
+        for name in ("car", "pedestrian", "wall", "low_truck", "hedge"):  # built 0.3 m above the ground
+            assert det[name].clearance == pytest.approx(0.3, abs=0.06), (name, det[name].clearance)
+        assert det["crown"].clearance == pytest.approx(2.5, abs=0.06)
+        assert det["crown"].to_json()["clearance"] == pytest.approx(det["crown"].clearance, abs=1e-3)
 
 
 def test_empty_frame_never_calls_the_classifier():
@@ -330,7 +340,8 @@ def test_detection_json_adds_guess_and_reason_only_when_lowered():
                 num_points=120)
     keys = {"label", "score", "center", "size", "yaw", "num_points"}
     kept = Detection(label="car", **base).to_json()
-    assert set(kept) == keys and kept["score"] == 0.4123
+    assert set(kept) == keys and kept["score"] == 0.4123  # no ground seen near it: no clearance
+    assert Detection(label="car", clearance=0.31234, **base).to_json()["clearance"] == 0.312
     lowered = Detection(label=UNKNOWN, guess="car", unknown_reason="score 0.41 below the car threshold 0.80",
                         **base).to_json()
     assert set(lowered) == keys | {"guess", "unknown_reason"}
