@@ -6,9 +6,9 @@ Autoware-style nodes) and returns ``Detection`` objects with per-stage timings.
 
 The model may not know: a label whose (calibrated) score is below its class threshold (the model
 card's ``class_thresholds``, chosen on simulated validation data, or the node's own) or whose box
-cannot hold an object of that class, or a road user's whose lowest return floats above the ground
-(``classify/postcheck.py``), becomes ``unknown``. The cluster is
-always published, with the network's guess and the reason.
+cannot hold an object of that class, or a road-user label on a cluster that floats above the ground
+(``classify/postcheck.py``), becomes ``unknown``. The cluster is always published, with the network's
+guess and the reason, and every detection carries its clearance above the local ground.
 """
 
 from __future__ import annotations
