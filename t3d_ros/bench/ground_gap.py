@@ -29,12 +29,11 @@ import numpy as np
 from t3d_ros.bench.data import REPO
 from t3d_ros.bench.timing import machine
 from t3d_ros.classes import CLASSES, GROUND_ID
-from t3d_ros.classify.postcheck import SIZE_LIMITS, implausible_reason
+from t3d_ros.classify.postcheck import SIZE_LIMITS, implausible_reason, without_ground_check
 from t3d_ros.config import load_ros_params
 from t3d_ros.offline.data.sim import SIM_SENSORS, _label_clusters, mount_height
 from t3d_ros.offline.sim import simulate
 from t3d_ros.perception import Perception
-from t3d_ros.segment.ground import cluster_ground_gap
 
 ROAD_USERS = ("car", "truck", "pedestrian", "cyclist")
 FIRST_VAL_SEED = 100_000  # offline/data: the validation scenes
@@ -44,9 +43,7 @@ PERCENTILE, MIN_PURITY, MIN_POINTS = 99.5, 0.5, 10
 def measure(perception: Perception, seeds: range, sensors: tuple[str, ...]) -> list[dict]:
     """One row per cluster of every (seed, sensor) frame: its true class (majority, ``len(CLASSES)`` =
     ground), purity, returns, ground gap (m) and the label the node gives without the ground check."""
-    no_gap = {k: dataclasses.replace(v, max_ground_gap=math.inf, max_top=math.inf)
-              for k, v in perception.size_limits.items()}
-    perception.size_limits = no_gap
+    perception.size_limits = without_ground_check(perception.size_limits)
     rows = []
     for seed in seeds:
         for sensor in sensors:
@@ -55,9 +52,8 @@ def measure(perception: Perception, seeds: range, sensors: tuple[str, ...]) -> l
             seg = res.segmentation
             truth = np.where(frame.label == GROUND_ID, len(CLASSES), frame.label).astype(np.int64)
             major, purity, _ = _label_clusters(seg.input_cluster_id, truth, seg.num_clusters, len(CLASSES) + 1)
-            gaps = cluster_ground_gap(seg.points[seg.ground], seg.cluster_points, seg.cluster_offsets)  # all clusters
-            for d, m, p, g in zip(res.detections, major, purity, gaps, strict=True):
-                rows.append({"truth": int(m), "purity": float(p), "n": d.num_points, "gap": float(g),
+            for d, m, p in zip(res.detections, major, purity, strict=True):  # d.clearance: the gap
+                rows.append({"truth": int(m), "purity": float(p), "n": d.num_points, "gap": float(d.clearance),
                              "size": [round(float(v), 3) for v in d.size], "label": d.label})
     return rows
 

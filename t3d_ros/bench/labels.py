@@ -23,9 +23,7 @@ tunes on them.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
-import math
 import sys
 from collections import Counter
 from pathlib import Path
@@ -33,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from t3d_ros.bench.baseline import card_at
+from t3d_ros.classify.postcheck import without_ground_check
 
 ROAD_USERS = ("car", "truck", "pedestrian", "cyclist")
 MODES = {  # what the node applies on top of the network's label
@@ -51,8 +50,7 @@ def _perception(card: str, mode: dict):
     if mode.get("no_thresholds"):
         p.class_thresholds, p.sparse_points = {}, 0
     if mode.get("no_ground_check"):  # the box limits alone, as shipped before 2026-11-29's night
-        p.size_limits = {k: dataclasses.replace(v, max_ground_gap=math.inf, max_top=math.inf)
-                         for k, v in p.size_limits.items()}
+        p.size_limits = without_ground_check(p.size_limits)
     return p
 
 

@@ -23,7 +23,7 @@ threshold, a stricter one for clusters of few returns (see ``offline/train/calib
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -57,6 +57,11 @@ SIZE_LIMITS: dict[str, SizeLimits] = {
     "pole": SizeLimits(max_length=4.0, max_width=1.5),  # lamp arms reach out; trunks are thin
     "misc": SizeLimits(max_length=3.5, max_width=2.5, max_height=2.5),  # bins, cones, benches, cabinets
 }
+
+
+def without_ground_check(limits: Mapping[str, SizeLimits]) -> dict[str, SizeLimits]:
+    """``limits`` with the ground check off (no ``max_ground_gap``, no ``max_top``): the box limits alone."""
+    return {k: replace(v, max_ground_gap=float("inf"), max_top=float("inf")) for k, v in limits.items()}
 
 
 def label_thresholds(labels: Sequence[str], counts: Sequence[int] | np.ndarray | None, thresholds: Mapping[str, float],
