@@ -17,6 +17,7 @@ CLASSES: tuple[str, ...] = (
     "misc",  # bins, cones, boxes
 )
 UNKNOWN = "unknown"
+ROAD_USERS: tuple[str, ...] = ("car", "truck", "pedestrian", "cyclist")  # what moves on the road; judged on real frames
 GROUND_ID = -1  # per-point ground-truth class id of ground returns
 UNKNOWN_ID = -2  # class id of clusters labelled UNKNOWN in output clouds
 NO_INSTANCE = 0  # per-point instance id of ground returns

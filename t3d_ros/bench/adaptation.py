@@ -31,7 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
-from t3d_ros.bench.labels import ROAD_USERS, kitti_eval
+from t3d_ros.bench.labels import kitti_eval
+from t3d_ros.classes import ROAD_USERS
 
 WORK = Path("out/adaptation")
 

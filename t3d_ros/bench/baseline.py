@@ -32,10 +32,10 @@ import numpy as np
 
 from t3d_ros.bench.data import REPO, kitti_frames
 from t3d_ros.bench.timing import loadavg, machine
+from t3d_ros.classes import ROAD_USERS
 
 DRIVER = Path(__file__).resolve().parent / "baseline_driver.py"
 CACHE = REPO / "out" / "baseline"
-ROAD_USERS = ("car", "truck", "pedestrian", "cyclist")
 SIM_SENSOR = "hdl64"
 
 

@@ -28,14 +28,13 @@ import numpy as np
 
 from t3d_ros.bench.data import REPO
 from t3d_ros.bench.timing import machine
-from t3d_ros.classes import CLASSES, GROUND_ID
+from t3d_ros.classes import CLASSES, GROUND_ID, ROAD_USERS
 from t3d_ros.classify.postcheck import SIZE_LIMITS, implausible_reason, without_ground_check
 from t3d_ros.config import load_ros_params
 from t3d_ros.offline.data.sim import SIM_SENSORS, _label_clusters, mount_height
 from t3d_ros.offline.sim import simulate
 from t3d_ros.perception import Perception
 
-ROAD_USERS = ("car", "truck", "pedestrian", "cyclist")
 FIRST_VAL_SEED = 100_000  # offline/data: the validation scenes
 PERCENTILE, MIN_PURITY, MIN_POINTS = 99.5, 0.5, 10
 

@@ -31,9 +31,9 @@ from pathlib import Path
 import numpy as np
 
 from t3d_ros.bench.baseline import card_at
+from t3d_ros.classes import ROAD_USERS
 from t3d_ros.classify.postcheck import without_ground_check
 
-ROAD_USERS = ("car", "truck", "pedestrian", "cyclist")
 MODES = {  # what the node applies on top of the network's label
     "network label": {"class_thresholds": "", "size_check": False, "no_thresholds": True},
     "+ class thresholds": {"class_thresholds": "", "size_check": False},

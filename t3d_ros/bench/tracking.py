@@ -31,12 +31,11 @@ from pathlib import Path
 
 import numpy as np
 
-from t3d_ros.classes import CLASS_COLORS, UNKNOWN
+from t3d_ros.classes import CLASS_COLORS, ROAD_USERS, UNKNOWN
 from t3d_ros.config import load_ros_params, tracker_config
 from t3d_ros.perception import Perception, with_tracks
 from t3d_ros.track import Tracker
 
-ROAD_USERS = ("car", "truck", "pedestrian", "cyclist")
 SEED0 = 410_000  # sequences the shipped model never saw (training uses seeds below 2,000)
 
 
@@ -104,7 +103,7 @@ def odometry(perception: Perception, params: dict, root: Path, png: Path | None)
         "consecutive_pairs": pairs,
         "label_change_rate_frame_labels": changed_frame / pairs if pairs else float("nan"),
         "label_change_rate_tracking": changed_track / pairs if pairs else float("nan"),
-        "road_user_tracks": sum(h[-1][1].label in ("car", "truck", "pedestrian", "cyclist")
+        "road_user_tracks": sum(h[-1][1].label in ROAD_USERS
                                 for h in history.values()),
     }
     if png is not None and last_points is not None:

@@ -8,6 +8,7 @@ import json
 import sys
 from pathlib import Path
 
+from t3d_ros.classes import ROAD_USERS
 from t3d_ros.io.kitti import read_calib, read_labels, read_velodyne
 from t3d_ros.offline.eval.kitti import eval_png, evaluate_frame, format_table, frame_ids, summarize, training_dir
 
@@ -105,7 +106,7 @@ def headline(summary: dict, sim: dict) -> str:
     if sim:
         lines.append(f"{'class':<11} {'real precision':>14} {'real recall':>11}   {'sim precision':>13} "
                      f"{'sim recall':>10}")
-        for cls in ("car", "truck", "pedestrian", "cyclist"):
+        for cls in ROAD_USERS:
             r, s = summary["classes"].get(cls, {}), sim.get(cls, {})
 
             def f(v):
