@@ -202,10 +202,12 @@ def cell_graph_kernel(xyz, sel, cell_size, reach, tolerance, radial_per_m, tange
 
 
 @njit(cache=True)
-def crop_kernel(points, x_lo, x_hi, y_lo, y_hi, z_lo, z_hi, min_range2):  # pragma: no cover - compiled
+def crop_kernel(points, x_lo, x_hi, y_lo, y_hi, z_lo, z_hi, min_range2,
+                self_x_lo, self_x_hi, self_y_lo, self_y_hi):  # pragma: no cover - compiled
     """Rows of float32 ``points`` (N, C) inside the box, at least sqrt(min_range2) from the sensor in
-    xy, with finite extra columns: (keep (M,) int64, rows (M, C) float32 copy, xyz (M, 3) copy).
-    The bounds are float32, as numpy compares a float32 column with a Python float."""
+    xy, outside the vehicle's footprint [self_x_lo, self_x_hi] x [self_y_lo, self_y_hi] (off when
+    self_x_hi <= self_x_lo), with finite extra columns: (keep (M,) int64, rows (M, C) float32 copy,
+    xyz (M, 3) copy). The bounds are float32, as numpy compares a float32 column with a Python float."""
     n, ncol = points.shape
     keep = np.empty(n, np.int64)
     m = 0
@@ -216,6 +218,8 @@ def crop_kernel(points, x_lo, x_hi, y_lo, y_hi, z_lo, z_hi, min_range2):  # prag
         if not (x >= x_lo and x <= x_hi and y >= y_lo and y <= y_hi and z >= z_lo and z <= z_hi):
             continue
         if min_range2 > 0 and not (x * x + y * y >= min_range2):
+            continue
+        if self_x_hi > self_x_lo and x >= self_x_lo and x <= self_x_hi and y >= self_y_lo and y <= self_y_hi:
             continue
         ok = True
         for c in range(3, ncol):

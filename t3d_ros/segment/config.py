@@ -38,6 +38,14 @@ class PipelineConfig:
     z_min: float = _p(-3.0, "ROI lower z bound, relative to the sensor", "m")
     z_max: float = _p(3.0, "ROI upper z bound, relative to the sensor", "m")
     min_range: float = _p(1.5, "Drop returns closer than this in the xy plane (the vehicle itself)", "m")
+    # The vehicle's own footprint (a box in the sensor frame, any height): returns from the body, the
+    # roof rack or a trailer hitch. Off while self_x_max <= self_x_min (the default): min_range alone.
+    self_x_min: float = _p(0.0, "Vehicle footprint to drop, rear bound (sensor frame); off if self_x_max <= self_x_min",
+                           "m")
+    self_x_max: float = _p(0.0, "Vehicle footprint to drop, front bound; e.g. -1.0 / 3.0 for a sensor 1 m from the "
+                           "rear of a 4 m car", "m")
+    self_y_min: float = _p(0.0, "Vehicle footprint to drop, right bound", "m")
+    self_y_max: float = _p(0.0, "Vehicle footprint to drop, left bound", "m")
     voxel_size: float = _p(0.0, "Voxel downsampling edge, one real point kept per voxel; 0 = off", "m")
 
     # Ground removal. "envelope": slope-limited lower envelope of the per-cell lowest returns
@@ -73,6 +81,13 @@ class PipelineConfig:
 
     box_method: str = _p("lshape", "Oriented boxes: lshape (closeness criterion), minarea or aabb")
 
+    @property
+    def self_box(self) -> tuple[float, float, float, float] | None:
+        """(x_min, x_max, y_min, y_max) of the vehicle footprint whose returns are dropped, or None (off)."""
+        if self.self_x_max <= self.self_x_min:
+            return None
+        return (self.self_x_min, self.self_x_max, self.self_y_min, self.self_y_max)
+
     def validate(self) -> None:
         """Raise ``ValueError`` naming the field, its value and the allowed range."""
         for f in fields(self):
@@ -96,6 +111,11 @@ class PipelineConfig:
         for name in ("x_min", "x_max", "y_min", "y_max", "z_min", "z_max"):
             check(name, abs(getattr(self, name)) <= ROI_LIMIT, f"in [-{ROI_LIMIT:g}, {ROI_LIMIT:g}] m")
         check("min_range", self.min_range >= 0, ">= 0")
+        if self.self_box is not None:
+            check("self_y_max", self.self_y_max > self.self_y_min, f"> self_y_min ({self.self_y_min}) when the "
+                  "footprint is on (self_x_max > self_x_min)")
+        for name in ("self_x_min", "self_x_max", "self_y_min", "self_y_max"):
+            check(name, abs(getattr(self, name)) <= 50.0, "in [-50, 50] m")
         check("voxel_size", self.voxel_size == 0 or 0.01 <= self.voxel_size <= 5.0,
               "0 (off) or in [0.01, 5] m")
         check("ground_method", self.ground_method in GROUND_METHODS, f"one of {GROUND_METHODS}")

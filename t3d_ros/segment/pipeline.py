@@ -117,13 +117,13 @@ class Pipeline:
         if _fast.HAVE_NUMBA and points.dtype == np.float32:
             # One pass: the test, the kept rows and their xyz (the numpy path below makes 3 copies).
             f32 = np.float32
+            sb = c.self_box or (0.0, 0.0, 0.0, 0.0)
             keep, pts, xyz = _fast.crop_kernel(
                 points, f32(c.x_min), f32(c.x_max), f32(c.y_min), f32(c.y_max), f32(c.z_min), f32(c.z_max),
-                f32(c.min_range * c.min_range) if c.min_range > 0.0 else f32(0.0))
+                f32(c.min_range * c.min_range) if c.min_range > 0.0 else f32(0.0), *(f32(v) for v in sb))
         else:
-            keep = np.flatnonzero(
-                crop_mask(points, (c.x_min, c.x_max), (c.y_min, c.y_max), (c.z_min, c.z_max), c.min_range)
-            )
+            keep = np.flatnonzero(crop_mask(points, (c.x_min, c.x_max), (c.y_min, c.y_max), (c.z_min, c.z_max),
+                                            c.min_range, c.self_box))
             pts = points[keep].astype(np.float32, copy=False)
             if not np.all(np.isfinite(pts[:, 3:])):  # NaN in an extra column: drop the row as well
                 ok = np.isfinite(pts[:, 3:]).all(axis=1)

@@ -15,9 +15,11 @@ def crop_mask(
     y_range: tuple[float, float],
     z_range: tuple[float, float],
     min_range: float = 0.0,
+    self_box: tuple[float, float, float, float] | None = None,
 ) -> np.ndarray:
-    """Rows of ``points`` (N, C>=3) that are finite in x,y,z, inside the box and at least
-    ``min_range`` metres from the sensor in the xy plane. Returns (N,) bool.
+    """Rows of ``points`` (N, C>=3) that are finite in x,y,z, inside the box, at least ``min_range``
+    metres from the sensor in the xy plane and outside ``self_box`` (x_min, x_max, y_min, y_max: the
+    vehicle's footprint, any height; None = off). Returns (N,) bool.
     """
     x, y, z = points[:, 0], points[:, 1], points[:, 2]
     # Comparisons with NaN are False, so non-finite rows fall out without a separate isfinite pass
@@ -28,6 +30,8 @@ def crop_mask(
     if min_range > 0.0:
         with np.errstate(over="ignore", invalid="ignore"):  # |x| ~ 1e38 overflows to inf: far, and kept out above
             m &= x * x + y * y >= min_range * min_range
+    if self_box is not None:
+        m &= ~((x >= self_box[0]) & (x <= self_box[1]) & (y >= self_box[2]) & (y <= self_box[3]))
     return m
 
 
