@@ -10,6 +10,7 @@ import shutil
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,7 +22,7 @@ from t3d_ros.cli import main as cli_main
 from t3d_ros.offline.data import make_sim_clusters
 from t3d_ros.offline.train.bundle import export_bundle, load_checkpoint, model_from_checkpoint, save_checkpoint
 from t3d_ros.offline.train.loader import EpochSampler
-from t3d_ros.offline.train.loop import TrainConfig, _load_teacher, accuracy, predict, train
+from t3d_ros.offline.train.loop import TrainConfig, _load_teacher, accuracy, predict, teacher_logits, train
 
 
 @pytest.fixture(scope="module")
@@ -95,6 +96,22 @@ def test_an_ensemble_teaches_with_its_members_mean_logits(tiny_run, data, tmp_pa
         members.append(predict(model, train_set, spec))
     assert not np.allclose(members[0], members[1], atol=1e-3)
     np.testing.assert_allclose(teacher.logits.numpy(), np.mean(members, axis=0), atol=1e-5)
+    # the offline logits are cached beside each checkpoint and read back, not recomputed
+    cached = {p: sorted(Path(p).parent.glob("logits_*.npy")) for p in (a, b)}
+    assert all(len(v) >= 1 for v in cached.values())
+    for path, member in zip((a, b), members, strict=True):
+        model, spec, _ = model_from_checkpoint(load_checkpoint(path))
+        np.testing.assert_allclose(teacher_logits(model, path, train_set, spec), member, atol=1e-5)
+    marked = np.full_like(members[1], 7.0)  # a file with other values is what the next call returns
+    for f in cached[b]:
+        np.save(f, marked)
+    again = _load_teacher(cfg, list(train_set.class_names), train_set, torch.device("cpu"))
+    np.testing.assert_allclose(again.logits.numpy(), (members[0] + marked) / 2, atol=1e-5)
+    smaller = train_set.subset(np.arange(len(train_set) // 2))  # other clusters: another file
+    model, spec, _ = model_from_checkpoint(load_checkpoint(b))
+    np.testing.assert_allclose(teacher_logits(model, b, smaller, spec), members[1][: len(smaller)], atol=1e-5)
+    for f in cached[b]:
+        f.unlink()  # the student below learns from the real logits
     # and a student distils from it
     student = train(_cfg(tmp_path / "kd", teacher=f"{a},{b}", kd_mode="offline", epochs=1), *data)
     assert np.isfinite(load_checkpoint(student)["metrics"]["train_loss"])

@@ -28,6 +28,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import gc
+import hashlib
 import json
 import math
 import os
@@ -336,9 +337,32 @@ def _load_teacher(cfg: TrainConfig, classes: list[str], train_set: ClusterSet, d
         return _Teacher(models, specs[0], None)
     # offline: each member sees the clusters as its own input spec builds them, once; the members
     # are not needed after that (not kept on the device while the student trains)
-    logits = torch.from_numpy(np.mean([predict(m, train_set, sp, device=device)
-                                       for m, sp in zip(models, specs, strict=True)], axis=0)).to(device)
-    return _Teacher([], specs[0], logits)
+    logits = torch.from_numpy(np.mean([teacher_logits(m, path, train_set, sp, device)
+                                       for m, path, sp in zip(models, paths, specs, strict=True)], axis=0))
+    return _Teacher([], specs[0], logits.to(device))
+
+
+def teacher_logits(model: nn.Module, checkpoint: str | Path, cs: ClusterSet, spec: InputSpec,
+                   device: torch.device | str = "cpu") -> np.ndarray:
+    """(K, classes) logits of a teacher on the clean clusters of ``cs`` for offline distillation,
+    cached beside its checkpoint as ``logits_<hash>.npy`` (hash of the checkpoint file, the input spec
+    and the clusters' points and offsets). A large teacher's forward pass over the training set takes
+    the better part of an hour on a 2-core CPU and seconds on a GPU: the file computed where the
+    teacher was trained travels with it, and a different data set or checkpoint never matches it."""
+    h = hashlib.sha256(Path(checkpoint).read_bytes())
+    h.update(repr(spec).encode())
+    for a in (cs.points, cs.offsets):
+        h.update(np.ascontiguousarray(a).tobytes())
+    path = Path(checkpoint).parent / f"logits_{h.hexdigest()[:16]}.npy"
+    if path.is_file():
+        logits = np.load(path)
+        if logits.shape == (len(cs), len(cs.class_names)):
+            return logits
+    logits = predict(model, cs, spec, device=device)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")
+    np.save(tmp, logits)
+    os.replace(tmp, path)  # concurrent students never read a half-written file
+    return logits
 
 
 def _resume(run: _Run, model: nn.Module, opt: torch.optim.Optimizer,
