@@ -255,11 +255,13 @@ def test_tracking_bench_on_a_sequence_and_the_real_frames(tmp_path):
     mot, labels = res["sim"]["mot"], res["sim"]["labels"]
     assert mot["gt_objects"] > 0 and -1.0 <= mot["mota"] <= 1.0 and mot["matches"] > 0
     assert labels["tracking"]["matches"] == labels["frame_labels"]["matches"] > 0  # the same tracks
-    # Per track the vote can only switch after a frame label changed (hysteresis: never more often than
-    # the frames); where an object passes to another track (an id switch) the new track starts afresh.
-    # One 8-frame sequence is too short to show the gain itself (a flip or two): the real frames do.
-    assert labels["tracking"]["label_flips"] <= labels["frame_labels"]["label_flips"] + mot["id_switches"], (
-        labels, mot)
+    # Along every track the vote switches only in a frame whose own label is the new one (hysteresis),
+    # so it changes at most as often as the frame labels, plus one per track whose first confirmed vote
+    # came from its tentative frames. One 8-frame sequence is too short to show the gain itself (a
+    # change or two): the real frames do.
+    tl = res["sim"]["track_labels"]
+    assert tl["tracks"] > 0 and tl["outputs"] >= tl["tracks"]
+    assert tl["vote_changes"] <= tl["frame_label_changes"] + tl["first_vote_differs"], tl
     if odometry is not None:
         o = res["odometry"]
         assert o["frames"] == 6 and o["tracks_confirmed"] > 20 and o["consecutive_pairs"] > 50

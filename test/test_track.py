@@ -114,6 +114,36 @@ def test_unknown_detections_vote_unknown_never_for_their_guess() -> None:
     assert {r.label for r in run_one(Tracker(), frames)} == {"car"}
 
 
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_vote_changes_only_where_the_frame_label_does(seed: int) -> None:
+    """The bound the tracking bench reports (``track_label_changes``) holds for any label sequence:
+    the vote switches only in a frame whose own label is the new one, so along a track it changes at
+    most as often as the frame labels, plus one where its first confirmed vote differs from that
+    frame's own label."""
+    from t3d_ros.bench.tracking import track_label_changes
+    from t3d_ros.perception import with_tracks
+
+    rng = np.random.default_rng(seed)
+    classes = ["car", "pedestrian", "cyclist", "unknown"]
+    tracker = Tracker(TrackerConfig(max_misses=3))
+    outputs = []
+    for k in range(60):
+        if rng.random() < 0.15:  # missed frames: the evidence decays, no detection adds to it
+            tracker.update([], k * DT)
+            continue
+        d = det(0.0, 0.0, label=str(rng.choice(classes, p=[0.5, 0.25, 0.15, 0.1])), score=float(rng.uniform(0.3, 1)))
+        out = with_tracks([d], tracker.update([d], k * DT))[0]
+        if out.track_id:
+            outputs.append(out)
+    assert len({d.track_id for d in outputs}) == 1 and len(outputs) > 30
+    counts = track_label_changes([outputs])
+    assert counts["frame_label_changes"] > 5  # a noisy track, so the bound is tested
+    assert counts["vote_changes"] <= counts["frame_label_changes"] + counts["first_vote_differs"], counts
+    for a, b in zip(outputs, outputs[1:], strict=False):
+        if a.label != b.label:
+            assert (b.frame_label or b.label) == b.label  # switched in a frame labelled with the new class
+
 def test_yaw_is_smoothed_across_the_wrap_and_the_box_flip() -> None:
     yaws = [math.pi - 0.05, -math.pi + 0.05, -0.05, 0.05 - math.pi, math.pi - 0.02]  # all about the same heading
     res = run_one(Tracker(), [det(0, 0, yaw=y) for y in yaws])

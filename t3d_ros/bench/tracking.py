@@ -52,6 +52,7 @@ def sim_sequences(perception: Perception, params: dict, n: int, frames: int, sen
     from t3d_ros.offline.sim.sequence import iter_sequence
 
     tracked_frames, frame_frames = [], []
+    outputs: dict[tuple[int, int], list] = {}  # (sequence, track id) -> its detections, in time order
     for k in range(n):
         tracker = Tracker(tracker_config(params))
         for sf in iter_sequence(SEED0 + k, sensor, frames=frames):
@@ -60,6 +61,9 @@ def sim_sequences(perception: Perception, params: dict, n: int, frames: int, sen
             dets = with_tracks(dets, tracker.update(dets, sf.stamp_s))
             tracked_frames.append((sf.objects, dets))
             frame_frames.append((sf.objects, _frame_labelled(dets)))
+            for d in dets:
+                if d.track_id:
+                    outputs.setdefault((k, d.track_id), []).append(d)
         print(f"sequence {k + 1}/{n} done", file=sys.stderr)
     # Road users as a planner reads them: the tracks labelled as one.
     mot = evaluate_tracking([(gt, [d for d in dets if d.label in ROAD_USERS]) for gt, dets in tracked_frames],
@@ -69,7 +73,32 @@ def sim_sequences(perception: Perception, params: dict, n: int, frames: int, sen
               (("tracking", tracked_frames), ("frame_labels", frame_frames))}
     keep = ("label_accuracy", "label_flip_rate", "label_flips", "matches")
     return {"sequences": n, "frames_each": frames, "sensor": sensor, "mot": mot,
-            "labels": {name: {k: r[k] for k in keep} for name, r in labels.items()}}
+            "labels": {name: {k: r[k] for k in keep} for name, r in labels.items()},
+            "track_labels": track_label_changes(outputs.values())}
+
+
+def track_label_changes(tracks) -> dict:
+    """Label changes along every confirmed track's outputs (each a list of detections in time order,
+    gaps included; no ground truth): of the voted label and of the frame's own label.
+
+    The tracker switches a track's label only in a frame whose own label is the new one (hysteresis:
+    the evidence of the frame's class must outgrow the current label's; decay scales all classes
+    alike). So per track the voted label changes at most as often as the frame labels do, plus one
+    where the vote at the first confirmed output already differs from that frame's label (the track
+    was tentative before: its evidence from those frames is not in these outputs):
+    ``vote_changes <= frame_label_changes + first_vote_differs``. Counted against ground truth
+    (``label_flips``) no such bound holds: a vote switches some frames after the frame labels did,
+    and those frames can fall where the object is not counted (under 10 returns) or not matched."""
+    out = {"tracks": 0, "outputs": 0, "vote_changes": 0, "frame_label_changes": 0, "first_vote_differs": 0}
+    for dets in tracks:
+        votes = [d.label for d in dets]
+        own = [d.frame_label or d.label for d in dets]
+        out["tracks"] += 1
+        out["outputs"] += len(dets)
+        out["vote_changes"] += sum(a != b for a, b in zip(votes, votes[1:], strict=False))
+        out["frame_label_changes"] += sum(a != b for a, b in zip(own, own[1:], strict=False))
+        out["first_vote_differs"] += bool(dets) and votes[0] != own[0]
+    return out
 
 
 def odometry(perception: Perception, params: dict, root: Path, png: Path | None) -> dict:
@@ -171,6 +200,15 @@ def markdown(res: dict) -> str:
             f"| the track's vote (tracking) | {v['label_accuracy']:.3f} | {v['label_flip_rate']:.3f} |",
             "",
         ]
+        if "track_labels" in s:
+            c = s["track_labels"]
+            lines += [
+                f"Along all {c['tracks']} confirmed tracks ({c['outputs']} outputs, gaps included, no ground truth): "
+                f"the voted label changes {c['vote_changes']} times, the frames' own labels "
+                f"{c['frame_label_changes']} times; {c['first_vote_differs']} tracks start with a vote that "
+                "differs from their first frame's label (bound: vote changes <= frame-label changes + those).",
+                "",
+            ]
     if "odometry" in res:
         o = res["odometry"]
         lines += [
