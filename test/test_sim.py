@@ -179,6 +179,23 @@ def test_open_foliage_returns_from_deeper_than_dense() -> None:
     assert np.percentile(open_, 90) > 0.7  # a tenth from deeper than a third: a filled blob from above
 
 
+def test_patch_holes_are_per_object_blocks_and_spare_the_ground() -> None:
+    from t3d_ros.offline.sim.lidar import HOLE_COLUMNS, HOLE_RINGS, HOLES_MAX, _patch_holes
+
+    inst = np.repeat(np.arange(0, 300), 2000)  # instance 0 is the ground
+    ring, col = np.tile(np.arange(2000) % 64, 300), np.tile(np.arange(2000) // 64 * 5, 300)
+    holes = _patch_holes(inst, ring, col, salt=7)
+    assert not holes[inst == NO_INSTANCE].any()
+    share = np.array([holes[inst == i].mean() for i in range(1, 300)])
+    assert share.min() >= 0.0 and share.max() < HOLES_MAX + 0.05 and 0.12 < share.mean() < 0.28
+    # whole blocks of beams: every return of a block shares its fate
+    block = (inst * 100000 + (ring // HOLE_RINGS) * 1000 + col // HOLE_COLUMNS)
+    for b in np.unique(block[holes])[:50]:
+        assert holes[block == b].all()
+    np.testing.assert_array_equal(holes, _patch_holes(inst, ring, col, salt=7))  # deterministic
+    assert (holes != _patch_holes(inst, ring, col, salt=8)).mean() > 0.1  # another scan, other holes
+
+
 def test_object_behind_wall_is_occluded() -> None:
     wall = _box_obj(1, "structure", (8.0, 0.0, 0.0), (0.3, 12.0, 6.0))
     car_parts = ob.place_parts(ob.car(np.random.default_rng(0)), np.array([14.0, 0.0, -1.73]), np.eye(3))

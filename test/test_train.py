@@ -110,6 +110,16 @@ def test_an_ensemble_teaches_with_its_members_mean_logits(tiny_run, data, tmp_pa
     smaller = train_set.subset(np.arange(len(train_set) // 2))  # other clusters: another file
     model, spec, _ = model_from_checkpoint(load_checkpoint(b))
     np.testing.assert_allclose(teacher_logits(model, b, smaller, spec), members[1][: len(smaller)], atol=1e-5)
+    # a cached logits file stands for its teacher (one trained elsewhere), offline only, on its own data
+    file_cfg = _cfg(tmp_path / "kd", teacher=f"{a},{cached[b][0]}", kd_mode="offline")
+    from_file = _load_teacher(file_cfg, list(train_set.class_names), train_set, torch.device("cpu"))
+    np.testing.assert_allclose(from_file.logits.numpy(), (members[0] + marked) / 2, atol=1e-5)
+    with pytest.raises(ValueError, match="offline only"):
+        _load_teacher(_cfg(tmp_path / "kd", teacher=str(cached[b][0])), list(train_set.class_names), train_set,
+                      torch.device("cpu"))
+    with pytest.raises(ValueError, match="other data"):
+        _load_teacher(_cfg(tmp_path / "kd", teacher=str(cached[b][0]), kd_mode="offline"),
+                      list(train_set.class_names), smaller, torch.device("cpu"))
     for f in cached[b]:
         f.unlink()  # the student below learns from the real logits
     # and a student distils from it

@@ -70,7 +70,8 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--augment-strength", type=float, default=d.augment_strength)
     p.add_argument("--netaug", action="store_true", help="network augmentation (T3DNet stage 1)")
     p.add_argument("--teacher", default="", help="teacher checkpoint: distil from it (T3DNet stage 2); several, "
-                   "comma-separated: from their mean logits (an ensemble)")
+                   "comma-separated: from their mean logits (an ensemble); a logits_*.npy file that offline "
+                   "distillation cached beside a teacher (e.g. one trained on a GPU machine) stands for it")
     p.add_argument("--kd-temperature", type=float, default=d.kd_temperature)
     p.add_argument("--kd-alpha", type=float, default=d.kd_alpha)
     p.add_argument("--kd-mode", choices=("online", "offline"), default=d.kd_mode,

@@ -232,7 +232,7 @@ def scan(scene: Scene, sensor: SensorModel | str, seed: int) -> Frame:
         out_p,
         out_cos,
     )
-    return _returns(scene, sensor, pr, dirs, oz, out_t, out_p, out_cos, rng)
+    return _returns(scene, sensor, pr, dirs, oz, out_t, out_p, out_cos, rng, salt=seed)
 
 
 def _returns(
@@ -245,6 +245,7 @@ def _returns(
     out_p: np.ndarray,
     out_cos: np.ndarray,
     rng: np.random.Generator,
+    salt: int = 0,
 ) -> Frame:
     if sensor.mixed_pixels > 0:
         _mixed_pixels(out_t, out_p, out_cos, pr.label >= 0, rng, sensor.mixed_pixels)
@@ -283,6 +284,9 @@ def _returns(
     signal = signal / 0.1
     p_detect = np.where(retro, 1.0, 1.0 / (1.0 + signal ** (-1.0 / 0.3)))
     keep = (rng.random(n) >= sensor.dropout) & (rng.random(n) < p_detect)
+    if pr.instance.size:
+        inst = np.where(is_ground, NO_INSTANCE, pr.instance[pi])
+        keep &= ~_patch_holes(inst, ring, col, salt)
     keep &= (t >= sensor.min_range) & (t <= sensor.max_range)
     # intensity: reflectivity x weakly Lambertian incidence x range falloff, minus a noise floor;
     # retro-reflectors saturate. Drivers report integers.
@@ -309,6 +313,34 @@ def _returns(
         instance=inst[k],
         sensor=sensor,
     )
+
+
+# Patchy holes: real objects miss returns in patches (dark or wet spots, dirt, small occluders such as
+# twigs and wires, lasers weaker than their neighbours), which the per-return dropout does not make.
+# Each object loses a share drawn from U(0, HOLES_MAX) of its blocks of HOLE_RINGS x HOLE_COLUMNS beams.
+# Measured (realism report, 9 sets of 9 frames, same scenes and noise): AUC 0.820 -> 0.800, lower in
+# every set; real clusters are smaller and more numerous than simulated ones.
+HOLES_MAX, HOLE_RINGS, HOLE_COLUMNS = 0.4, 2, 6
+
+
+def _mix(*keys: np.ndarray | int) -> np.ndarray:
+    """A hash of integer arrays to [0, 1) (deterministic, no random state)."""
+    h = np.uint64(0x9E3779B97F4A7C15)
+    for k in keys:  # splitmix64's finalizer over each key in turn
+        h = (h ^ np.asarray(k).astype(np.uint64)) + np.uint64(0x9E3779B97F4A7C15)
+        h = (h ^ (h >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        h = (h ^ (h >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        h = h ^ (h >> np.uint64(31))
+    return (h >> np.uint64(11)).astype(np.float64) / float(1 << 53)
+
+
+def _patch_holes(instance: np.ndarray, ring: np.ndarray, col: np.ndarray, salt: int) -> np.ndarray:
+    """(N,) bool: returns that fall into a hole of their object (never ground: ``NO_INSTANCE``)."""
+    obj = instance != NO_INSTANCE
+    with np.errstate(over="ignore"):
+        share = HOLES_MAX * _mix(salt, instance)
+        cell = _mix(salt, instance, ring // HOLE_RINGS, col // HOLE_COLUMNS, 1)
+    return obj & (cell < share)
 
 
 # Depth steps at an object's edge between which echoes blend (m): below VEIL_MIN it is one surface,

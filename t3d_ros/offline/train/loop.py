@@ -232,7 +232,7 @@ class _Run:
 @dataclass
 class _Teacher:
     models: list[nn.Module]  # online: one, or an ensemble whose logits are averaged (offline: none)
-    spec: InputSpec  # online distillation: the members share one input spec
+    spec: InputSpec | None  # online distillation: the members share one input spec
     logits: torch.Tensor | None  # kd_mode "offline": its logits on every (clean) training cluster
 
     def logits_of(self, batch: Batch, device: torch.device) -> torch.Tensor:
@@ -320,26 +320,40 @@ def _build_model(cfg: TrainConfig, num_classes: int, source: dict | None = None)
 def _load_teacher(cfg: TrainConfig, classes: list[str], train_set: ClusterSet, device: torch.device
                   ) -> _Teacher | None:
     """The teacher of ``cfg.teacher``: one checkpoint, or several (comma-separated) whose logits are
-    averaged (an ensemble teacher, e.g. stage-1 runs of several seeds)."""
+    averaged (an ensemble teacher, e.g. stage-1 runs of several seeds). A ``.npy`` member is a
+    teacher's offline logits on this training set as :func:`teacher_logits` writes them, for a teacher
+    trained elsewhere (a GPU machine) whose checkpoint did not travel; offline distillation only."""
     paths = [p for p in cfg.teacher.split(",") if p]
     if not paths:
         return None
-    models, specs = [], []
+    files = [p for p in paths if p.endswith(".npy")]
+    if files and cfg.kd_mode == "online":
+        raise ValueError(f"{files[0]}: a teacher's logits file teaches offline only (kd_mode='offline')")
+    models, specs, ckpts = [], [], []
     for path in paths:
+        if path in files:
+            continue
         model, spec, t_classes = model_from_checkpoint(load_checkpoint(path))
         if t_classes != classes:
             raise ValueError(f"teacher {path}: classes {t_classes} differ from the data's {classes}")
         models.append(model.to(device).eval())
         specs.append(spec)
+        ckpts.append(path)
     if cfg.kd_mode == "online" and any(sp != specs[0] for sp in specs):
         raise ValueError("online distillation from several teachers needs one input spec; use kd_mode='offline'")
     if cfg.kd_mode == "online":
         return _Teacher(models, specs[0], None)
     # offline: each member sees the clusters as its own input spec builds them, once; the members
     # are not needed after that (not kept on the device while the student trains)
-    logits = torch.from_numpy(np.mean([teacher_logits(m, path, train_set, sp, device)
-                                       for m, path, sp in zip(models, paths, specs, strict=True)], axis=0))
-    return _Teacher([], specs[0], logits.to(device))
+    members = [teacher_logits(m, path, train_set, sp, device) for m, path, sp in zip(models, ckpts, specs, strict=True)]
+    for path in files:
+        logits = np.load(path)
+        if logits.shape != (len(train_set), len(classes)):
+            raise ValueError(f"teacher logits {path}: shape {logits.shape}, this training set needs "
+                             f"{(len(train_set), len(classes))}: computed on other data")
+        members.append(logits.astype(np.float32))
+    logits = torch.from_numpy(np.mean(members, axis=0))
+    return _Teacher([], specs[0] if specs else None, logits.to(device))
 
 
 def teacher_logits(model: nn.Module, checkpoint: str | Path, cs: ClusterSet, spec: InputSpec,
