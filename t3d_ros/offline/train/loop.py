@@ -322,7 +322,9 @@ def _load_teacher(cfg: TrainConfig, classes: list[str], train_set: ClusterSet, d
     """The teacher of ``cfg.teacher``: one checkpoint, or several (comma-separated) whose logits are
     averaged (an ensemble teacher, e.g. stage-1 runs of several seeds). A ``.npy`` member is a
     teacher's offline logits on this training set as :func:`teacher_logits` writes them, for a teacher
-    trained elsewhere (a GPU machine) whose checkpoint did not travel; offline distillation only."""
+    trained elsewhere (a GPU machine) whose checkpoint did not travel; offline distillation only. Only
+    its shape is checked against the training set (its name's hash needs the checkpoint): the data
+    must be made by the same code and seeds, which the simulated cache key ensures."""
     paths = [p for p in cfg.teacher.split(",") if p]
     if not paths:
         return None
@@ -374,8 +376,11 @@ def teacher_logits(model: nn.Module, checkpoint: str | Path, cs: ClusterSet, spe
             return logits
     logits = predict(model, cs, spec, device=device)
     tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")
-    np.save(tmp, logits)
-    os.replace(tmp, path)  # concurrent students never read a half-written file
+    try:
+        np.save(tmp, logits)
+        os.replace(tmp, path)  # concurrent students never read a half-written file
+    except OSError as e:  # a read-only teacher folder: distil without the cache
+        print(f"teacher logits not cached beside {checkpoint}: {e}", file=sys.stderr)
     return logits
 
 
