@@ -26,7 +26,7 @@ DATA_WORKERS=${DATA_WORKERS:-8}       # processes simulating the 400 training sc
 STUDENT_ARGS=${STUDENT_ARGS:---oe-weight 0}  # the student's options that change its training set
 # SIM_SEEDS (default 400, as the shipped recipe) only for trying the script on a CPU: SIM_SEEDS=4 EPOCHS=1
 data="--data sim --sim-seeds ${SIM_SEEDS:-400} --n-points 128 --batch-size 32 --quiet"
-teacher_cfg='{"sa_config": [[128, 0.4, 32, [64, 64, 128]], [32, 0.8, 32, [128, 128, 256]], [0, null, null, [256, 512, 1024]]]}'
+teacher_cfg=$(cat scripts/teacher_ssg.json)  # the recipe's teacher (scripts/train_t3dnet.sh)
 start=$(date +%s)
 
 # shellcheck disable=SC2086

@@ -20,7 +20,7 @@ CARDS=${CARDS:-out/cards}
 KITTI=${KITTI:-}          # a KITTI object root (training/velodyne, label_2, calib), optional
 ODOMETRY=${ODOMETRY:-}    # a folder of unlabelled real frames, optional
 data="--data sim --sim-seeds 400 --n-points 128 --batch-size 32 --quiet --workers 0"
-teacher_cfg='{"sa_config": [[128, 0.4, 32, [64, 64, 128]], [32, 0.8, 32, [128, 128, 256]], [0, null, null, [256, 512, 1024]]]}'
+teacher_cfg=$(cat scripts/teacher_ssg.json)  # the teacher's architecture, shared with gpu_teacher.sh
 tiny="$data --epoch-clusters 12000 --epochs 50 --lr-step 18 --augment-strength 0.5"
 
 $PY -m t3d_ros train --model tiny_netaug --netaug $tiny --out $RUNS/tiny_netaug
