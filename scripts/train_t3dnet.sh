@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Reproduces models/t3d_tiny.* and the ablation tables of docs/classifier.md (`make model`).
 # Stage 0 teacher (PointNet++ SSG, ~285 MFLOP a cluster), the tiny model alone, stage 1 tiny + NetAug
-# (with and without outlier exposure), stage 2 NetAug + distillation from the teacher; then for every
+# (with and without outlier exposure), stage 2 NetAug + distillation from the teacher (the shipped model:
+# from stage 1 without outlier exposure, distilling only the clusters the teacher labels right); then for every
 # model: eval on the simulated test set (and the KITTI objects when KITTI is there: evaluation only),
 # export with calibration on the *simulated* validation split, and labels on real frames (bench.labels).
 # Data: 400 simulated scenes x 4 sensors (train; ~119k clusters incl. ~3.9k outliers), disjoint seeds
@@ -19,7 +20,8 @@ RUNS=${RUNS:-out/runs}
 CARDS=${CARDS:-out/cards}
 KITTI=${KITTI:-}          # a KITTI object root (training/velodyne, label_2, calib), optional
 ODOMETRY=${ODOMETRY:-}    # a folder of unlabelled real frames, optional
-data="--data sim --sim-seeds 400 --n-points 128 --batch-size 32 --quiet --workers 0"
+SEED=${SEED:-1}            # the shipped model is seed 1 of two (the better on validation)
+data="--data sim --sim-seeds 400 --n-points 128 --batch-size 32 --quiet --workers 0 --seed $SEED"
 teacher_cfg=$(cat scripts/teacher_ssg.json)  # the teacher's architecture, shared with gpu_teacher.sh
 tiny="$data --epoch-clusters 12000 --epochs 50 --lr-step 18 --augment-strength 0.5"
 
@@ -28,13 +30,21 @@ $PY -m t3d_ros train --model tiny_netaug --netaug $tiny --oe-weight 0 --out $RUN
 $PY -m t3d_ros train --model tiny $tiny --out $RUNS/tiny
 $PY -m t3d_ros train --model pointnet2_ssg --model-config "$teacher_cfg" $data --epoch-clusters 6000 --epochs 10 \
     --lr-step 4 --out $RUNS/teacher_ssg
+# The shipped model's teacher was trained on a GPU (scripts/gpu_teacher.sh: 40 epochs of 12,000 clusters,
+# validation mean-class 0.769 against this CPU teacher's ~0.68): TEACHER=its teacher.pt or logits_*.npy.
+TEACHER=${TEACHER:-$RUNS/teacher_ssg/ckpt_best.pt}
 $PY -m t3d_ros train --model tiny --init $RUNS/tiny_netaug/ckpt_best.pt --teacher $RUNS/teacher_ssg/ckpt_best.pt \
     --kd-mode offline $data --epoch-clusters 12000 --epochs 30 --lr 5e-4 --lr-step 12 --augment-strength 0.5 \
     --out $RUNS/tiny_netaug_kd
+# Stage 2 as shipped: kd_alpha 0.3, and clusters the teacher gets wrong learn from their label alone
+# (plain distillation taught the student the teacher's mistakes on trucks and pedestrians: docs/classifier.md)
+$PY -m t3d_ros train --model tiny --init $RUNS/tiny_netaug_no_oe/ckpt_best.pt --teacher "$TEACHER" --kd-mode offline \
+    --kd-alpha 0.3 --kd-teacher-right --oe-weight 0 $data --epoch-clusters 12000 --epochs 30 --lr 5e-4 --lr-step 12 \
+    --augment-strength 0.5 --out $RUNS/tiny_netaug_no_oe_kd
 
 evals=(--data sim)
 [ -n "$KITTI" ] && evals+=(--data "kitti:$KITTI" --data "kitti-objects:$KITTI")
-runs=(teacher_ssg tiny tiny_netaug_no_oe tiny_netaug tiny_netaug_kd)
+runs=(teacher_ssg tiny tiny_netaug_no_oe tiny_netaug tiny_netaug_kd tiny_netaug_no_oe_kd)
 for run in "${runs[@]}"; do
     $PY -m t3d_ros eval $RUNS/$run/ckpt_best.pt "${evals[@]}" --json $RUNS/$run/eval.json \
         --png $RUNS/$run/confusion.png > /dev/null
@@ -42,16 +52,19 @@ for run in "${runs[@]}"; do
     $PY -m t3d_ros export $RUNS/$run/ckpt_best.pt --out $CARDS --name $run --metrics $RUNS/$run/eval.json \
         --calibrate-on sim --sim-seeds 1000 > $RUNS/$run/calibration.txt
 done
-# The shipped model: stage 1 (tiny + NetAug) without outlier exposure: with this schedule it beats the
-# run with outlier exposure on the simulated test set, two seeds each (docs/classifier.md). The outliers
-# stay in the calibration split: thresholds are chosen so that a label on one counts as wrong.
-SHIP=${SHIP:-tiny_netaug_no_oe}
+# The shipped model: stage 2 from stage 1 without outlier exposure (which with this schedule beats the run
+# with it), distilled from the GPU teacher, only where the teacher is right: it beat the model before it
+# on the simulated test set for two seeds (the shipped run is seed 1's, the better on validation, SEED
+# above; docs/classifier.md). The outliers stay in the calibration split: thresholds are chosen
+# so that a label on one counts as wrong.
+SHIP=${SHIP:-tiny_netaug_no_oe_kd}
 $PY -m t3d_ros export $RUNS/$SHIP/ckpt_best.pt --out models --name t3d_tiny --metrics $RUNS/$SHIP/eval.json \
     --calibrate-on sim --sim-seeds 1000
 $PY -m t3d_ros eval models/t3d_tiny.json "${evals[@]}" --json models/t3d_tiny_eval.json --png docs/confusion_t3d_tiny.png
 $PY scripts/ablation_table.py "teacher PointNet++ SSG=$RUNS/teacher_ssg/eval.json" "tiny=$RUNS/tiny/eval.json" \
     "tiny + NetAug, no outlier exposure=$RUNS/tiny_netaug_no_oe/eval.json" \
     "tiny + NetAug=$RUNS/tiny_netaug/eval.json" "tiny + NetAug + KD=$RUNS/tiny_netaug_kd/eval.json" \
+    "tiny + NetAug, no outlier exposure + KD where the teacher is right=$RUNS/tiny_netaug_no_oe_kd/eval.json" \
     --out benchmarks/results/classifier.md
 if [ -n "$KITTI" ]; then  # labels on real frames, every model as the node runs it
     real=(--kitti "$KITTI")

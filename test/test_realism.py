@@ -235,3 +235,28 @@ def test_kitti_frames_carry_per_point_classes_into_cluster_labels():
     assert {lab for lab in fc.labels if lab} and set(fc.labels) <= {"", "car", "truck", "pedestrian", "cyclist",
                                                                      "misc", "pole", "vegetation", "structure"}
     assert fc.rings and 0 <= fc.intensity.min() and fc.intensity.max() <= 1
+
+
+def test_ring_gaps_counts_the_returns_a_ring_misses():
+    """scripts/ring_gaps.py: rings found from a KITTI-ordered scan, and a missing return is a 2-column step."""
+    import importlib.util
+
+    from conftest import REPO
+
+    spec = importlib.util.spec_from_file_location("ring_gaps", REPO / "scripts" / "ring_gaps.py")
+    ring_gaps = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ring_gaps)
+    cols = np.arange(2083)
+    rings, keep = [], []
+    for r in range(3):  # KITTI's order: ring after ring, azimuth increasing from -pi
+        az = -np.pi + (cols + 0.5) * ring_gaps.COLUMN
+        rings.append(np.column_stack([15 * np.cos(az), 15 * np.sin(az), np.full(cols.size, -0.5 + 0.1 * r)]))
+        keep.append(cols % 10 != 5 if r == 1 else np.ones(cols.size, bool))  # ring 1 misses every 10th return
+    xyz = np.concatenate([p[k] for p, k in zip(rings, keep, strict=True)]).astype(np.float32)
+    found = ring_gaps.kitti_rings(xyz)
+    assert [len(r) for r in found] == [2083, 2083 - 208, 2083]
+    n, shares = ring_gaps.shares(ring_gaps.steps(xyz, found)[(10, 20)])
+    assert n == 3 * 2082 - 208
+    assert shares[ring_gaps.NAMES.index("2")] == pytest.approx(208 / n, abs=1e-3)
+    assert shares[ring_gaps.NAMES.index("next")] == pytest.approx(1 - 208 / n, abs=1e-3)
+    assert ring_gaps.shares(ring_gaps.steps(xyz, found)[(40, 80)])[0] == 0  # nothing at that range

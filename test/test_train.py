@@ -22,7 +22,16 @@ from t3d_ros.cli import main as cli_main
 from t3d_ros.offline.data import make_sim_clusters
 from t3d_ros.offline.train.bundle import export_bundle, load_checkpoint, model_from_checkpoint, save_checkpoint
 from t3d_ros.offline.train.loader import EpochSampler
-from t3d_ros.offline.train.loop import TrainConfig, _load_teacher, accuracy, predict, teacher_logits, train
+from t3d_ros.offline.train.loop import (
+    TrainConfig,
+    _load_teacher,
+    _loss,
+    accuracy,
+    kd_loss,
+    predict,
+    teacher_logits,
+    train,
+)
 
 
 @pytest.fixture(scope="module")
@@ -125,6 +134,21 @@ def test_an_ensemble_teaches_with_its_members_mean_logits(tiny_run, data, tmp_pa
     # and a student distils from it
     student = train(_cfg(tmp_path / "kd", teacher=f"{a},{b}", kd_mode="offline", epochs=1), *data)
     assert np.isfinite(load_checkpoint(student)["metrics"]["train_loss"])
+
+
+def test_distillation_can_leave_out_the_clusters_the_teacher_gets_wrong():
+    g = torch.Generator().manual_seed(0)
+    s, y = torch.randn(6, 4, generator=g), torch.tensor([0, 1, 2, 3, 0, 1])
+    t = 3 * torch.randn(6, 4, generator=g)
+    t[torch.arange(3), y[:3]] = 20.0  # the teacher is right on the first three clusters
+    t[torch.arange(3, 6), y[3:]] = -20.0  # and wrong on the last three
+    known = torch.zeros(6, dtype=torch.bool)
+    ce = torch.nn.functional.cross_entropy(s, y, reduction="none")
+    kd = kd_loss(s, t, 4.0, reduce=False)
+    plain = _loss(TrainConfig(kd_alpha=0.7, oe_weight=0), s, y, known, t)
+    torch.testing.assert_close(plain, 0.3 * ce.mean() + 0.7 * kd_loss(s, t, 4.0))
+    right_only = _loss(TrainConfig(kd_alpha=0.7, kd_teacher_right=True, oe_weight=0), s, y, known, t)
+    torch.testing.assert_close(right_only, torch.cat([0.3 * ce[:3] + 0.7 * kd[:3], ce[3:]]).mean())
 
 
 def test_exported_onnx_agrees_with_torch(tiny_run, data, tmp_path):

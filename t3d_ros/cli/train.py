@@ -74,6 +74,8 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
                    "distillation cached beside a teacher (e.g. one trained on a GPU machine) stands for it")
     p.add_argument("--kd-temperature", type=float, default=d.kd_temperature)
     p.add_argument("--kd-alpha", type=float, default=d.kd_alpha)
+    p.add_argument("--kd-teacher-right", action="store_true",
+                   help="distil only the clusters the teacher labels right; the rest learn from their label alone")
     p.add_argument("--kd-mode", choices=("online", "offline"), default=d.kd_mode,
                    help="online: the teacher sees every augmented batch; offline: its logits on the clean "
                         "training clusters, computed once (much faster on a CPU)")
@@ -98,7 +100,8 @@ def run_train(args: argparse.Namespace) -> int:
         point_features=args.point_features, global_features=args.global_features, scale=args.scale,
         batch_size=args.batch_size, augment_strength=args.augment_strength,
         netaug=args.netaug or args.model == "tiny_netaug", teacher=args.teacher,
-        kd_temperature=args.kd_temperature, kd_alpha=args.kd_alpha, kd_mode=args.kd_mode,
+        kd_temperature=args.kd_temperature, kd_alpha=args.kd_alpha, kd_teacher_right=args.kd_teacher_right,
+        kd_mode=args.kd_mode,
         init=args.init, finetune=args.finetune, oe_weight=args.oe_weight, oe_share=args.oe_share,
         source_weights=dict(args.source_weight), seed=args.seed,
         out=args.out, resume=not args.no_resume, max_steps=args.max_steps, epoch_clusters=args.epoch_clusters,

@@ -81,6 +81,9 @@ class TrainConfig:
     teacher: str = ""  # checkpoint of the teacher for distillation; several (comma-separated): their mean logits
     kd_temperature: float = 4.0
     kd_alpha: float = 0.7
+    # distil only the clusters whose label the teacher's logits get right; the others learn from their
+    # label alone (a teacher weak on a rare class otherwise teaches the student its mistakes there)
+    kd_teacher_right: bool = False
     # "online": the teacher sees every augmented batch (faithful, costs a teacher forward per step);
     # "offline": its logits on the clean training clusters are computed once and reused as soft
     # targets for the augmented views (the augmentations keep the label; ~30x faster on a CPU).
@@ -155,11 +158,14 @@ def oe_loss(logits: torch.Tensor) -> torch.Tensor:
     return -F.log_softmax(logits, 1).mean(1).mean() - math.log(logits.shape[1])
 
 
-def kd_loss(student: torch.Tensor, teacher: torch.Tensor, temperature: float) -> torch.Tensor:
-    """T^2 KL(softmax(t/T) || softmax(s/T)), batch mean (Hinton et al.)."""
+def kd_loss(student: torch.Tensor, teacher: torch.Tensor, temperature: float, reduce: bool = True
+            ) -> torch.Tensor:
+    """T^2 KL(softmax(t/T) || softmax(s/T)) (Hinton et al.): batch mean, or (N,) per cluster if not
+    ``reduce``."""
     t = temperature
-    return F.kl_div(F.log_softmax(student / t, 1), F.log_softmax(teacher / t, 1), log_target=True,
-                    reduction="batchmean") * t * t
+    kl = F.kl_div(F.log_softmax(student / t, 1), F.log_softmax(teacher / t, 1), log_target=True,
+                  reduction="none").sum(1) * t * t
+    return kl.mean() if reduce else kl
 
 
 def train(cfg: TrainConfig, train_set: ClusterSet, val_set: ClusterSet | None = None) -> Path:
@@ -481,10 +487,16 @@ def _loss(cfg: TrainConfig, logits: torch.Tensor, y: torch.Tensor, outlier: torc
     """CE (mixed with distillation from ``teacher_logits``) of the clusters with a class, plus
     ``oe_weight`` times the CE to uniform of the outliers (their labels are not used)."""
     known = ~outlier  # the sampler puts at least one cluster with a class in every batch
-    loss = F.cross_entropy(logits[known], y[known], label_smoothing=cfg.label_smoothing)
-    if teacher_logits is not None:
-        kd = kd_loss(logits[known], teacher_logits[known], cfg.kd_temperature)
-        loss = (1 - cfg.kd_alpha) * loss + cfg.kd_alpha * kd
+    s, yk = logits[known], y[known]
+    if teacher_logits is None:
+        loss = F.cross_entropy(s, yk, label_smoothing=cfg.label_smoothing)
+    else:
+        t = teacher_logits[known]
+        alpha = torch.full_like(yk, cfg.kd_alpha, dtype=s.dtype)
+        if cfg.kd_teacher_right:
+            alpha = alpha * (t.argmax(1) == yk)
+        ce = F.cross_entropy(s, yk, label_smoothing=cfg.label_smoothing, reduction="none")
+        loss = ((1 - alpha) * ce + alpha * kd_loss(s, t, cfg.kd_temperature, reduce=False)).mean()
     if cfg.oe_weight > 0 and bool(outlier.any()):
         loss = loss + cfg.oe_weight * oe_loss(logits[outlier])
     return loss

@@ -1,0 +1,102 @@
+"""Gaps along a ring: how often two consecutive returns of one laser lie more than a column apart.
+
+    .venv/bin/python scripts/ring_gaps.py --real ../shared/data/kitti_odometry/velodyne \
+        --sim hdl64 --frames 9 --md benchmarks/results/ring_gaps.md
+
+A real object returns nearly every beam that hits it; a simulated one can lose single returns (the
+weak-signal loss is drawn per return) and blocks of them (the patchy holes). This counts, for returns
+more than ~0.7 m above the ground (z > -1.0 m below a sensor mounted at 1.73 m) in range bands, the
+steps between consecutive returns of a ring in units of the HDL-64E's column (0.1728 deg): ~0.5 (KITTI's
+firing pattern puts every ~7th return half a column on), ~1 (the next column), 2 (one return missing)
+or more. Real frames must be KITTI ``.bin`` files: their points are stored ring by ring, each ring in
+azimuth order, which is how the rings are found (files carry no ring number); simulated frames carry
+their ring and column. The real frames are only measured: nothing here trains or tunes anything.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+COLUMN = 2 * np.pi / 2083  # HDL-64E at 10 Hz, as in KITTI
+BANDS = ((5, 10), (10, 20), (20, 40), (40, 80))
+EDGES = (0.25, 0.75, 1.5, 2.5, 6.5, np.inf)  # ~0.5 | ~1 | 2 | 3-6 | 7+ columns
+NAMES = ("half", "next", "2", "3-6", "7+")
+
+
+def kitti_rings(xyz: np.ndarray) -> list[np.ndarray]:
+    """Indices of each ring of a KITTI scan (stored ring by ring, azimuth increasing, wrapping once)."""
+    az = np.arctan2(xyz[:, 1], xyz[:, 0])
+    breaks = np.nonzero(np.abs(np.diff(az)) > np.pi / 2)[0] + 1
+    return [r for r in np.split(np.arange(len(xyz)), breaks) if len(r) >= 200]
+
+
+def steps(xyz: np.ndarray, rings: list[np.ndarray], az: np.ndarray | None = None) -> dict:
+    """Per range band, the (K,) azimuth steps (columns) between consecutive above-ground returns."""
+    az = np.arctan2(xyz[:, 1], xyz[:, 0]) if az is None else az
+    rho, z = np.hypot(xyz[:, 0], xyz[:, 1]), xyz[:, 2]
+    out: dict = {band: [] for band in BANDS}
+    for r in rings:
+        s = np.abs(np.diff(np.unwrap(az[r]))) / COLUMN
+        both = (z[r][1:] > -1.0) & (z[r][:-1] > -1.0)
+        for lo, hi in BANDS:
+            m = both & (rho[r][1:] >= lo) & (rho[r][1:] < hi) & (rho[r][:-1] >= lo) & (rho[r][:-1] < hi)
+            out[(lo, hi)].append(s[m])
+    return out
+
+
+def sim_steps(sensor: str, seed: int) -> dict:
+    from t3d_ros.offline.sim import simulate
+
+    _, f = simulate(seed, sensor)
+    order = np.lexsort((f.column, f.ring))
+    xyz, ring, col = f.xyz[order], f.ring[order], f.column[order].astype(np.float64)
+    rings = np.split(np.arange(len(xyz)), np.nonzero(np.diff(ring))[0] + 1)
+    return steps(xyz, rings, az=-col * COLUMN)  # the column is what a ring steps by
+
+
+def shares(parts: list[np.ndarray]) -> tuple[int, list[float]]:
+    s = np.concatenate(parts) if parts else np.zeros(0)
+    counts = np.histogram(s, bins=(0.0, *EDGES))[0][1:]  # steps under a quarter column: double returns
+    return int(counts.sum()), [round(float(c) / max(int(counts.sum()), 1), 3) for c in counts]
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--real", type=Path, nargs="+", required=True, help="KITTI .bin files or folders of them")
+    p.add_argument("--sim", default="hdl64")
+    p.add_argument("--frames", type=int, default=9, help="simulated frames (seeds --seed, --seed + 1, ...)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--md", type=Path, help="write the table here")
+    args = p.parse_args()
+    files = sorted(f for path in args.real for f in ([path] if path.is_file() else path.glob("*.bin")))
+    real: dict = {band: [] for band in BANDS}
+    for f in files:
+        xyz = np.fromfile(f, np.float32).reshape(-1, 4)[:, :3]
+        for band, parts in steps(xyz, kitti_rings(xyz)).items():
+            real[band] += parts
+    sim: dict = {band: [] for band in BANDS}
+    for seed in range(args.seed, args.seed + args.frames):
+        for band, parts in sim_steps(args.sim, seed).items():
+            sim[band] += parts
+    lines = [f"Steps between consecutive returns of a ring, returns > 0.7 m above the ground; {len(files)} real "
+             f"frames, {args.frames} simulated ({args.sim}, seeds {args.seed}-{args.seed + args.frames - 1}). "
+             "Share of steps by size in HDL-64E columns.", "",
+             "| range | side | steps | " + " | ".join(NAMES) + " | missing (2 or more) |",
+             "|---|---|---|" + "---|" * len(NAMES) + "---|"]
+    for band in BANDS:
+        for side, data in (("real", real), ("sim", sim)):
+            n, sh = shares(data[band])
+            lines.append(f"| {band[0]}-{band[1]} m | {side} | {n} | " + " | ".join(f"{v:.3f}" for v in sh)
+                         + f" | **{sum(sh[2:]):.3f}** |")
+    text = "\n".join(lines)
+    print(text)
+    if args.md:
+        args.md.parent.mkdir(parents=True, exist_ok=True)
+        args.md.write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
