@@ -13,7 +13,9 @@
 # that the project's lent GPU machines return: a 40-epoch teacher was lost that way). Then distil:
 #
 #     python -m t3d_ros train --model tiny --init STAGE1/ckpt_best.pt --teacher $RUN/teacher.pt \
-#         --kd-mode offline $STUDENT_ARGS --data sim --sim-seeds 400 --n-points 128 ...
+#         --kd-mode offline --kd-alpha 0.3 --kd-teacher-right $STUDENT_ARGS --data sim --sim-seeds 400 ...
+#
+# (the shipped model's stage 2; or `TEACHER=$RUN/teacher.pt scripts/train_t3dnet.sh`)
 set -u
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
