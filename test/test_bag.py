@@ -217,9 +217,12 @@ def test_replay_publishes_the_recorded_clouds_over_dds(tmp_path, ros_node):
         # The loop goes on in time: later passes are shifted forward, never back; /clock follows.
         assert spin_until(ros_node, lambda: len(arrivals) >= 3 * len(stamps) and arrivals[-1] > max(stamps), 30)
         assert all(b > a for a, b in zip(arrivals, arrivals[1:], strict=False)), arrivals
-        # every cloud's stamp is published on /clock too (its message may still be in flight: wait)
-        seen = list(arrivals)
-        assert spin_until(ros_node, lambda: set(seen) <= set(clocks), 10), (seen, clocks)
+        # /clock publishes the clouds' stamps and reaches the latest one (its message may still be in
+        # flight: wait). Not every stamp: /clock is matched apart from the clouds' topic and keeps the
+        # last 2 messages, so under load one can be superseded by the next, which is all a clock needs.
+        last = arrivals[-1]
+        assert spin_until(ros_node, lambda: bool(clocks) and clocks[-1] >= last, 10), (last, clocks)
+        assert len(set(clocks) & set(arrivals)) >= len(stamps), (arrivals, clocks)
         assert all(b >= a for a, b in zip(clocks, clocks[1:], strict=False))
     finally:
         os.killpg(proc.pid, signal.SIGINT)
