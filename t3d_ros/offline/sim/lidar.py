@@ -284,8 +284,8 @@ def _returns(
     signal = signal / 0.1
     p_detect = np.where(retro, 1.0, 1.0 / (1.0 + signal ** (-1.0 / 0.3)))
     keep = (rng.random(n) >= sensor.dropout) & (rng.random(n) < p_detect)
+    inst = np.where(is_ground, NO_INSTANCE, pr.instance[pi] if pr.instance.size else 0).astype(np.int32)
     if pr.instance.size:
-        inst = np.where(is_ground, NO_INSTANCE, pr.instance[pi])
         keep &= ~_patch_holes(inst, ring, col, salt)
     keep &= (t >= sensor.min_range) & (t <= sensor.max_range)
     # intensity: reflectivity x weakly Lambertian incidence x range falloff, minus a noise floor;
@@ -298,7 +298,6 @@ def _returns(
     inten = np.clip(np.round(inten), 0.0, 255.0)
     k = keep
     label = np.where(is_ground, GROUND_ID, pr.label[pi] if pr.label.size else 0).astype(np.int16)
-    inst = np.where(is_ground, NO_INSTANCE, pr.instance[pi] if pr.instance.size else 0).astype(np.int32)
     xyz = (d * t[:, None])[k]
     xyz[:, 2] += oz[ring[k]]
     xyz = xyz.astype(np.float32)
