@@ -17,11 +17,10 @@ import numpy as np
 import torch
 
 from t3d_ros.classify.models import count_flops, count_params
-from t3d_ros.offline.data import ClusterSet, load_data
+from t3d_ros.offline.data import load_data
 from t3d_ros.offline.train.bundle import example_batch, load_checkpoint, load_weights, model_from_checkpoint
+from t3d_ros.offline.train.calibrate import classifier_logits
 from t3d_ros.offline.train.loop import accuracy, predict
-
-EVAL_CHUNK = 1024  # clusters per call of the model card's runner
 
 
 def confusion_png(path: str | Path, confusion: np.ndarray, classes: list[str], title: str) -> None:
@@ -71,14 +70,7 @@ def evaluate(model_path: str | Path, sources: list[str], sim_seeds: int = 200, c
         clf = Classifier(model_path, device=device)
         classes, spec = clf.classes, clf.spec
         net = _torch_of_card(clf.card, model_path)
-
-        def logits_of(cs: ClusterSet) -> np.ndarray:  # in chunks: ONNX Runtime's arena keeps a whole
-            parts = []  # test set's activations (4.6 GB for 8,449 clusters) while the session lives
-            for i in range(0, len(cs), EVAL_CHUNK):
-                part = cs.subset(np.arange(i, min(i + EVAL_CHUNK, len(cs))))
-                parts.append(clf.logits(part.points, part.offsets))
-            return np.concatenate(parts)
-
+        logits_of = lambda cs: classifier_logits(clf, cs.points, cs.offsets)  # noqa: E731
         runner = clf.description
     else:
         net, spec, classes = model_from_checkpoint(load_checkpoint(model_path))

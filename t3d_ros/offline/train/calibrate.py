@@ -177,7 +177,12 @@ def bundle_logits(card_path: str | Path, points: np.ndarray, offsets: np.ndarray
     CPU), ``chunk`` clusters per call."""
     from t3d_ros.classify.classifier import Classifier
 
-    clf = Classifier(card_path, device="cpu")
+    return classifier_logits(Classifier(card_path, device="cpu"), points, offsets, chunk)
+
+
+def classifier_logits(clf, points: np.ndarray, offsets: np.ndarray, chunk: int = 512) -> np.ndarray:
+    """(K, C) raw logits of K packed clusters from a ``Classifier``, ``chunk`` clusters per call: one
+    call on a whole data set keeps its activations (GBs) in ONNX Runtime's arena while the session lives."""
     out = []
     for i in range(0, len(offsets) - 1, chunk):
         offs = offsets[i:i + chunk + 1]
