@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import numpy as np
@@ -240,6 +241,11 @@ def test_replay_publishes_the_recorded_clouds_over_dds(tmp_path, ros_node):
     player = replayer(bag=str(tmp_path / "sim.mcap"), rate=20.0)
     t = time.monotonic()
     assert player.play() == 4 and time.monotonic() - t < 5
+    # A stop request (replay's SIGINT/SIGTERM handler sets it) ends a loop between messages.
+    player.loop = True
+    threading.Timer(0.5, player.stop.set).start()
+    t = time.monotonic()
+    assert player.play() > 4 and time.monotonic() - t < 2
     player.node.destroy_node()
     with pytest.raises(FileNotFoundError, match="no such bag"):
         replayer(bag=str(tmp_path / "missing.mcap"))

@@ -23,7 +23,9 @@ so ``python -m t3d_ros`` works without ROS for the other commands.
 from __future__ import annotations
 
 import json
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -55,13 +57,14 @@ PARAMS: tuple[tuple[str, object, str], ...] = (
 class Replayer:
     """Publishes a bag through ``node`` (whose parameters it declares and reads); ``play()`` runs."""
 
-    def __init__(self, node: Node) -> None:
+    def __init__(self, node: Node, stop: threading.Event | None = None) -> None:
         from rcl_interfaces.msg import ParameterDescriptor
         from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
         from sensor_msgs.msg import PointCloud2
         from visualization_msgs.msg import MarkerArray
 
         self.node = node
+        self.stop = stop or threading.Event()  # set (by replay's SIGINT/SIGTERM handler) to stop playing
         p = {name: node.declare_parameter(name, default, ParameterDescriptor(description=desc, read_only=True)).value
              for name, default, desc in PARAMS}
         if not p["bag"]:
@@ -94,11 +97,15 @@ class Replayer:
             f"{self.bag}: {sum(self.clouds.values())} clouds on {', '.join(self.clouds)}"
             f"{' + ground truth' if self.truth else ''}, at {timing}{', looping' if self.loop else ''}")
 
+    def running(self) -> bool:
+        """False once asked to stop or once the context is shut down."""
+        return not self.stop.is_set() and self.node.context.ok()
+
     def _wait_until(self, due: float) -> bool:
         """Serve the node (parameter services) until the monotonic time ``due``; False on shutdown."""
         import rclpy
 
-        while self.node.context.ok():
+        while self.running():
             left = due - time.monotonic()
             if left <= 0:
                 return True
@@ -162,7 +169,7 @@ class Replayer:
                 n_clouds += 1
             elif not self.hz:
                 offset = (log_time - t0) / 1e9 / self.rate
-            if not self._wait_until(start + offset):
+            if not self._wait_until(start + offset) or not self.running():
                 break
             self._publish(topic, kind, data)
             n += 1
@@ -174,7 +181,7 @@ class Replayer:
         """Publish the bag (again and again with ``loop``) until done or shut down; messages published."""
         t = time.monotonic()
         total, first = 0, True
-        while self.node.context.ok():
+        while self.running():
             n = self.play_once(first)
             total, first = total + n, False
             if not self.loop or n == 0:
@@ -199,26 +206,36 @@ def truth_detections(doc: dict) -> list[Detection]:
 
 
 def replay(ros_args: list[str] | None = None, overrides: dict | None = None) -> int:
-    """Start rclpy, run ``replay_node`` until the bag is done; exit code (2: cannot start)."""
+    """Start rclpy, run ``replay_node`` until the bag is done or SIGINT/SIGTERM; exit code (2: cannot
+    start).
+
+    The player handles the signals itself: rclpy's handler would raise KeyboardInterrupt wherever the
+    player happens to be, and inside rclpy's C code (deserialize_message) that came out as a TypeError.
+    Here a signal only sets a flag, which the player checks between messages and every 0.1 s."""
     import rclpy
     from rclpy.executors import ExternalShutdownException
     from rclpy.parameter import Parameter
+    from rclpy.signals import SignalHandlerOptions
 
-    rclpy.init(args=ros_args)
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    rclpy.init(args=ros_args, signal_handler_options=SignalHandlerOptions.NO)
     node = rclpy.create_node("replay_node", parameter_overrides=[
         Parameter(k, value=v) for k, v in (overrides or {}).items()])
     try:
         try:
-            player = Replayer(node)
+            player = Replayer(node, stop)
         except Exception as e:  # bad bag or parameter (also a parameter of the wrong type): one clear line
             node.get_logger().fatal(f"cannot start: {type(e).__name__}: {e}")
             return 2
         player.play()
-    except (KeyboardInterrupt, ExternalShutdownException):
+    except ExternalShutdownException:
         pass
     finally:
         node.destroy_node()
         rclpy.try_shutdown()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     return 0
 
 
