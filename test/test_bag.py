@@ -163,6 +163,11 @@ def test_replay_node_runs_from_the_install(start_node, tmp_path):
     node = start_node("replay_node", "-p", f"bag:={tmp_path / 'missing.mcap'}")
     assert node.wait_exit(30) == 2
     assert "cannot start" in node.output() and "no such bag" in node.output()
+    # a params file rcl cannot parse: one line, no traceback
+    (tmp_path / "broken.yaml").write_text("replay_node: {ros__parameters: [\n")
+    node = start_node("replay_node", "--params-file", str(tmp_path / "broken.yaml"))
+    assert node.wait_exit(30) == 2
+    assert "cannot start" in node.output() and "Traceback" not in node.output(), node.output()
 
 
 @pytest.mark.ros

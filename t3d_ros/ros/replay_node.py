@@ -217,9 +217,13 @@ def replay(ros_args: list[str] | None = None, overrides: dict | None = None) -> 
     from rclpy.parameter import Parameter
     from rclpy.signals import SignalHandlerOptions
 
+    try:
+        rclpy.init(args=ros_args, signal_handler_options=SignalHandlerOptions.NO)
+    except RuntimeError as e:  # rcl could not parse the arguments, e.g. a broken params file
+        print(f"[FATAL] [replay_node]: cannot start: {e}", file=sys.stderr)
+        return 2
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
-    rclpy.init(args=ros_args, signal_handler_options=SignalHandlerOptions.NO)
     node = rclpy.create_node("replay_node", parameter_overrides=[
         Parameter(k, value=v) for k, v in (overrides or {}).items()])
     try:
