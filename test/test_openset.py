@@ -172,9 +172,10 @@ def test_finetune_distils_from_a_teacher_while_it_tunes(bundle, runs, tmp_path):
     run = tmp_path / "run"
     assert cli_main(["train", "--finetune", str(bundle), "--teacher", str(runs[0.0]), "--kd-mode", "offline",
                      "--data", f"folder:{tmp_path / 'user'}", "--batch-size", "16", "--epoch-clusters", "160",
-                     "--max-steps", "10", "--out", str(run), "--quiet", "--workers", "0"]) == 0
+                     "--max-steps", "10", "--out", str(run), "--quiet", "--workers", "0", "--balance", "1"]) == 0
     ck = load_checkpoint(run / "ckpt_last.pt")
     assert ck["train_config"]["teacher"] == str(runs[0.0]) and ck["finetuned_from"] == str(bundle)
+    assert ck["train_config"]["balance"] == 1.0
     model, _, classes = model_from_checkpoint(ck)
     assert classes == json.loads(bundle.read_text())["classes"] and not hasattr(model, "sample_width")
 

@@ -68,6 +68,9 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--scale", default=d.scale, choices=("metric", "unit_sphere"),
                    help="cluster coordinates in metres (default) or rescaled to the unit sphere (ablation)")
     p.add_argument("--augment-strength", type=float, default=d.augment_strength)
+    p.add_argument("--balance", type=float, default=d.balance,
+                   help="class balancing: a cluster is drawn with weight count(its class)^-balance (0: natural "
+                        "frequencies, 1: every class equally often)")
     p.add_argument("--netaug", action="store_true", help="network augmentation (T3DNet stage 1)")
     p.add_argument("--teacher", default="", help="teacher checkpoint: distil from it (T3DNet stage 2); several, "
                    "comma-separated: from their mean logits (an ensemble); a logits_*.npy file that offline "
@@ -98,7 +101,7 @@ def run_train(args: argparse.Namespace) -> int:
     cfg = TrainConfig(
         model=args.model, model_config=args.model_config, n_points=args.n_points,
         point_features=args.point_features, global_features=args.global_features, scale=args.scale,
-        batch_size=args.batch_size, augment_strength=args.augment_strength,
+        batch_size=args.batch_size, augment_strength=args.augment_strength, balance=args.balance,
         netaug=args.netaug or args.model == "tiny_netaug", teacher=args.teacher,
         kd_temperature=args.kd_temperature, kd_alpha=args.kd_alpha, kd_teacher_right=args.kd_teacher_right,
         kd_mode=args.kd_mode,
