@@ -169,7 +169,7 @@ class Replayer:
                 n_clouds += 1
             elif not self.hz:
                 offset = (log_time - t0) / 1e9 / self.rate
-            if not self._wait_until(start + offset) or not self.running():
+            if not self._wait_until(start + offset):
                 break
             self._publish(topic, kind, data)
             n += 1
@@ -217,10 +217,9 @@ def replay(ros_args: list[str] | None = None, overrides: dict | None = None) -> 
     from rclpy.parameter import Parameter
     from rclpy.signals import SignalHandlerOptions
 
-    try:
-        rclpy.init(args=ros_args, signal_handler_options=SignalHandlerOptions.NO)
-    except RuntimeError as e:  # rcl could not parse the arguments, e.g. a broken params file
-        print(f"[FATAL] [replay_node]: cannot start: {e}", file=sys.stderr)
+    from t3d_ros.ros.spin import init_rclpy
+
+    if not init_rclpy("replay_node", ros_args, signal_handler_options=SignalHandlerOptions.NO):
         return 2
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}

@@ -10,13 +10,21 @@ from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 
 
+def init_rclpy(name: str, args: list[str] | None, **options) -> bool:
+    """``rclpy.init(args=args, **options)``; False, after one ``cannot start`` line for node ``name``
+    (no traceback), when rcl cannot parse the arguments, e.g. a broken params file."""
+    try:
+        rclpy.init(args=args, **options)
+    except RuntimeError as e:
+        print(f"[FATAL] [{name}]: cannot start: {e}", file=sys.stderr)
+        return False
+    return True
+
+
 def run_node(make_node: Callable[[], Node], name: str, args: list[str] | None = None) -> int:
     """Spin the node until SIGINT/SIGTERM (exit 0, no traceback); exit code 2 with one ``cannot start``
     line (no traceback) when the arguments or the construction fail."""
-    try:
-        rclpy.init(args=args)
-    except RuntimeError as e:  # rcl could not parse the arguments, e.g. a broken params file
-        print(f"[FATAL] [{name}]: cannot start: {e}", file=sys.stderr)
+    if not init_rclpy(name, args):
         return 2
     try:
         node = make_node()
