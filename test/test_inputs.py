@@ -43,9 +43,39 @@ def test_unit_sphere_scale_loses_size():
     np.testing.assert_allclose(radii, 1.0, rtol=1e-5)
 
 
+def test_bearing_frame_is_the_same_for_every_bearing():
+    """frame="bearing": a cluster turned about the sensor gives the same inputs, the sensor on the -x
+    side; "sensor" keeps the bearing (the network would have to learn every one)."""
+    rng = np.random.default_rng(4)
+    # an L of returns: a car's side (along the line of sight) and its rear, which faces the sensor
+    side = np.c_[rng.uniform(0, 4.5, 300), np.zeros(300), rng.uniform(0, 1.4, 300)]
+    rear = np.c_[np.zeros(120), rng.uniform(0, 1.8, 120), rng.uniform(0, 1.4, 120)]
+    car = np.c_[np.concatenate([side, rear]) + [15.0, 0.0, -1.7], rng.uniform(0, 1, 420)].astype(np.float32)
+    spec = InputSpec(64, ((16, 0.4, 8), (4, 0.8, 8)), ("intensity", "height"), frame="bearing")
+    ref = make_inputs(car, np.array([0, 420]), spec, backend="cpu")
+    near = ref.xyz[0, :, 0] < ref.xyz[0, :, 0].min() + 0.3  # the rear: the side nearest the sensor
+    assert near.sum() > 5 and np.ptp(ref.xyz[0, near, 1]) > 1.2
+    for angle in (0.9, 2.5, -2.0):
+        c, s = np.cos(angle), np.sin(angle)
+        turned = car.copy()
+        turned[:, :2] = car[:, :2] @ np.array([[c, -s], [s, c]], np.float32).T
+        got = make_inputs(turned, np.array([0, 420]), spec, backend="cpu")
+        np.testing.assert_allclose(got.xyz, ref.xyz, atol=1e-4)
+        np.testing.assert_allclose(got.globals, ref.globals, rtol=1e-4, atol=1e-5)
+        sensor = make_inputs(turned, np.array([0, 420]), InputSpec(64, spec.levels, spec.point_features))
+        assert np.abs(sensor.xyz - ref.xyz).max() > 1.0  # without it, the same car is another input
+
+
 def test_spec_round_trip_and_errors():
     spec = InputSpec(128, ((64, 0.4, 16),), ("height",), ("extent",))
     assert InputSpec.from_json(spec.to_json()) == spec
+    bearing = InputSpec(128, ((64, 0.4, 16),), ("height",), ("extent",), frame="bearing")
+    assert InputSpec.from_json(bearing.to_json()) == bearing
+    old = spec.to_json()
+    del old["frame"]  # a card written before the field: the sensor frame
+    assert InputSpec.from_json(old) == spec
+    with pytest.raises(ValueError, match="frame"):
+        InputSpec(frame="world")
     with pytest.raises(ValueError, match="unknown point feature"):
         InputSpec(point_features=("colour",))
     with pytest.raises(ValueError, match="at least one point"):
@@ -62,6 +92,7 @@ def _frame(rng, sizes):
     InputSpec(64, ((16, 0.4, 8), (4, 0.8, 8)), ("intensity", "height")),
     InputSpec(128, ((32, (0.3, 0.6), (8, 16)), (8, 1.0, 8), (0, 0.0, 0)), ("height",), ("extent", "range")),
     InputSpec(32, ((8, 0.5, 4),), (), ("log_count",), scale="unit_sphere"),
+    InputSpec(64, ((16, 0.4, 8), (4, 0.8, 8)), ("intensity", "height"), frame="bearing"),
 ])
 def test_torch_tensors_give_the_numpy_inputs(spec):
     """A torch (CPU) tensor: every step in torch, the same numbers as numpy, indices identical."""

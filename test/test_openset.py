@@ -3,6 +3,7 @@ with weights, fine-tuning from a bundle, calibration, AdaBN and pseudo-labels.""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -178,6 +179,25 @@ def test_finetune_distils_from_a_teacher_while_it_tunes(bundle, runs, tmp_path):
     assert ck["train_config"]["balance"] == 1.0
     model, _, classes = model_from_checkpoint(ck)
     assert classes == json.loads(bundle.read_text())["classes"] and not hasattr(model, "sample_width")
+
+
+def test_stage_two_turns_the_inputs_to_the_bearing(runs, toy, tmp_path):
+    """`train --init <sensor-frame run> --frame bearing` (how the shipped stage 2 starts from stage 1):
+    the checkpoint and the card say "bearing", and the node's classifier builds those inputs."""
+    run = tmp_path / "run"
+    train(_cfg(run, init=str(runs[0.0]), frame="bearing", max_steps=5), *toy)
+    ck = load_checkpoint(run / "ckpt_last.pt")
+    assert ck["input"]["frame"] == "bearing" and ck["train_config"]["frame"] == "bearing"
+    card = export_bundle(run / "ckpt_last.pt", tmp_path / "m", "turned")
+    assert json.loads(card.read_text())["input"]["frame"] == "bearing"
+    model, spec, _ = model_from_checkpoint(ck)
+    val = toy[1]
+    with torch.no_grad():
+        ref = predict(model, val, spec)
+    got = Classifier(card, device="cpu", backend="onnxruntime").logits(val.points, val.offsets)
+    np.testing.assert_allclose(got, ref, atol=1e-4)
+    sensor = predict(model, val, dataclasses.replace(spec, frame="sensor"))
+    assert np.abs(sensor - ref).max() > 1e-3  # the frame reached the network's inputs
 
 
 def test_calibrate_lowers_the_ece_and_writes_thresholds(runs, toy, tmp_path, capsys):

@@ -190,6 +190,23 @@ def test_bad_bundles_give_clear_errors(tiny_run, tmp_path):
         Classifier(card_path)
 
 
+def test_card_formats_old_read_newer_refused(tiny_run, tmp_path):
+    """A /1 card (written before input.frame) still loads, in the sensor frame; a format from a newer
+    version is refused with the formats this one reads, not run on inputs it may not build right."""
+    _, best = tiny_run
+    card_path = export_bundle(best, tmp_path, "m")
+    card = json.loads(card_path.read_text())
+    assert card["format"] == "t3d_ros.model/2" and card["input"]["frame"] == "sensor"
+    card["format"] = "t3d_ros.model/1"
+    del card["input"]["frame"]
+    card_path.write_text(json.dumps(card))
+    assert Classifier(card_path, backend="torch").spec.frame == "sensor"
+    card["format"] = "t3d_ros.model/3"
+    card_path.write_text(json.dumps(card))
+    with pytest.raises(ModelError, match="model/3.*reads t3d_ros.model/1, t3d_ros.model/2"):
+        Classifier(card_path)
+
+
 def test_eval_and_classify_commands(tiny_run, data, tmp_path):
     _, best = tiny_run
     card = export_bundle(best, tmp_path / "m", "t3d_test")
@@ -206,6 +223,9 @@ def test_eval_and_classify_commands(tiny_run, data, tmp_path):
     assert res["left_out_outliers"] == val.outlier.sum() > 0  # no class fits them: not judged
     assert rep["params"] > 1000 and rep["mflops_per_cluster"] > 0 and rep["cpu_ms_network_batch16"] > 0
     assert (tmp_path / "conf.png").stat().st_size > 5000
+    for key in ("by_range", "by_returns"):  # every judged cluster in exactly one bin
+        assert sum(b["clusters"] for b in res[key].values()) == res["clusters"], key
+        assert sum(sum(b["per_class_clusters"].values()) for b in res[key].values()) == res["clusters"]
     files = []
     for i in range(3):
         path = tmp_path / f"obj{i}.npy"
@@ -217,6 +237,27 @@ def test_eval_and_classify_commands(tiny_run, data, tmp_path):
     assert [x["file"] for x in lines] == files
     expected, _ = Classifier(card, device="cpu")(val.points[: val.offsets[3]], val.offsets[:4])
     assert [x["label"] for x in lines] == expected
+
+
+def test_accuracy_by_range_and_returns():
+    from t3d_ros.offline.eval.classifier import RANGE_BINS_M, RETURN_BINS, accuracy_by, cluster_range_and_returns
+
+    # three clusters: 4 returns centred at 3 m, 40 at (30, 40) = 50 m, 200 at 12 m
+    pts = np.concatenate([np.tile([3.0, 0, 0, 0], (4, 1)), np.tile([30.0, 40, 0, 0], (40, 1)),
+                          np.tile([0, -12.0, 0, 0], (200, 1))]).astype(np.float32)
+    pts[:4, 0] += [-1, 1, -0.5, 0.5]  # a spread that keeps the centroid
+    offsets = np.array([0, 4, 44, 244])
+    ranges, returns = cluster_range_and_returns(pts, offsets)
+    assert np.allclose(ranges, [3, 50, 12]) and returns.tolist() == [4, 40, 200]
+    classes = ["car", "pedestrian"]
+    logits = np.array([[2.0, 0], [0, 1.0], [0, 1.0]])  # right, right, wrong
+    labels = np.array([0, 1, 0])
+    by_range = accuracy_by(logits, labels, classes, ranges, RANGE_BINS_M, "m")
+    assert list(by_range) == ["0-10 m", "10-20 m", "50+ m"]  # empty bins left out
+    assert by_range["10-20 m"]["accuracy"] == 0 and by_range["50+ m"]["per_class"] == {"pedestrian": 1.0}
+    by_returns = accuracy_by(logits, labels, classes, returns, RETURN_BINS, "returns")
+    assert list(by_returns) == ["0-30 returns", "30-100 returns", "100+ returns"]
+    assert by_returns["100+ returns"]["per_class_clusters"] == {"car": 1}
 
 
 def _torchrun(tmp_path, out: str, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:

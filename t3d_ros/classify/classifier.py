@@ -19,7 +19,10 @@ import numpy as np
 
 from t3d_ros.classify.inputs import InputSpec, make_inputs
 
-CARD_FORMAT = "t3d_ros.model/1"
+# The card format written now, and those read. /2 added input.frame ("bearing": clusters turned to
+# face the sensor); a reader of /1 would ignore it and feed such a model wrong inputs, so it refuses /2.
+CARD_FORMAT = "t3d_ros.model/2"
+CARD_FORMATS = ("t3d_ros.model/1", CARD_FORMAT)
 SHIPPED_MODEL = "t3d_tiny.json"  # in models/ of the source tree and share/t3d_ros/models of an install
 DEVICES = ("auto", "cpu", "cuda")
 BACKENDS = ("auto", "onnxruntime", "torch")
@@ -73,8 +76,9 @@ def load_card(path: str | Path) -> dict:
     except (OSError, ValueError) as e:
         raise ModelError(f"model card {card} is not valid JSON: {e}") from None
     missing = [k for k in ("format", "classes", "input", "architecture", "files") if k not in doc]
-    if missing or doc.get("format") != CARD_FORMAT:
-        raise ModelError(f"{card} is not a t3d_ros model card (format {doc.get('format')!r}, missing {missing})")
+    if missing or doc.get("format") not in CARD_FORMATS:
+        raise ModelError(f"{card} is not a t3d_ros model card this version reads (format {doc.get('format')!r}, "
+                         f"missing {missing}; reads {', '.join(CARD_FORMATS)})")
     if not doc["classes"] or len(set(doc["classes"])) != len(doc["classes"]):
         raise ModelError(f"{card}: 'classes' must be a non-empty list of distinct names")
     try:

@@ -4,6 +4,8 @@ A cluster (n_i points in the sensor frame) becomes:
   xyz      (K, N, 3)  N points chosen by farthest point sampling (cycled when n_i < N), in METRES,
                       centred on the cluster's xy mean and its lowest point (z = height above the
                       cluster's bottom). Not rescaled: the metric size separates a car from a bin.
+                      With ``InputSpec.frame`` "bearing" also turned about z so that the sensor lies
+                      on the -x side (the cluster's xy mean on the +x axis of the sensor frame).
   feats    (K, N, F)  per-point extras named in ``InputSpec.point_features``
   globals  (K, G)     per-cluster extras named in ``InputSpec.global_features``:
                         "extent"    3 values: spreads along the two principal xy axes (rotation
@@ -28,6 +30,7 @@ from t3d_ros.classify.ops.sampling import SALevel, sample_and_group, sample_clus
 
 POINT_FEATURES = {"intensity": 1, "height": 1}
 GLOBAL_FEATURES = {"extent": 3, "log_count": 1, "range": 1}
+FRAMES = ("sensor", "bearing")
 
 
 @dataclass(frozen=True)
@@ -40,10 +43,16 @@ class InputSpec:
     point_features: tuple[str, ...] = ()
     global_features: tuple[str, ...] = ("extent", "log_count", "range")
     scale: str = "metric"  # "metric" (metres) or "unit_sphere" (the ModelNet recipe; loses size, for ablation)
+    # "sensor": xy as in the sensor frame (the network must learn every bearing); "bearing": turned so
+    # that the sensor lies on the -x side, which removes an exact symmetry of the data from what the
+    # network must learn (an object at another bearing is the same object, seen from the same side).
+    frame: str = "sensor"
 
     def __post_init__(self) -> None:
         if self.scale not in ("metric", "unit_sphere"):
             raise ValueError(f"scale={self.scale!r}: must be 'metric' or 'unit_sphere'")
+        if self.frame not in FRAMES:
+            raise ValueError(f"frame={self.frame!r}: must be one of {', '.join(FRAMES)}")
         for name in self.point_features:
             if name not in POINT_FEATURES:
                 raise ValueError(f"unknown point feature {name!r}; known: {', '.join(POINT_FEATURES)}")
@@ -74,6 +83,7 @@ class InputSpec:
             point_features=tuple(doc.get("point_features", ())),
             global_features=tuple(doc.get("global_features", ())),
             scale=doc.get("scale", "metric"),
+            frame=doc.get("frame", "sensor"),  # cards before 2026-11-30 were all "sensor"
         )
 
 
@@ -181,11 +191,15 @@ def make_inputs(points: Any, offsets: Any, spec: InputSpec, backend: str = "auto
         batch = sample_clusters(points[:, : max(cols, 3)].to(torch.float32).contiguous(), offsets,
                                 spec.n_points, backend=backend)  # (K, N, C)
         xyz = _centred_torch(batch[:, :, :3].clone(), spec.scale) if k else batch[:, :, :3].clone()
+        if spec.frame == "bearing" and k:
+            xyz = _turned_torch(xyz, *_bearing_torch(batch[:, :, :2]))
         cat = torch.cat
     else:
         batch = sample_clusters(np.ascontiguousarray(points[:, : max(cols, 3)], dtype=np.float32), offsets,
                                 spec.n_points, backend=backend)  # (K, N, C)
         xyz = _centred_numpy(batch[:, :, :3].copy(), spec.scale) if k else batch[:, :, :3].copy()
+        if spec.frame == "bearing" and k:
+            xyz = _turned_numpy(xyz, *_bearing(batch[:, :, :2]))
         cat = np.concatenate
     feats = [batch[:, :, 3:4] if name == "intensity" else xyz[:, :, 2:3] / 2.0 for name in spec.point_features]
     feats_arr = cat(feats, 2) if feats else like(np.zeros((k, spec.n_points, 0), np.float32), points)
@@ -216,6 +230,47 @@ def _centred_numpy(xyz: np.ndarray, scale: str) -> np.ndarray:
         xyz -= xyz.mean(axis=1, keepdims=True, dtype=np.float64).astype(np.float32)
         radius = np.sqrt(np.square(xyz, dtype=np.float64).sum(axis=2)).max(axis=1).astype(np.float32)
         xyz /= np.maximum(radius, np.float32(1e-6))[:, None, None]
+    return xyz
+
+
+def _bearing(xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(K, N, 2) sampled xy -> (K, 1) float32 cos and sin of each cluster's bearing from the sensor
+    (of its xy mean, summed in float64 as the centring is). A cluster on the sensor: bearing 0."""
+    mean = xy.mean(axis=1, dtype=np.float64)
+    norm = np.hypot(mean[:, 0], mean[:, 1])
+    ok = norm > 1e-9
+    cos = np.where(ok, mean[:, 0] / np.where(ok, norm, 1.0), 1.0)
+    sin = np.where(ok, mean[:, 1] / np.where(ok, norm, 1.0), 0.0)
+    return cos.astype(np.float32)[:, None], sin.astype(np.float32)[:, None]
+
+
+def _bearing_torch(xy: Any) -> tuple[Any, Any]:
+    """``_bearing`` in torch, on the tensor's device (no copy to the host)."""
+    import torch
+
+    mean = xy.double().mean(dim=1)
+    norm = torch.hypot(mean[:, 0], mean[:, 1])
+    ok = norm > 1e-9
+    safe = torch.where(ok, norm, torch.ones_like(norm))
+    cos = torch.where(ok, mean[:, 0] / safe, torch.ones_like(norm))
+    sin = torch.where(ok, mean[:, 1] / safe, torch.zeros_like(norm))
+    return cos.float()[:, None], sin.float()[:, None]
+
+
+def _turned_numpy(xyz: np.ndarray, cos: np.ndarray, sin: np.ndarray) -> np.ndarray:
+    """xy of (K, N, 3) turned by minus each cluster's bearing (in place): the sensor on the -x side.
+    Products and sums in separate float32 steps, as ``_turned_torch``: the same bits on every device."""
+    x, y = xyz[:, :, 0].copy(), xyz[:, :, 1].copy()
+    xyz[:, :, 0] = x * cos + y * sin
+    xyz[:, :, 1] = y * cos - x * sin
+    return xyz
+
+
+def _turned_torch(xyz: Any, cos: Any, sin: Any) -> Any:
+    """``_turned_numpy`` in torch, on the tensor's device."""
+    x, y = xyz[:, :, 0].clone(), xyz[:, :, 1].clone()
+    xyz[:, :, 0] = x * cos + y * sin
+    xyz[:, :, 1] = y * cos - x * sin
     return xyz
 
 

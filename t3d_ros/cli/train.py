@@ -67,6 +67,9 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
                    help="comma list of extent,log_count,range ('' for none)")
     p.add_argument("--scale", default=d.scale, choices=("metric", "unit_sphere"),
                    help="cluster coordinates in metres (default) or rescaled to the unit sphere (ablation)")
+    p.add_argument("--frame", default=d.frame, choices=("sensor", "bearing"),
+                   help="cluster xy as in the sensor frame (default) or turned so that the sensor lies at -x "
+                        "(removes the bearing, an exact symmetry, from what the network must learn)")
     p.add_argument("--augment-strength", type=float, default=d.augment_strength)
     p.add_argument("--balance", type=float, default=d.balance,
                    help="class balancing: a cluster is drawn with weight count(its class)^-balance (0: natural "
@@ -100,7 +103,7 @@ def run_train(args: argparse.Namespace) -> int:
     schedule = {k: defaults[k] if getattr(args, k) is None else getattr(args, k) for k in FINETUNE_DEFAULTS}
     cfg = TrainConfig(
         model=args.model, model_config=args.model_config, n_points=args.n_points,
-        point_features=args.point_features, global_features=args.global_features, scale=args.scale,
+        point_features=args.point_features, global_features=args.global_features, scale=args.scale, frame=args.frame,
         batch_size=args.batch_size, augment_strength=args.augment_strength, balance=args.balance,
         netaug=args.netaug or args.model == "tiny_netaug", teacher=args.teacher,
         kd_temperature=args.kd_temperature, kd_alpha=args.kd_alpha, kd_teacher_right=args.kd_teacher_right,

@@ -1,5 +1,9 @@
 """``python -m t3d_ros eval``: accuracy, mean-class accuracy, confusion matrix, size, FLOPs, latency.
 
+Accuracy is also given by range and by the number of returns (``by_range``, ``by_returns``): a far,
+sparse cluster is a different problem from a near one, and a robot's planner needs to know from which
+range on the labels thin out.
+
 Takes a model card (evaluated as the node runs it: ``Classifier``, ONNX Runtime on the CPU by
 default) or a training checkpoint (torch). With ``device`` "cuda" the accuracy is computed on the GPU
 (inputs built by the CUDA sampling ops); the latency figures are always the CPU's. Datasets whose
@@ -48,6 +52,47 @@ def confusion_png(path: str | Path, confusion: np.ndarray, classes: list[str], t
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
     plt.close(fig)
+
+
+RANGE_BINS_M = (0.0, 10.0, 20.0, 35.0, 50.0, float("inf"))  # the realism report's bins
+RETURN_BINS = (0, 30, 100, 1_000_000_000)  # 30: where the calibrated thresholds split dense from sparse
+
+
+def _bin_name(lo: float, hi: float, unit: str) -> str:
+    return f"{lo:g}+ {unit}" if not np.isfinite(hi) or hi >= 1e9 else f"{lo:g}-{hi:g} {unit}"
+
+
+def accuracy_by(logits: np.ndarray, labels: np.ndarray, classes: list[str], values: np.ndarray,
+                edges: tuple[float, ...], unit: str) -> dict[str, dict]:
+    """:func:`accuracy` of the clusters whose ``values`` (K,) fall in each bin [edges[i], edges[i+1]),
+    without the confusion matrix: {"10-20 m": {"clusters", "accuracy", "mean_class_accuracy",
+    "per_class": {class: recall}, "per_class_clusters": {class: count}}}. Empty bins are left out."""
+    out: dict[str, dict] = {}
+    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+        sel = (values >= lo) & (values < hi)
+        if not sel.any():
+            continue
+        acc = accuracy(logits[sel], labels[sel], len(classes))
+        counts = np.bincount(labels[sel], minlength=len(classes))
+        out[_bin_name(lo, hi, unit)] = {
+            "clusters": int(sel.sum()),
+            "accuracy": round(acc["accuracy"], 4),
+            "mean_class_accuracy": round(acc["mean_class_accuracy"], 4),
+            "per_class": {classes[k]: round(v, 4) for k, v in acc["per_class"].items()},
+            "per_class_clusters": {classes[k]: int(n) for k, n in enumerate(counts) if n},
+        }
+    return out
+
+
+def cluster_range_and_returns(points: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(K,) xy distance of each cluster's centroid from the sensor (m) and (K,) its number of returns."""
+    counts = np.diff(offsets)
+    if not len(counts):
+        return np.zeros(0), counts
+    sums = np.add.reduceat(points[:, :2].astype(np.float64), offsets[:-1].clip(max=max(len(points) - 1, 0)))
+    sums[counts == 0] = 0.0  # reduceat gives the next point for an empty cluster
+    centre = sums / np.maximum(counts, 1)[:, None]
+    return np.hypot(centre[:, 0], centre[:, 1]), counts
 
 
 def _latency_ms(fn, repeats: int = 20) -> float:
@@ -112,6 +157,9 @@ def evaluate(model_path: str | Path, sources: list[str], sim_seeds: int = 200, c
         acc = accuracy(logits, labels, len(classes))
         acc["per_class"] = {classes[k]: round(v, 4) for k, v in acc["per_class"].items()}
         acc["clusters"] = int(len(cs))
+        ranges, returns = cluster_range_and_returns(cs.points, cs.offsets)
+        acc["by_range"] = accuracy_by(logits, labels, classes, ranges, RANGE_BINS_M, "m")
+        acc["by_returns"] = accuracy_by(logits, labels, classes, returns, RETURN_BINS, "returns")
         acc["left_out_unknown_class"] = int(left_out)
         acc["left_out_outliers"] = outliers
         report["data"][source] = acc

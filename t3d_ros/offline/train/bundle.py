@@ -12,6 +12,7 @@ base model.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
 import os
@@ -171,8 +172,7 @@ def export_bundle(ckpt_path: str | Path, out_dir: str | Path, name: str, metrics
     ckpt = load_checkpoint(ckpt_path)
     model, spec, classes = model_from_checkpoint(ckpt)
     model, arch, config = plain_model(model, ckpt["model"], ckpt.get("model_config", {}))
-    spec = InputSpec(spec.n_points, tuple(tuple(lv) for lv in model.levels), spec.point_features,
-                     spec.global_features, spec.scale)
+    spec = dataclasses.replace(spec, levels=tuple(tuple(lv) for lv in model.levels))
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     batch = example_batch(spec, clusters=4)

@@ -67,6 +67,7 @@ class TrainConfig:
     point_features: tuple[str, ...] = ()
     global_features: tuple[str, ...] = ("extent", "log_count", "range")
     scale: str = "metric"  # InputSpec.scale: "metric" or "unit_sphere" (ablation)
+    frame: str = "sensor"  # InputSpec.frame: "sensor" or "bearing" (clusters turned so the sensor lies at -x)
     epochs: int = 40
     batch_size: int = 64
     lr: float = 1e-3
@@ -90,7 +91,7 @@ class TrainConfig:
     kd_mode: str = "online"
     init: str = ""  # checkpoint whose weights start this run (stage 2 starts from stage 1)
     # A model bundle (card .json or its .pt/.onnx) or a checkpoint to fine-tune: its architecture,
-    # input spec and class list replace model, model_config, n_points, *_features and scale.
+    # input spec and class list replace model, model_config, n_points, *_features, scale and frame.
     finetune: str = ""
     oe_weight: float = 0.5  # outlier exposure: weight of the outliers' CE to uniform; 0: outliers left out
     oe_share: float = 0.15  # share of every batch drawn from the outliers, apart from the class balancing
@@ -120,7 +121,7 @@ FINETUNE_DEFAULTS = {"lr": 2e-4, "epochs": 10, "lr_step": 5}
 
 def _spec(cfg: TrainConfig, model: nn.Module) -> InputSpec:
     return InputSpec(cfg.n_points, tuple(tuple(lv) for lv in model.levels), tuple(cfg.point_features),
-                     tuple(cfg.global_features), cfg.scale)
+                     tuple(cfg.global_features), cfg.scale, cfg.frame)
 
 
 @torch.no_grad()
@@ -304,7 +305,7 @@ def _finetune_source(cfg: TrainConfig) -> tuple[TrainConfig, dict]:
         raise ValueError(f"netaug: {cfg.finetune} is a {source['model']!r}, not a NetAug supernet")
     cfg = dataclasses.replace(cfg, model=source["model"], model_config=dict(source.get("model_config", {})),
                               n_points=spec.n_points, point_features=tuple(spec.point_features),
-                              global_features=tuple(spec.global_features), scale=spec.scale)
+                              global_features=tuple(spec.global_features), scale=spec.scale, frame=spec.frame)
     return cfg, source
 
 
