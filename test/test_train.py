@@ -240,15 +240,20 @@ def test_eval_and_classify_commands(tiny_run, data, tmp_path):
 
 
 def test_accuracy_by_range_and_returns():
-    from t3d_ros.offline.eval.classifier import RANGE_BINS_M, RETURN_BINS, accuracy_by, cluster_range_and_returns
+    from t3d_ros.offline.data import ClusterSet
+    from t3d_ros.offline.eval.classifier import RANGE_BINS_M, RETURN_BINS, accuracy_by
 
     # three clusters: 4 returns centred at 3 m, 40 at (30, 40) = 50 m, 200 at 12 m
     pts = np.concatenate([np.tile([3.0, 0, 0, 0], (4, 1)), np.tile([30.0, 40, 0, 0], (40, 1)),
                           np.tile([0, -12.0, 0, 0], (200, 1))]).astype(np.float32)
     pts[:4, 0] += [-1, 1, -0.5, 0.5]  # a spread that keeps the centroid
     offsets = np.array([0, 4, 44, 244])
-    ranges, returns = cluster_range_and_returns(pts, offsets)
-    assert np.allclose(ranges, [3, 50, 12]) and returns.tolist() == [4, 40, 200]
+    bare = ClusterSet(pts, offsets, [0, 1, 0], ("car", "pedestrian"))  # no meta: computed from the points
+    loaded = ClusterSet.from_list([bare.cluster(i) for i in range(3)], [0, 1, 0], bare.class_names,
+                                  source="t", sensor="t", frame=0)  # meta["range_m"], as loaders write it
+    for cs in (bare, loaded):
+        assert np.allclose(cs.ranges, [3, 50, 12]) and cs.sizes.tolist() == [4, 40, 200]
+    ranges, returns = bare.ranges, bare.sizes
     classes = ["car", "pedestrian"]
     logits = np.array([[2.0, 0], [0, 1.0], [0, 1.0]])  # right, right, wrong
     labels = np.array([0, 1, 0])

@@ -37,6 +37,7 @@ def _add_data_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def add_train_arguments(p: argparse.ArgumentParser) -> None:
+    from t3d_ros.classify.inputs import FRAMES
     from t3d_ros.offline.train.loop import FINETUNE_DEFAULTS, TrainConfig
 
     d, f = TrainConfig(), FINETUNE_DEFAULTS
@@ -67,7 +68,7 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
                    help="comma list of extent,log_count,range ('' for none)")
     p.add_argument("--scale", default=d.scale, choices=("metric", "unit_sphere"),
                    help="cluster coordinates in metres (default) or rescaled to the unit sphere (ablation)")
-    p.add_argument("--frame", default=d.frame, choices=("sensor", "bearing"),
+    p.add_argument("--frame", default=d.frame, choices=FRAMES,
                    help="cluster xy as in the sensor frame (default) or turned so that the sensor lies at -x "
                         "(removes the bearing, an exact symmetry, from what the network must learn)")
     p.add_argument("--augment-strength", type=float, default=d.augment_strength)

@@ -73,6 +73,18 @@ class ClusterSet:
         """(K,) int64 number of points of every cluster."""
         return np.diff(self.offsets)
 
+    @property
+    def ranges(self) -> np.ndarray:
+        """(K,) xy distance (m) of every cluster's centroid from the sensor: ``meta["range_m"]``, which
+        every loader writes; computed from the points for a set built without it."""
+        if "range_m" in self.meta:
+            return np.asarray(self.meta["range_m"], np.float64)
+        sizes = self.sizes
+        seg = np.repeat(np.arange(len(self)), sizes)
+        n = np.maximum(sizes, 1)
+        x, y = (np.bincount(seg, weights=self.points[:, i], minlength=len(self)) / n for i in (0, 1))
+        return np.hypot(x, y)
+
     def cluster(self, i: int) -> np.ndarray:
         """Points (n_i, 4) of cluster ``i`` (a view)."""
         return self.points[self.offsets[i] : self.offsets[i + 1]]

@@ -55,11 +55,11 @@ def confusion_png(path: str | Path, confusion: np.ndarray, classes: list[str], t
 
 
 RANGE_BINS_M = (0.0, 10.0, 20.0, 35.0, 50.0, float("inf"))  # the realism report's bins
-RETURN_BINS = (0, 30, 100, 1_000_000_000)  # 30: where the calibrated thresholds split dense from sparse
+RETURN_BINS = (0, 30, 100, float("inf"))  # 30: where the calibrated thresholds split dense from sparse
 
 
 def _bin_name(lo: float, hi: float, unit: str) -> str:
-    return f"{lo:g}+ {unit}" if not np.isfinite(hi) or hi >= 1e9 else f"{lo:g}-{hi:g} {unit}"
+    return f"{lo:g}+ {unit}" if not np.isfinite(hi) else f"{lo:g}-{hi:g} {unit}"
 
 
 def accuracy_by(logits: np.ndarray, labels: np.ndarray, classes: list[str], values: np.ndarray,
@@ -82,17 +82,6 @@ def accuracy_by(logits: np.ndarray, labels: np.ndarray, classes: list[str], valu
             "per_class_clusters": {classes[k]: int(n) for k, n in enumerate(counts) if n},
         }
     return out
-
-
-def cluster_range_and_returns(points: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(K,) xy distance of each cluster's centroid from the sensor (m) and (K,) its number of returns."""
-    counts = np.diff(offsets)
-    if not len(counts):
-        return np.zeros(0), counts
-    sums = np.add.reduceat(points[:, :2].astype(np.float64), offsets[:-1].clip(max=max(len(points) - 1, 0)))
-    sums[counts == 0] = 0.0  # reduceat gives the next point for an empty cluster
-    centre = sums / np.maximum(counts, 1)[:, None]
-    return np.hypot(centre[:, 0], centre[:, 1]), counts
 
 
 def _latency_ms(fn, repeats: int = 20) -> float:
@@ -157,9 +146,8 @@ def evaluate(model_path: str | Path, sources: list[str], sim_seeds: int = 200, c
         acc = accuracy(logits, labels, len(classes))
         acc["per_class"] = {classes[k]: round(v, 4) for k, v in acc["per_class"].items()}
         acc["clusters"] = int(len(cs))
-        ranges, returns = cluster_range_and_returns(cs.points, cs.offsets)
-        acc["by_range"] = accuracy_by(logits, labels, classes, ranges, RANGE_BINS_M, "m")
-        acc["by_returns"] = accuracy_by(logits, labels, classes, returns, RETURN_BINS, "returns")
+        acc["by_range"] = accuracy_by(logits, labels, classes, cs.ranges, RANGE_BINS_M, "m")
+        acc["by_returns"] = accuracy_by(logits, labels, classes, cs.sizes, RETURN_BINS, "returns")
         acc["left_out_unknown_class"] = int(left_out)
         acc["left_out_outliers"] = outliers
         report["data"][source] = acc
