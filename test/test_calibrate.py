@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from t3d_ros.offline.train.calibrate import calibrate, choose_thresholds, precision_recall
+from t3d_ros.offline.train.calibrate import calibrate, choose_thresholds, marginal_threshold, precision_recall
 
 CLASSES = ["car", "pedestrian", "vegetation"]
 
@@ -63,3 +63,47 @@ def test_sparse_clusters_get_their_own_stricter_thresholds():
     # the card's report judges each cluster by its band
     assert two["precision_recall"] == precision_recall(scaled, labels, CLASSES, two["class_thresholds"], counts,
                                                        two["sparse"])
+
+
+def _mostly_sure(rng, n_sure, n_unsure, unsure_right):
+    """Car labels: ``n_sure`` at scores 0.9-1 (all right) and ``n_unsure`` at 0.35-0.65, right with
+    probability ``unsure_right``; the wrong ones are outliers. The class reaches 0.9 on average at
+    threshold 0, carried by the sure labels."""
+    score = np.r_[rng.uniform(0.9, 1.0, n_sure), rng.uniform(0.35, 0.65, n_unsure)]
+    right = np.r_[np.ones(n_sure, bool), rng.random(n_unsure) < unsure_right]
+    probs = np.column_stack([score, np.zeros_like(score), 1 - score])
+    return probs, np.where(right, 0, -1)
+
+
+def test_a_label_more_likely_wrong_than_right_is_not_given():
+    rng = np.random.default_rng(2)
+    probs, labels = _mostly_sure(rng, 3000, 300, 0.25)
+    assert (labels == 0).mean() >= 0.9  # the average rule alone trusts every car label
+    assert choose_thresholds(probs, labels, CLASSES, 0.9, 20, marginal_precision=0.0)["car"] == 0.0
+    tau = choose_thresholds(probs, labels, CLASSES, 0.9, 20)["car"]
+    assert 0.65 <= tau <= 0.9  # above every unsure label, which is right a quarter of the time
+    # unsure labels that are right 80 % of the time stay: the rule does not cost recall where labels hold
+    probs, labels = _mostly_sure(rng, 3000, 300, 0.8)
+    assert choose_thresholds(probs, labels, CLASSES, 0.9, 20)["car"] <= 0.35
+
+
+def test_marginal_threshold_follows_the_reliability_curve():
+    rng = np.random.default_rng(3)
+    score = rng.uniform(0, 1, 20000)
+    right = rng.random(20000) < score  # a calibrated class: right with probability = score
+    assert abs(marginal_threshold(score, right, 0.5) - 0.5) <= 0.05
+    assert abs(marginal_threshold(score, right, 0.8) - 0.8) <= 0.05
+    assert marginal_threshold(score, right, 0.0) == 0.0  # off
+    assert marginal_threshold(score[:10], right[:10], 0.5, min_support=20) == 1.0  # too few to judge
+    assert marginal_threshold(score, np.zeros(20000, bool), 0.5) == 1.0  # never right: never trusted
+
+
+def test_calibrate_writes_the_marginal_rule_into_the_card():
+    rng = np.random.default_rng(4)
+    probs, labels = _mostly_sure(rng, 2000, 300, 0.25)
+    logits = np.log(np.clip(probs, 1e-6, 1))
+    on, off = (calibrate(logits, labels, CLASSES, 0.9, 20, marginal_precision=m) for m in (0.5, 0.0))
+    assert on["marginal_precision"] == 0.5 and "right >= 50% of the time" in on["rule"]
+    assert off["marginal_precision"] == 0.0 and "single label" not in off["rule"]
+    assert on["class_thresholds"]["car"] > off["class_thresholds"]["car"]
+    assert on["precision_recall"]["car"]["precision"] > off["precision_recall"]["car"]["precision"]

@@ -158,6 +158,8 @@ def _add_calibration_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--min-support", type=int, default=20, help="labels needed to judge a threshold")
     p.add_argument("--sparse-points", type=int, default=30, help="clusters with fewer returns get their own "
                    "thresholds, chosen by the same rule (0: one threshold per class)")
+    p.add_argument("--marginal-precision", type=float, default=0.5,
+                   help="each threshold at least the score at which a single label is right this often (0: off)")
     p.add_argument("--data-workers", type=int, default=2, help="processes for building simulated data")
 
 
@@ -172,7 +174,7 @@ def run_calibrate(args: argparse.Namespace) -> int:
 
     val = load_data(args.data, "val", args.sim_seeds, args.cache, args.data_workers)
     cal = calibrate_bundle(args.card, val, args.target_precision, args.min_support, f"{args.data} (val)",
-                           args.sparse_points)
+                           args.sparse_points, args.marginal_precision)
     print(format_calibration(cal))
     print(f"wrote the calibration into {args.card}")
     return 0

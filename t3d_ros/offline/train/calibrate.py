@@ -10,7 +10,15 @@
    several objects, meta ``outlier``): any label on an outlier is wrong, so the rule also bounds how
    often the node names a class for something that is none. A class that never reaches the target
    gets threshold 1.0 (never trusted); ``min_support`` labels are needed to judge a threshold.
-3. **Sparse clusters have their own thresholds.** A label's precision depends on how many returns the
+3. **No label that is more likely wrong than right.** The rule in 2 holds a class's labels to the
+   target *on average*, and the confident ones carry the rest: on simulated validation data the
+   shipped model's dense pedestrian labels scored 0.5-0.7 were right 22-30 % of the time while its
+   pedestrian labels as a whole reached 0.90 at threshold 0. So each threshold is also at least the
+   lowest score at which a label of that class is right ``marginal_precision`` (0.5) of the time:
+   its reliability curve P(right | score), fitted per class by isotonic regression (monotone, so a
+   few labels at low scores cannot make it jump). On data unlike the simulation (a real street), the
+   unsure labels are the first to go wrong; this keeps them ``unknown``.
+4. **Sparse clusters have their own thresholds.** A label's precision depends on how many returns the
    cluster has (on simulated validation data, car labels above the one-band threshold were right 67 %
    of the time below 20 returns and 95 % above 200): a single threshold per class reaches the target
    on average, carried by the dense clusters. So the rule is applied twice, to clusters with fewer than
@@ -74,9 +82,30 @@ def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, bins: int 
     return float(ece)
 
 
+_GRID = np.round(np.arange(0.0, 1.0, 0.01), 2)  # the thresholds considered
+
+
+def marginal_threshold(score: np.ndarray, right: np.ndarray, marginal_precision: float = 0.5,
+                       min_support: int = 20) -> float:
+    """The lowest score (0.01 grid) at which a label is right at least ``marginal_precision`` of the
+    time: its reliability curve P(right | score), fitted to one class's labels (``score`` (K,),
+    ``right`` (K,) bool) by isotonic regression. 0 when ``marginal_precision`` is 0; 1.0 if never
+    reached, or with fewer than ``min_support`` labels to fit."""
+    if marginal_precision <= 0:
+        return 0.0
+    if len(score) < min_support:
+        return 1.0
+    from sklearn.isotonic import IsotonicRegression
+
+    curve = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(score, right.astype(np.float64))
+    ok = curve.predict(_GRID) >= marginal_precision
+    return float(_GRID[ok.argmax()]) if ok.any() else 1.0
+
+
 def choose_thresholds(probs: np.ndarray, labels: np.ndarray, classes: Sequence[str], target_precision: float = 0.9,
-                      min_support: int = 20) -> dict[str, float]:
-    """Per class the lowest threshold (0.01 grid) whose labels reach ``target_precision``.
+                      min_support: int = 20, marginal_precision: float = 0.5) -> dict[str, float]:
+    """Per class the lowest threshold (0.01 grid) whose labels reach ``target_precision``, raised to
+    where a single label is right ``marginal_precision`` of the time (``marginal_threshold``).
 
     probs (K, C) calibrated; labels (K,) the true class index, or -1 for an outlier (no class: every
     label on it is wrong). A class with fewer than ``min_support`` labels above a threshold cannot be
@@ -87,13 +116,16 @@ def choose_thresholds(probs: np.ndarray, labels: np.ndarray, classes: Sequence[s
     for c, name in enumerate(classes):
         mine = pred == c
         out[name] = 1.0
-        for tau in np.round(np.arange(0.0, 1.0, 0.01), 2):
+        for tau in _GRID:
             sel = mine & (score >= tau)
             if sel.sum() < min_support:
                 break
             if (labels[sel] == c).mean() >= target_precision:
                 out[name] = float(tau)
                 break
+        if out[name] < 1.0:
+            out[name] = max(out[name], marginal_threshold(score[mine], labels[mine] == c, marginal_precision,
+                                                          min_support))
     return out
 
 
@@ -123,7 +155,8 @@ SPARSE_POINTS = 30  # clusters with fewer returns get their own thresholds (abou
 
 
 def calibrate(logits: np.ndarray, labels: np.ndarray, classes: Sequence[str], target_precision: float = 0.9,
-              min_support: int = 20, counts: np.ndarray | None = None, sparse_points: int = SPARSE_POINTS) -> dict:
+              min_support: int = 20, counts: np.ndarray | None = None, sparse_points: int = SPARSE_POINTS,
+              marginal_precision: float = 0.5) -> dict:
     """Temperature (fitted on the clusters that have a class) and thresholds (on all, outliers
     included: ``labels`` -1), with ECE and per-class precision/recall before and after: the card's
     ``calibration`` section. With ``counts`` (K,) returns per cluster and ``sparse_points`` > 0, the
@@ -137,12 +170,13 @@ def calibrate(logits: np.ndarray, labels: np.ndarray, classes: Sequence[str], ta
     sparse = None
     if counts is not None and sparse_points > 0:
         few = np.asarray(counts) < sparse_points
-        thresholds = choose_thresholds(probs[~few], labels[~few], classes, target_precision, min_support)
+        thresholds = choose_thresholds(probs[~few], labels[~few], classes, target_precision, min_support,
+                                       marginal_precision)
         sparse = {"below_points": int(sparse_points),
                   "class_thresholds": choose_thresholds(probs[few], labels[few], classes, target_precision,
-                                                        min_support)}
+                                                        min_support, marginal_precision)}
     else:
-        thresholds = choose_thresholds(probs, labels, classes, target_precision, min_support)
+        thresholds = choose_thresholds(probs, labels, classes, target_precision, min_support, marginal_precision)
     band = (f"; chosen apart for clusters with fewer than {sparse_points} returns (sparse.class_thresholds) "
             f"and for the rest (class_thresholds)" if sparse else "")
     return {
@@ -151,7 +185,11 @@ def calibrate(logits: np.ndarray, labels: np.ndarray, classes: Sequence[str], ta
         **({"sparse": sparse} if sparse else {}),
         "rule": (f"per class the lowest score (0.01 grid) at which >= {target_precision:.0%} of its labels are "
                  f"right on the threshold set (validation clusters + outliers, which no label fits); "
-                 f"1.0 if never (at least {min_support} labels to judge){band}"),
+                 f"1.0 if never (at least {min_support} labels to judge)"
+                 + (f"; raised to the lowest score at which a single label of the class is right >= "
+                    f"{marginal_precision:.0%} of the time (isotonic fit of its reliability curve)"
+                    if marginal_precision > 0 else "") + band),
+        "marginal_precision": marginal_precision,
         "ece_before": round(expected_calibration_error(before, labels[known]), 4),
         "ece_after": round(expected_calibration_error(after, labels[known]), 4),
         "nll_before": round(nll(logits[known], labels[known]), 4),
@@ -191,7 +229,7 @@ def classifier_logits(clf, points: np.ndarray, offsets: np.ndarray, chunk: int =
 
 
 def calibrate_bundle(card_path: str | Path, cs: ClusterSet, target_precision: float = 0.9, min_support: int = 20,
-                     data: str = "", sparse_points: int = SPARSE_POINTS) -> dict:
+                     data: str = "", sparse_points: int = SPARSE_POINTS, marginal_precision: float = 0.5) -> dict:
     """Calibrate the bundle at ``card_path`` on the ClusterSet ``cs`` (validation clusters, outliers
     included): temperature and class thresholds (two bands, see ``calibrate``) written into its card;
     returns the section."""
@@ -199,7 +237,7 @@ def calibrate_bundle(card_path: str | Path, cs: ClusterSet, target_precision: fl
     cs = with_classes(cs, classes, data or "calibration data")
     labels = np.where(cs.outlier, -1, cs.labels)
     cal = calibrate(bundle_logits(card_path, cs.points, cs.offsets), labels, classes, target_precision, min_support,
-                    np.diff(cs.offsets), sparse_points)
+                    np.diff(cs.offsets), sparse_points, marginal_precision)
     cal = {**cal, "data": data, "target_precision": target_precision, "min_support": min_support}
     write_calibration(card_path, cal)
     return cal
