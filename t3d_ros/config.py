@@ -109,6 +109,12 @@ def pipeline_config(params: dict[str, Any], base: PipelineConfig | None = None) 
     for f in dataclasses.fields(PipelineConfig):
         if f.name in params:
             default, value = getattr(base, f.name), params[f.name]
+            if isinstance(default, bool):  # bool("false") is True: only a bool or its word
+                word = str(value).strip().lower()
+                if not isinstance(value, bool) and word not in ("true", "false"):
+                    raise ValueError(f"{f.name}={value!r}: must be true or false")
+                changes[f.name] = value if isinstance(value, bool) else word == "true"
+                continue
             try:
                 changes[f.name] = type(default)(value)
             except (TypeError, ValueError, OverflowError):

@@ -62,6 +62,7 @@ def candidates(names: tuple[str, ...] | None = None, log: Callable[[str], None] 
     "default"); ``names`` limits the set (e.g. ("patchwork+cellgraph", "envelope+dbscan"))."""
     g0, c0 = DEFAULT.ground_method, DEFAULT.cluster_method
     makers: dict[str, tuple[str, Callable[[], Pipeline]]] = {f"{g0}+{c0}": ("default", Pipeline)}
+    makers[f"{g0}+{c0}, no wall split"] = ("cluster", lambda: Pipeline(PipelineConfig(wall_split=False)))
     for g in ("grid", "patchwork"):
         makers[f"{g}+{c0}"] = ("ground", lambda g=g: Pipeline(PipelineConfig(ground_method=g)))
     for c in ("voxel", "kdtree", "grid2d"):

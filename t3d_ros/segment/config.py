@@ -79,6 +79,15 @@ class PipelineConfig:
     # clusters (cluster_id -1) and counts them in Segmentation.n_oversize; "keep" keeps them.
     oversize_policy: str = _p("report", "Clusters above max_cluster_points: report (count, leave out) or keep")
 
+    # Objects against walls (walls.py): in every cluster of wall_split_min_points or more returns whose
+    # dominant vertical plane holds wall_min_share of them, the returns in front of the plane are
+    # clustered again, so that a box or a person against a wall gets a cluster of its own.
+    wall_split: bool = _p(True, "Split objects standing in front of a wall off the wall's cluster")
+    wall_split_min_points: int = _p(1000, "Clusters with at least this many returns are checked for a wall",
+                                    "points")
+    wall_tolerance: float = _p(0.1, "Returns within this distance of a wall's plane belong to the wall", "m")
+    wall_min_share: float = _p(0.4, "A cluster is a wall when this share of its returns lies on its plane")
+
     box_method: str = _p("lshape", "Oriented boxes: lshape (closeness criterion), minarea or aabb")
 
     @property
@@ -94,7 +103,10 @@ class PipelineConfig:
             v, default = getattr(self, f.name), f.default
             if isinstance(default, float) and (isinstance(v, bool) or not isinstance(v, numbers.Real)):
                 raise ValueError(f"{f.name}={v!r}: must be a number")
-            if isinstance(default, int) and (isinstance(v, bool) or not isinstance(v, numbers.Integral)):
+            if isinstance(default, bool) and not isinstance(v, bool):
+                raise ValueError(f"{f.name}={v!r}: must be true or false")
+            if (isinstance(default, int) and not isinstance(default, bool)
+                    and (isinstance(v, bool) or not isinstance(v, numbers.Integral))):
                 raise ValueError(f"{f.name}={v!r}: must be an integer")
             if isinstance(default, str) and not isinstance(v, str):
                 raise ValueError(f"{f.name}={v!r}: must be a string")
@@ -145,6 +157,10 @@ class PipelineConfig:
               and self.max_cluster_points >= self.min_cluster_points,
               f"an integer >= min_cluster_points ({self.min_cluster_points})")
         check("oversize_policy", self.oversize_policy in OVERSIZE_POLICIES, f"one of {OVERSIZE_POLICIES}")
+        check("wall_split_min_points", isinstance(self.wall_split_min_points, int)
+              and self.wall_split_min_points >= 3, "an integer >= 3")
+        check("wall_tolerance", 0.01 <= self.wall_tolerance <= 1.0, "in [0.01, 1] m")
+        check("wall_min_share", 0 < self.wall_min_share <= 1, "in (0, 1]")
         check("box_method", self.box_method in BOX_METHODS, f"one of {tuple(BOX_METHODS)}")
         self._check_grid_sizes()
 

@@ -17,6 +17,7 @@ from t3d_ros.segment import _fast
 from t3d_ros.segment import boxes as _boxes
 from t3d_ros.segment import cluster as _cluster
 from t3d_ros.segment import ground as _ground
+from t3d_ros.segment import walls as _walls
 from t3d_ros.segment.config import PipelineConfig
 from t3d_ros.segment.preprocess import crop_mask, voxel_downsample
 
@@ -145,6 +146,10 @@ class Pipeline:
         t["ground"] = (t3 - t2) * 1e3
         ng = np.flatnonzero(~ground)
         labels = self._cluster(xyz, ng) if len(ng) else np.zeros(0, np.int32)
+        if c.wall_split and len(ng):
+            labels = _walls.split_walls(
+                xyz, labels, lambda sub: self._cluster(sub, np.arange(len(sub))), c.wall_split_min_points,
+                c.wall_tolerance, c.wall_min_share, c.min_cluster_points, rows=ng)
         cid_ng, order, offsets, n_over = _cluster.pack_labels(
             labels, c.min_cluster_points, c.max_cluster_points, c.oversize_policy == "keep"
         )
