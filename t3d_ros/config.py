@@ -85,6 +85,17 @@ def load_ros_params(path: str | Path) -> dict[str, Any]:
     return flat
 
 
+def as_bool(name: str, value: Any) -> bool:
+    """A boolean parameter's value: a bool, or the word true/false in any case (a params file that
+    quotes it, a command-line override). ``bool("false")`` is True, so nothing else is accepted."""
+    if isinstance(value, bool):
+        return value
+    word = str(value).strip().lower()
+    if word not in ("true", "false"):
+        raise ValueError(f"{name}={value!r}: must be true or false")
+    return word == "true"
+
+
 TRACK_PARAMS = ("tracking", "track_gate", "track_min_hits", "track_max_misses")
 
 
@@ -93,7 +104,7 @@ def tracker_config(params: dict[str, Any]):
     ``tracking: false``."""
     from t3d_ros.track import TrackerConfig
 
-    if not params.get("tracking", True):
+    if not as_bool("tracking", params.get("tracking", True)):
         return None
     cfg = TrackerConfig(gate_m=float(params.get("track_gate", 2.0)), min_hits=int(params.get("track_min_hits", 2)),
                         max_misses=int(params.get("track_max_misses", 3)))
@@ -109,11 +120,8 @@ def pipeline_config(params: dict[str, Any], base: PipelineConfig | None = None) 
     for f in dataclasses.fields(PipelineConfig):
         if f.name in params:
             default, value = getattr(base, f.name), params[f.name]
-            if isinstance(default, bool):  # bool("false") is True: only a bool or its word
-                word = str(value).strip().lower()
-                if not isinstance(value, bool) and word not in ("true", "false"):
-                    raise ValueError(f"{f.name}={value!r}: must be true or false")
-                changes[f.name] = value if isinstance(value, bool) else word == "true"
+            if isinstance(default, bool):
+                changes[f.name] = as_bool(f.name, value)
                 continue
             try:
                 changes[f.name] = type(default)(value)

@@ -24,7 +24,7 @@ import numpy as np
 from t3d_ros.classes import UNKNOWN
 from t3d_ros.classify.classifier import BACKENDS, DEVICES, SHIPPED_MODEL, Classifier, ModelError
 from t3d_ros.classify.postcheck import SIZE_LIMITS, label_thresholds, size_check
-from t3d_ros.config import pipeline_config
+from t3d_ros.config import as_bool, pipeline_config
 from t3d_ros.detection import Detection
 from t3d_ros.segment.ground import cluster_ground_gap
 from t3d_ros.segment.pipeline import Pipeline, PipelineConfig, Segmentation
@@ -99,7 +99,7 @@ class Perception:
                              f"and backend from {', '.join(BACKENDS)}")
         classifier = Classifier(model, device, backend, warn=warn) if model else None
         perception = cls(pipeline_config(params), classifier, float(params.get("score_threshold", 0.0)),
-                         check_sizes=bool(params.get("size_check", True)))
+                         check_sizes=as_bool("size_check", params.get("size_check", True)))
         perception.set_thresholds(str(params.get("class_thresholds", "") or ""))
         perception.pipeline.warmup()  # the classifier warmed up when it loaded
         return perception

@@ -149,6 +149,39 @@ def test_pairwise_sum_is_numpys():
         assert _fast._segment_sum(a, 0, n) == np.add.reduceat(a, [0])[0]
 
 
+def test_wall_line_fit_identical_to_the_reference(monkeypatch):
+    from t3d_ros.segment.walls import fit_wall_line
+
+    def both(xy, seed, **kw):
+        fast = fit_wall_line(xy, 0.1, seed=seed, **kw)
+        with monkeypatch.context() as m:
+            m.setattr(_fast, "HAVE_NUMBA", False)
+            ref = fit_wall_line(xy, 0.1, seed=seed, **kw)
+        assert (fast is None) == (ref is None)
+        for a, b in zip(fast or (), ref or (), strict=True):
+            np.testing.assert_array_equal(a, b)
+        return fast
+
+    rng = np.random.default_rng(5)
+    for k in range(40):  # walls with an object in front, at any bearing, of any size; float32 and float64
+        n = int(rng.integers(3, 6000))
+        wall = np.column_stack([rng.uniform(0, 12, n), 6 + rng.normal(0, 0.03, n)])
+        box = np.column_stack([rng.uniform(4, 5, n // 10), rng.uniform(5, 5.8, n // 10)])
+        a = rng.uniform(0, 2 * np.pi)
+        xy = np.vstack([wall, box]) @ np.array([[np.cos(a), np.sin(a)], [-np.sin(a), np.cos(a)]])
+        xyz = np.column_stack([xy, np.zeros(len(xy))]).astype(np.float32 if k % 2 else np.float64)
+        fit = both(xyz[:, :2], int(rng.integers(0, 1000)), iterations=int(rng.integers(1, 300)))
+        assert fit is None or 0 <= fit[2] <= 1
+    assert both(rng.normal(0, 0.05, (500, 2)), 3) is None  # no pair of points 1 m apart
+    assert both(np.zeros((2, 2)), 0) is None
+
+
+def test_neighbourhood_table_is_cached_and_read_only():
+    a = _fast.half_neighbourhood(0.15, 0.9)
+    assert _fast.half_neighbourhood(0.15, 0.9) is a
+    assert not any(arr.flags.writeable for arr in a)
+
+
 def test_global_features_identical_to_the_reference(monkeypatch):
     """The classifier's per-cluster features (numba moments) equal the numpy reference's, on the
     clusters the pipeline cuts from a simulated frame."""

@@ -205,3 +205,19 @@ SIM_LIMITS = {
     "vlp16": {"ground_precision": 0.83, "ground_recall": 0.98, "over_seg": 0.2, "under_seg": 0.08,
               "own_cluster": 0.6},
 }
+
+
+def test_warmup_prepares_the_wall_split_kernel():
+    """The wall split's numba kernel is compiled (or loaded from the cache) by ``warmup``, not by the
+    first frame with a wall in it (a fresh process, so that no other test compiled it first)."""
+    import subprocess
+    import sys
+
+    from t3d_ros.segment import _fast
+
+    if not _fast.HAVE_NUMBA:
+        pytest.skip("numba not installed")
+    code = ("from t3d_ros.segment.pipeline import Pipeline; from t3d_ros.segment import _fast; "
+            "Pipeline().warmup(); print(len(_fast.wall_line_kernel.signatures))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300)
+    assert int(out.stdout.split()[-1]) >= 1

@@ -458,3 +458,19 @@ def test_card_calibration_sets_temperature_and_thresholds(tmp_path, shipped_card
                                device="cpu")
     # clustering only: no classifier, no thresholds, whatever the parameter says
     assert Perception.from_params({"class_thresholds": "car:0.9"}, model="").class_thresholds == {}
+
+
+def test_switches_read_a_quoted_false_as_false():
+    """A params file that quotes a switch ('false') must not turn it on (bool('false') is True)."""
+    from t3d_ros.config import tracker_config
+
+    assert Perception.from_params({"size_check": "false"}, model="").check_sizes is False
+    assert Perception.from_params({"size_check": "True"}, model="").check_sizes is True
+    assert Perception.from_params({}, model="").check_sizes is True
+    assert tracker_config({"tracking": "false"}) is None
+    assert tracker_config({"tracking": True}) is not None
+    for bad in ({"size_check": "no"}, {"size_check": 1}):
+        with pytest.raises(ValueError, match="size_check"):
+            Perception.from_params(bad, model="")
+    with pytest.raises(ValueError, match="tracking"):
+        tracker_config({"tracking": "off"})

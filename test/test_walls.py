@@ -108,6 +108,19 @@ def test_labels_that_are_not_split_are_unchanged_and_new_ids_are_fresh():
     assert (out[len(wall):len(wall) + len(box)] >= 2).mean() > 0.9  # the box: an id no cluster had
 
 
+def test_unclustered_points_are_no_wall():
+    rng = np.random.default_rng(6)
+    wall = _wall(rng, n=3000)
+    box = _box(rng, 9.4, 9.96, 0.0, 0.6, GROUND_Z + 1.0, n=400)
+    xyz = np.r_[wall, box]
+    labels = np.r_[np.full(len(wall), -1), np.full(len(box), 3)]  # -1: left out by the clustering
+    out = split_walls(xyz, labels, lambda sub: np.zeros(len(sub), np.int64), min_points=300)
+    np.testing.assert_array_equal(out, labels)
+    labels[:] = 0  # the same points as one cluster: the box comes off
+    out = split_walls(xyz, labels, lambda sub: np.zeros(len(sub), np.int64), min_points=1000)
+    assert (out[len(wall):] == 1).mean() > 0.9 and (out[:len(wall)] == 0).all()
+
+
 def test_wall_parameters_are_validated_and_parsed():
     assert pipeline_config({"wall_split": "false"}).wall_split is False
     assert pipeline_config({"wall_split": True}).wall_split is True

@@ -9,6 +9,7 @@ Without numba the references run.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -26,11 +27,13 @@ except ImportError:  # pragma: no cover - the callers fall back to the numpy ref
         return lambda f: f
 
 
+@functools.lru_cache(maxsize=16)
 def half_neighbourhood(cell_size: float, max_tolerance: float) -> tuple[np.ndarray, np.ndarray, np.ndarray,
                                                                          np.ndarray, np.ndarray]:
     """Cell offsets (di, dj) of half the neighbourhood within ``max_tolerance`` (each unordered pair
     of cells once), their metric offsets (dx, dy) and lengths, sorted by length (stable), as the
-    reference computes them."""
+    reference computes them. Cached (read-only arrays): the wall split clusters again several times a
+    frame, and building the table in Python cost more than the clustering of a small subset."""
     reach = int(math.floor(max_tolerance / cell_size + 1e-9))
     rows = []
     for di in range(0, reach + 1):
@@ -44,7 +47,10 @@ def half_neighbourhood(cell_size: float, max_tolerance: float) -> tuple[np.ndarr
             rows.append((di, dj, dx, dy, dist))
     rows.sort(key=lambda r: r[4])
     a = np.array(rows, dtype=np.float64).reshape(-1, 5)
-    return a[:, 0].astype(np.int64), a[:, 1].astype(np.int64), a[:, 2].copy(), a[:, 3].copy(), a[:, 4].copy()
+    out = (a[:, 0].astype(np.int64), a[:, 1].astype(np.int64), a[:, 2].copy(), a[:, 3].copy(), a[:, 4].copy())
+    for arr in out:
+        arr.setflags(write=False)
+    return out
 
 
 @njit(cache=True)
@@ -432,6 +438,53 @@ def closeness_kernel(x, y, c, s, start, length, d0):  # pragma: no cover - compi
                 buf[t] = one / max(d[t], d0)
             out[i, a] = _segment_sum(buf, 0, n)
     return out
+
+
+@njit(cache=True)
+def wall_line_kernel(xy, step, draws, seed, iterations, min_pair, tolerance):  # pragma: no cover - compiled
+    """``walls.fit_wall_line`` up to its least-squares refit: the subsample ``sub`` (S, 2) float64 of
+    every ``step``-th point of ``xy`` (n, 2), the line hypotheses through pairs of its points drawn by
+    column (k - seed) mod 256 of ``draws`` (2, 256), each scored by the points within ``tolerance``,
+    and the inlier mask (S,) of the best (the first of the most votes; empty when no pair lies
+    ``min_pair`` apart). The reference's float64 arithmetic in its order, without its (S, H) matrix."""
+    n = xy.shape[0]
+    ns = (n + step - 1) // step
+    sub = np.empty((ns, 2), np.float64)
+    for s in range(ns):
+        sub[s, 0] = xy[s * step, 0]
+        sub[s, 1] = xy[s * step, 1]
+    nx = np.empty(iterations, np.float64)
+    ny = np.empty(iterations, np.float64)
+    c = np.empty(iterations, np.float64)
+    h = 0
+    for k in range(iterations):
+        col = (k - seed) % draws.shape[1]
+        i = int(draws[0, col] * ns)
+        j = int(draws[1, col] * ns)
+        dx = sub[j, 0] - sub[i, 0]
+        dy = sub[j, 1] - sub[i, 1]
+        length = math.hypot(dx, dy)
+        if length >= min_pair:
+            nx[h] = -dy / length
+            ny[h] = dx / length
+            c[h] = sub[i, 0] * nx[h] + sub[i, 1] * ny[h]
+            h += 1
+    if h == 0:
+        return sub, np.zeros(0, np.bool_)
+    best = 0
+    most = -1
+    for k in range(h):
+        votes = 0
+        for s in range(ns):
+            if abs(sub[s, 0] * nx[k] + sub[s, 1] * ny[k] - c[k]) < tolerance:
+                votes += 1
+        if votes > most:
+            most = votes
+            best = k
+    inl = np.empty(ns, np.bool_)
+    for s in range(ns):
+        inl[s] = abs(sub[s, 0] * nx[best] + sub[s, 1] * ny[best] - c[best]) < tolerance
+    return sub, inl
 
 
 @njit(cache=True)

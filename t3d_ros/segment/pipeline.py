@@ -70,7 +70,12 @@ class Pipeline:
         ground = np.c_[rng.uniform(-20, 20, (4000, 2)), rng.normal(-1.7, 0.02, 4000)]
         boxes = [np.c_[rng.uniform(-1, 1, (300, 2)) + c, rng.uniform(-1.5, 0.0, 300)]
                  for c in ((5.0, 5.0), (-8.0, 3.0), (10.0, -6.0))]
-        xyz = np.concatenate([ground, *boxes])
+        # a wall big enough for the wall split, with a box against it (its kernels compile too)
+        n_wall = min(self.config.wall_split_min_points + 500, 20000)
+        wall = np.c_[np.full(n_wall, 15.0) + rng.normal(0, 0.02, n_wall), rng.uniform(-6, 6, n_wall),
+                     rng.uniform(-1.5, 1.0, n_wall)]
+        box = rng.uniform((14.0, -0.4, -1.5), (14.8, 0.4, -0.5), (200, 3))
+        xyz = np.concatenate([ground, *boxes, wall, box])
         pts = np.c_[xyz, rng.uniform(0, 1, len(xyz))].astype(np.float32)
         t0 = time.perf_counter()
         self(pts)

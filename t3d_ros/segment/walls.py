@@ -30,6 +30,9 @@ from collections.abc import Callable
 
 import numpy as np
 
+from t3d_ros.segment import _fast
+from t3d_ros.segment.cluster import pack_labels
+
 MIN_PAIR_DISTANCE = 1.0  # m: the two returns that propose a line lie at least this far apart
 DEPTH_FACTOR = 2.5  # a piece split off reaches at least this many tolerances in front of the wall
 
@@ -47,18 +50,25 @@ def fit_wall_line(xy: np.ndarray, tolerance: float, iterations: int = 48, sample
     n = len(xy)
     if n < 3:
         return None
-    sub = np.asarray(xy[::-(-n // sample)], np.float64)  # a regular subsample of <= sample points
-    draws = np.roll(_DRAWS, seed, axis=1)[:, :iterations]
-    i, j = (draws * len(sub)).astype(np.int64)
-    d = sub[j] - sub[i]
-    length = np.hypot(d[:, 0], d[:, 1])
-    ok = length >= MIN_PAIR_DISTANCE
-    if not ok.any():
-        return None
-    nx, ny = -d[ok, 1] / length[ok], d[ok, 0] / length[ok]  # (H,) unit normals
-    c = sub[i[ok], 0] * nx + sub[i[ok], 1] * ny  # the lines: n . p = c
-    near = np.abs(sub[:, :1] * nx + sub[:, 1:] * ny - c) < tolerance  # (S, H)
-    inl = near[:, int(near.sum(axis=0).argmax())]
+    step = -(-n // sample)
+    if _fast.HAVE_NUMBA:  # the same subsample, hypotheses and inliers in one pass, no (S, H) matrix
+        sub, inl = _fast.wall_line_kernel(xy, step, _DRAWS, seed, min(iterations, _DRAWS.shape[1]),
+                                          MIN_PAIR_DISTANCE, float(tolerance))
+        if not len(inl):
+            return None
+    else:
+        sub = np.asarray(xy[::step], np.float64)  # a regular subsample of <= sample points
+        draws = np.roll(_DRAWS, seed, axis=1)[:, :iterations]
+        i, j = (draws * len(sub)).astype(np.int64)
+        d = sub[j] - sub[i]
+        length = np.hypot(d[:, 0], d[:, 1])
+        ok = length >= MIN_PAIR_DISTANCE
+        if not ok.any():
+            return None
+        nx, ny = -d[ok, 1] / length[ok], d[ok, 0] / length[ok]  # (H,) unit normals
+        c = sub[i[ok], 0] * nx + sub[i[ok], 1] * ny  # the lines: n . p = c
+        near = np.abs(sub[:, :1] * nx + sub[:, 1:] * ny - c) < tolerance  # (S, H)
+        inl = near[:, int(near.sum(axis=0).argmax())]
     # least squares on the inliers: the line through their mean along their main direction
     p0 = sub[inl].mean(axis=0)
     _, _, vt = np.linalg.svd(sub[inl] - p0, full_matrices=False)
@@ -79,11 +89,21 @@ def split_walls(xyz: np.ndarray, labels: np.ndarray, recluster: Callable[[np.nda
     out = labels.copy()
     if not len(labels):
         return out
-    counts = np.bincount(labels[labels >= 0]) if (labels >= 0).any() else np.zeros(0, np.int64)
+    # the members of all large clusters grouped by cluster, in point order within each (as
+    # np.flatnonzero(labels == c) gives them), by one counting sort instead of a pass per cluster
+    lab = labels if labels.min() >= 0 else np.where(labels >= 0, labels, labels.max() + 1)  # -1: an id of its own
+    _, members, offsets, _ = pack_labels(lab, min_points, len(lab), keep_oversize=True)
+    ids = np.flatnonzero(np.bincount(lab) >= min_points)
+    if not len(ids):
+        return out
+    rows_of = members if rows is None else rows[members]
+    every = xyz[rows_of]  # one gather of all their points
     next_id = int(labels.max()) + 1
-    for c in np.flatnonzero(counts >= min_points):
-        idx = np.flatnonzero(labels == c)
-        pts = xyz[idx if rows is None else rows[idx]]
+    for k, c in enumerate(ids):
+        if lab is not labels and c > labels.max():  # the unclustered points (-1) are no cluster
+            continue
+        idx = members[offsets[k]:offsets[k + 1]]
+        pts = every[offsets[k]:offsets[k + 1]]
         xy = pts[:, :2]
         line = fit_wall_line(xy, tolerance, seed=int(c))
         if line is None or line[2] < min_share:
