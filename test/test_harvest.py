@@ -157,3 +157,21 @@ def test_harvest_every_nth_frame_min_points_and_range(tmp_path):
     assert contact_sheets([], tmp_path / "out") == []
     plain = contact_sheets(got[:3], tmp_path / "new" / "dir", labels=False)  # made if missing; no labels
     assert len(plain) == 1 and plain[0].stat().st_size > 5_000
+
+
+def test_harvest_only_the_labels_asked_for(harvested, tmp_path):
+    """``--labels car,pedestrian``: only the clusters the node labels so (the same rows as the full
+    harvest's of those labels); a word that is no label is refused with a clear line."""
+    from t3d_ros.cli import main
+
+    frames, _, rows = harvested
+    wanted = ("car", "pedestrian")
+    expected = sorted(r["file"] for r in rows if r["label"] in wanted)
+    assert expected, "the two simulated frames should hold cars or pedestrians"
+    out = tmp_path / "ru"
+    assert main(["harvest", str(frames[0].parent), "--out", str(out), "--labels", " car, pedestrian"]) == 0
+    with open(out / "clusters.csv", newline="") as f:
+        got = list(csv.DictReader(f))
+    assert sorted(r["file"] for r in got) == expected
+    assert len(list((out / "unsorted").glob("*.npy"))) == len(expected) and list(out.glob("sheet_*.png"))
+    assert main(["harvest", str(frames[0].parent), "--out", str(tmp_path / "bad"), "--labels", "car,bus"]) == 2

@@ -18,6 +18,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-range", type=float, default=80.0, help="leave out clusters farther than this [m]")
     p.add_argument("--every", type=int, default=1, help="take every n-th frame (consecutive frames repeat)")
     p.add_argument("--per-sheet", type=int, default=48, help="clusters per contact sheet")
+    p.add_argument("--labels", help="only clusters the node gives one of these labels, comma-separated (e.g. "
+                   "car,truck,pedestrian,cyclist: check its road-user labels by eye; 'unknown' for the rest)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -28,10 +30,20 @@ def run(args: argparse.Namespace) -> int:
     from t3d_ros.perception import Perception
 
     params = load_ros_params(args.params) if args.params else {}
+    labels = None
+    if args.labels:
+        from t3d_ros.classes import CLASSES, UNKNOWN
+
+        labels = [w.strip() for w in args.labels.split(",") if w.strip()]
+        bad = [w for w in labels if w not in (*CLASSES, UNKNOWN)]
+        if bad:
+            print(f"harvest: --labels {', '.join(bad)}: not a label; choose from {', '.join((*CLASSES, UNKNOWN))}",
+                  file=sys.stderr)
+            return 2
     model = args.model if args.model is not None else params.get("model_path") or SHIPPED_MODEL
     perception = Perception.from_params(params, model=model, device="cpu", warn=lambda m: print(m, file=sys.stderr))
     clusters = harvest(iter_frames(args.inputs), perception, args.out, args.min_points, args.max_range,
-                       max(args.every, 1))
+                       max(args.every, 1), labels)
     sheets = contact_sheets(clusters, args.out, args.per_sheet)
     print(f"harvested {len(clusters)} clusters into {args.out / 'unsorted'}; {len(sheets)} contact sheet(s) "
           f"{args.out}/sheet_*.png. Move files into {args.out}/<class>/ folders, then: python -m t3d_ros train "

@@ -41,9 +41,12 @@ class Harvested:
 
 
 def harvest(frames: Iterable[tuple[str, np.ndarray]], perception: Perception, out: str | Path,
-            min_points: int = 10, max_range: float = 80.0, every: int = 1) -> list[Harvested]:
+            min_points: int = 10, max_range: float = 80.0, every: int = 1,
+            labels: Iterable[str] | None = None) -> list[Harvested]:
     """Write the clusters of ``frames`` ((name, points (N, >=3)) pairs; every ``every``-th frame) with
-    at least ``min_points`` returns within ``max_range`` m; returns them in the order written."""
+    at least ``min_points`` returns within ``max_range`` m (and, with ``labels``, only those the node
+    labels so: e.g. the road users, to check them by eye); returns them in the order written."""
+    wanted = set(labels) if labels is not None else None
     out = Path(out)
     (out / UNSORTED).mkdir(parents=True, exist_ok=True)
     done: list[Harvested] = []
@@ -57,7 +60,7 @@ def harvest(frames: Iterable[tuple[str, np.ndarray]], perception: Perception, ou
             cl = seg.cluster(k)
             pts[:, : min(4, cl.shape[1])] = cl[:, :4]
             rng = float(np.hypot(*det.center[:2]))
-            if det.num_points < min_points or rng > max_range:
+            if det.num_points < min_points or rng > max_range or (wanted is not None and det.label not in wanted):
                 continue
             path = out / UNSORTED / f"{_safe(name)}_{k:04d}.npy"
             np.save(path, pts)
