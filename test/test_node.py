@@ -73,10 +73,13 @@ def perception(start_node, ros_node):
                       "-p", "tracking:=false", params="perception.yaml")
     pub = ros_node.create_publisher(PointCloud2, TOPIC, QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE))
     out = Outputs(ros_node)
-    assert spin_until(ros_node, lambda: pub.get_subscription_count() > 0, 30), node.output()
-    yield node, pub, out
-    out.close()
-    ros_node.destroy_publisher(pub)
+    try:  # the subscriptions go even when the node never comes up (else the next test sees them)
+        # 60 s: a node's start (imports, numba cache, ONNX Runtime) on a 2-core machine under load
+        assert spin_until(ros_node, lambda: pub.get_subscription_count() > 0, 60), node.output()
+        yield node, pub, out
+    finally:
+        out.close()
+        ros_node.destroy_publisher(pub)
 
 
 def _send(ros_node, pub, msg, out, stamp_ns: int, timeout: float = 20.0):

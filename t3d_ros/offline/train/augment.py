@@ -148,6 +148,10 @@ class Augment:
     intensity_noise: float = 0.02
     intensity_zero_prob: float = 0.1  # some sensors / folders give no intensity at all
     min_points: int = 8  # dropouts and occlusion never leave fewer points than this (or than N)
+    # Mirror the cluster in the vertical plane through the sensor and its centre (y -> -y in the sensor
+    # frame) with this probability: an exact symmetry of the scene (streets where traffic keeps left),
+    # so not scaled by ``strength``. 0 by default, as the shipped recipe was trained.
+    mirror_prob: float = 0.0
 
     def __call__(self, points: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """points (N, 4) float32 sensor frame -> augmented (M, 4) float32."""
@@ -171,6 +175,8 @@ class Augment:
             return pts
         if self.centre_yaw_deg > 0 and s > 0:
             pts = rotate_about_centre(pts, math.radians(rng.uniform(-1, 1) * self.centre_yaw_deg * s))
+        if self.mirror_prob > 0 and rng.random() < self.mirror_prob:
+            pts[:, 1] = -pts[:, 1]
         if self.sensor_yaw_deg > 0:
             pts = rotate_about_sensor(pts, math.radians(rng.uniform(-1, 1) * self.sensor_yaw_deg))
         if self.tilt_deg > 0 and s > 0:

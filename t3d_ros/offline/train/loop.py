@@ -77,6 +77,7 @@ class TrainConfig:
     label_smoothing: float = 0.0
     balance: float = 0.5  # sampling weight per cluster = count(class)^-balance (0: natural frequencies)
     augment_strength: float = 1.0  # small models prefer weaker augmentation (T3DNet)
+    mirror: float = 0.0  # probability of mirroring a training cluster (Augment.mirror_prob)
     netaug: bool = False
     netaug_stop: float = 0.5  # fraction of epochs after which only the base width trains
     teacher: str = ""  # checkpoint of the teacher for distillation; several (comma-separated): their mean logits
@@ -411,7 +412,11 @@ def _make_loader(run: _Run, train_set: ClusterSet, spec: InputSpec, teacher: _Te
     """This process's training batches: class-balanced draws (times the source weights) and a share
     of outliers, its share of every global batch."""
     cfg = run.cfg
-    augment = Augment(strength=cfg.augment_strength) if cfg.augment_strength > 0 else None
+    augment = None
+    if cfg.augment_strength > 0:
+        augment = Augment(strength=cfg.augment_strength, mirror_prob=cfg.mirror)
+    elif cfg.mirror > 0:  # the mirror alone
+        augment = Augment(strength=0.0, sensor_yaw_deg=0.0, mirror_prob=cfg.mirror)
     online = teacher is not None and teacher.logits is None
     batches = ClusterBatches(train_set, spec, augment, cfg.seed, run.rank, teacher.spec if online else None)
     steps = max((cfg.epoch_clusters or len(train_set)) // (cfg.batch_size * run.world), 1)
