@@ -42,7 +42,7 @@ def bev_png(
         ax.add_patch(Polygon(np.c_[-xy[:, 1], xy[:, 0]], fill=False, ec=color, lw=1.2))
         text = det.label if det.label == UNKNOWN else f"{det.label} {det.score:.2f}"
         ax.text(-det.center[1], det.center[0] + det.size[0] / 2 + 0.5, text, color=color, fontsize=6,
-                ha="center")
+                ha="center", clip_on=True)  # labels of boxes beyond the view stay out of the title and margins
     ax.plot([0], [0], marker="^", color="red", ms=8)
     ax.set_xlim(-extent, extent)
     ax.set_ylim(-extent, extent)
