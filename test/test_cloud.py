@@ -175,3 +175,45 @@ def test_datatype_table_matches_sensor_msgs_pointfield():
     expected = {PointField.INT8: "i1", PointField.UINT8: "u1", PointField.INT16: "i2", PointField.UINT16: "u2",
                 PointField.INT32: "i4", PointField.UINT32: "u4", PointField.FLOAT32: "f4", PointField.FLOAT64: "f8"}
     assert DATATYPE_FORMAT == expected
+
+
+def test_decode_kernel_identical_to_the_numpy_path(monkeypatch):
+    """``points_from_view``'s numba pass (float32 fields in native byte order) against its numpy path:
+    the same rows, bit for bit, for packed (22-byte, unaligned), padded and organized layouts, with
+    NaN/Inf rows, without an intensity field, and empty; other field types take the numpy path."""
+    from t3d_ros.io import _decode
+    from t3d_ros.io.cloud import points_from_view
+
+    if not _decode.HAVE_NUMBA:
+        pytest.skip("numba not installed")
+    rng = np.random.default_rng(8)
+
+    def both(view):
+        fast = points_from_view(view)
+        with monkeypatch.context() as m:
+            m.setattr(_decode, "HAVE_NUMBA", False)
+            ref = points_from_view(view)
+        assert fast.dtype == ref.dtype == np.float32 and fast.flags.c_contiguous
+        np.testing.assert_array_equal(fast, ref)
+        return fast
+
+    for itemsize, names in ((22, ("x", "y", "z", "intensity")), (48, ("x", "y", "z", "intensity")),
+                            (16, ("x", "y", "z")), (26, ("x", "y", "z", "intensity"))):
+        offsets = [0, 4, 8, 12 if itemsize != 26 else 18][: len(names)]
+        dt = np.dtype({"names": list(names), "formats": ["<f4"] * len(names), "offsets": offsets,
+                       "itemsize": itemsize})
+        a = np.zeros(5000, dt)
+        for n in names:
+            a[n] = rng.normal(0, 20, len(a))
+        a["x"][::17] = np.nan
+        a["z"][::29] = np.inf
+        out = both(np.frombuffer(a.tobytes(), dt))
+        assert len(out) == int(np.sum(np.isfinite(a["x"]) & np.isfinite(a["z"])))
+        both(np.frombuffer(a.tobytes(), dt).reshape(50, 100))  # organized
+        both(np.frombuffer(a.tobytes(), dt)[:0])  # empty
+    # a uint16 intensity takes the numpy path: still float32 rows
+    dt = np.dtype({"names": ["x", "y", "z", "intensity"], "formats": ["<f4", "<f4", "<f4", "<u2"],
+                   "offsets": [0, 4, 8, 12], "itemsize": 16})
+    a = np.zeros(10, dt)
+    a["intensity"] = 7
+    assert (points_from_view(a)[:, 3] == 7).all()

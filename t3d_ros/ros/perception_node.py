@@ -32,6 +32,7 @@ from visualization_msgs.msg import MarkerArray
 
 from t3d_ros.classes import CLASSES, UNKNOWN_ID
 from t3d_ros.config import NODE_PARAMS, TRACK_PARAMS, pipeline_config, tracker_config, unknown_params
+from t3d_ros.io import _decode
 from t3d_ros.io.cloud import CloudError
 from t3d_ros.perception import Perception, parse_class_thresholds, reuse_freed_memory, with_tracks
 from t3d_ros.ros.convert import (
@@ -72,6 +73,7 @@ class PerceptionNode(Node):
         t0 = time.perf_counter()
         reuse_freed_memory()  # the node owns its process: keep per-frame buffers in the heap
         self.perception = Perception.from_params(p, warn=self.get_logger().warning)
+        _decode.warmup()  # the cloud decoder's kernel, before the first cloud (Perception warmed its own)
         self.mode = self.perception.mode
         clf = self.perception.classifier
         if clf is not None:
