@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import os
 import shlex
@@ -215,10 +216,20 @@ def test_eval_and_classify_commands(tiny_run, data, tmp_path):
     run = lambda *a: subprocess.run([sys.executable, "-m", "t3d_ros", *a], cwd=REPO,  # noqa: E731
                                     capture_output=True, text=True, timeout=300)
     proc = run("eval", str(card), "--data", str(tmp_path / "val.npz"), "--json", str(tmp_path / "e.json"),
-               "--png", str(tmp_path / "conf.png"), "--latency-batch", "16")
+               "--png", str(tmp_path / "conf.png"), "--latency-batch", "16", "--mirror")
     assert proc.returncode == 0, proc.stderr
     rep = json.loads((tmp_path / "e.json").read_text())
     res = rep["data"][str(tmp_path / "val.npz")]
+    # --mirror: the same clusters mirrored (y -> -y), judged as a set mirrored on disk is judged
+    mirrored = dataclasses.replace(val, points=val.points * np.array([1, -1, 1, 1], np.float32))
+    mirrored.save(tmp_path / "val_mirrored.npz")
+    proc = run("eval", str(card), "--data", str(tmp_path / "val_mirrored.npz"), "--json", str(tmp_path / "m.json"),
+               "--latency-batch", "16")
+    assert proc.returncode == 0, proc.stderr
+    on_disk = json.loads((tmp_path / "m.json").read_text())["data"][str(tmp_path / "val_mirrored.npz")]
+    assert res["mirrored"]["accuracy"] == on_disk["accuracy"]
+    assert res["mirrored"]["mean_class_accuracy"] == on_disk["mean_class_accuracy"]
+    assert 0 < res["mirrored"]["same_label"] <= 1
     assert 0 <= res["accuracy"] <= 1 and res["clusters"] == len(val) - val.outlier.sum()
     assert res["left_out_outliers"] == val.outlier.sum() > 0  # no class fits them: not judged
     assert rep["params"] > 1000 and rep["mflops_per_cluster"] > 0 and rep["cpu_ms_network_batch16"] > 0

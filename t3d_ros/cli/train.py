@@ -234,13 +234,16 @@ def add_eval_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--latency-batch", type=int, default=64, help="clusters per call for the latency figure")
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"),
                    help="where the accuracy is computed (cuda: network and sampling ops on the GPU); default cpu")
+    p.add_argument("--mirror", action="store_true",
+                   help="also judge every cluster mirrored (y -> -y: traffic keeping left) and report how many "
+                        "labels stay the same")
 
 
 def run_eval(args: argparse.Namespace) -> int:
     from t3d_ros.offline.eval.classifier import evaluate
 
     report = evaluate(args.model, args.data or ["sim"], sim_seeds=args.sim_seeds, cache=args.cache,
-                      png=args.png, latency_batch=args.latency_batch, device=args.device)
+                      png=args.png, latency_batch=args.latency_batch, device=args.device, mirror=args.mirror)
     text = json.dumps(report, indent=1)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -14,6 +14,7 @@ and outliers (clusters no class fits), are left out and counted.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import time
 from pathlib import Path
 
@@ -95,7 +96,8 @@ def _latency_ms(fn, repeats: int = 20) -> float:
 
 
 def evaluate(model_path: str | Path, sources: list[str], sim_seeds: int = 200, cache: str = "out/cache",
-             png: str | Path | None = None, latency_batch: int = 64, device: str = "cpu") -> dict:
+             png: str | Path | None = None, latency_batch: int = 64, device: str = "cpu",
+             mirror: bool = False) -> dict:
     model_path = Path(model_path)
     dev = torch.device("cuda" if device in ("auto", "cuda") and torch.cuda.is_available() else "cpu")
     if model_path.suffix == ".json":
@@ -150,6 +152,13 @@ def evaluate(model_path: str | Path, sources: list[str], sim_seeds: int = 200, c
         acc["by_returns"] = accuracy_by(logits, labels, classes, cs.sizes, RETURN_BINS, "returns")
         acc["left_out_unknown_class"] = int(left_out)
         acc["left_out_outliers"] = outliers
+        if mirror and len(cs):  # the same clusters mirrored (y -> -y): a street where traffic keeps left
+            pts = cs.points.copy()
+            pts[:, 1] = -pts[:, 1]
+            mlogits = logits_of(dataclasses.replace(cs, points=pts))
+            macc = accuracy(mlogits, labels, len(classes))
+            acc["mirrored"] = {"accuracy": macc["accuracy"], "mean_class_accuracy": macc["mean_class_accuracy"],
+                               "same_label": round(float(np.mean(mlogits.argmax(1) == logits.argmax(1))), 4)}
         report["data"][source] = acc
         if png and i == 0:
             confusion_png(png, np.array(acc["confusion"]), classes,
