@@ -91,17 +91,17 @@ def split_walls(xyz: np.ndarray, labels: np.ndarray, recluster: Callable[[np.nda
         return out
     # the members of all large clusters grouped by cluster, in point order within each (as
     # np.flatnonzero(labels == c) gives them), by one counting sort instead of a pass per cluster
-    lab = labels if labels.min() >= 0 else np.where(labels >= 0, labels, labels.max() + 1)  # -1: an id of its own
+    top = int(labels.max())
+    lab = labels if labels.min() >= 0 else np.where(labels >= 0, labels, top + 1)  # -1: an id above all others
     _, members, offsets, _ = pack_labels(lab, min_points, len(lab), keep_oversize=True)
     ids = np.flatnonzero(np.bincount(lab) >= min_points)
+    ids = ids[ids <= top]  # the unclustered points (-1) are no cluster; packed last, so k still indexes offsets
     if not len(ids):
         return out
     rows_of = members if rows is None else rows[members]
     every = xyz[rows_of]  # one gather of all their points
-    next_id = int(labels.max()) + 1
+    next_id = top + 1
     for k, c in enumerate(ids):
-        if lab is not labels and c > labels.max():  # the unclustered points (-1) are no cluster
-            continue
         idx = members[offsets[k]:offsets[k + 1]]
         pts = every[offsets[k]:offsets[k + 1]]
         xy = pts[:, :2]
