@@ -11,17 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-try:
-    from numba import njit
-
-    HAVE_NUMBA = True
-except ImportError:  # pragma: no cover - the caller falls back to numpy
-    HAVE_NUMBA = False
-
-    def njit(*args, **kwargs):  # type: ignore[no-redef]
-        if args and callable(args[0]):
-            return args[0]
-        return lambda f: f
+from t3d_ros._numba import HAVE_NUMBA, njit  # without numba the caller takes the numpy path
 
 
 @njit(cache=True)

@@ -14,17 +14,8 @@ import math
 
 import numpy as np
 
-try:
-    from numba import njit
-
-    HAVE_NUMBA = True
-except ImportError:  # pragma: no cover - the callers fall back to the numpy references
-    HAVE_NUMBA = False
-
-    def njit(*args, **kwargs):  # type: ignore[no-redef]
-        if args and callable(args[0]):
-            return args[0]
-        return lambda f: f
+from t3d_ros._numba import HAVE_NUMBA as HAVE_NUMBA  # read by the callers: without numba, the numpy references
+from t3d_ros._numba import njit
 
 
 @functools.lru_cache(maxsize=16)

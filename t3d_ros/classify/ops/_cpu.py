@@ -11,21 +11,7 @@ import numpy as np
 
 # Parallel kernels run on numba's OpenMP threading layer here; t3d_ros/__init__.py makes its idle
 # threads sleep rather than spin (OMP_WAIT_POLICY), which matters on a shared 2-core machine.
-try:
-    import numba
-    from numba import njit, prange
-
-    HAVE_NUMBA = True
-except ImportError:  # pragma: no cover - the ops fall back to the reference code (see fps.py)
-    numba = None
-    HAVE_NUMBA = False
-    prange = range
-
-    def njit(*args, **kwargs):  # type: ignore[no-redef]
-        if args and callable(args[0]):
-            return args[0]
-        return lambda f: f
-
+from t3d_ros._numba import HAVE_NUMBA, njit, numba, prange  # without numba: the reference code (see fps.py)
 
 _FM = {"nnan", "nsz"}
 
