@@ -175,3 +175,25 @@ def test_harvest_only_the_labels_asked_for(harvested, tmp_path):
     assert sorted(r["file"] for r in got) == expected
     assert len(list((out / "unsorted").glob("*.npy"))) == len(expected) and list(out.glob("sheet_*.png"))
     assert main(["harvest", str(frames[0].parent), "--out", str(tmp_path / "bad"), "--labels", "car,bus"]) == 2
+
+
+def test_real_neighbours_script_draws_each_cluster_with_its_nearest_simulated_ones(harvested, tmp_path):
+    """scripts/real_neighbours.py on a harvest folder: one row per cluster (itself, then its nearest
+    simulated clusters), printed neighbour classes, and a picture."""
+    import importlib.util
+
+    from conftest import REPO
+    from PIL import Image
+
+    frames, out, rows = harvested
+    spec = importlib.util.spec_from_file_location("real_neighbours", REPO / "scripts" / "real_neighbours.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    png = tmp_path / "nn.png"
+    code = mod.main([str(out), "--labels", ",".join(CLASSES), "--sim-seeds", "20", "--cache", str(tmp_path / "cache"),
+                     "--rows", "2", "--show", "2", "--k", "5", "--out", str(png)])
+    assert code == 0
+    with Image.open(png) as im:
+        w, h = im.size
+    assert w > h / 3 > 100  # 3 columns, 2 rows of (top, side) views
+    assert mod.main([str(out), "--labels", "car", "--min-range", "1000", "--out", str(png)]) == 1  # nothing that far

@@ -81,11 +81,11 @@ def _safe(name: str) -> str:
 
 
 def contact_sheets(clusters: list[Harvested], out: str | Path, per_sheet: int = 48, cols: int = 8,
-                   labels: bool = True) -> list[Path]:
+                   labels: bool = True, title: str = "") -> list[Path]:
     """PNG grids of ``clusters`` (``per_sheet`` a page): each cell shows the cluster from above (x-y,
     centred) and from the side (along its principal direction, height above its lowest return), with
-    the file number, the model's label or guess and score (``labels``), points and range. Returns the
-    PNG paths."""
+    the file number, the model's label or guess and score (``labels``), points and range. ``title``
+    replaces the page title that says so. Returns the PNG paths."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -127,8 +127,8 @@ def contact_sheets(clusters: list[Harvested], out: str | Path, per_sheet: int = 
                           f"{h.size[0]:.1f}x{h.size[1]:.1f}x{h.size[2]:.1f}", fontsize=7, color="black")
         what, files = ("label (? = unknown, the model's guess) score; ", " (files in clusters.csv)") if labels \
             else ("", "")
-        fig.suptitle(f"clusters {start}..{start + len(page) - 1}: {what}top: from above, bottom: from the side; "
-                     f"box length x width x height in m{files}", fontsize=9)
+        fig.suptitle(title or f"clusters {start}..{start + len(page) - 1}: {what}top: from above, bottom: from the "
+                     f"side; box length x width x height in m{files}", fontsize=9)
         fig.tight_layout(rect=(0, 0, 1, 0.97))
         path = out / f"sheet_{s:03d}.png"
         fig.savefig(path)

@@ -1,0 +1,106 @@
+"""Which simulated clusters does the network think your real clusters are like?
+
+Takes a ``harvest`` folder (its ``clusters.csv`` and cluster files), embeds every cluster the model
+labelled (``--labels``; by default the road users) beyond ``--min-range`` with the network's last
+hidden layer (``offline/eval/neighbours.py``), and finds its ``--k`` nearest clusters among the
+simulated validation clusters (``--sim-seeds`` as in ``train``). Writes a contact sheet, one row per
+real cluster: the real cluster (its label and score), then its ``--show`` nearest simulated clusters
+(their true class and cosine similarity); prints the classes and sensors of the neighbours.
+
+    .venv/bin/python -m t3d_ros harvest ../shared/data/kitti_odometry --out out/harvest_ru \\
+        --params config/perception.yaml --labels car,truck,pedestrian,cyclist
+    .venv/bin/python scripts/real_neighbours.py out/harvest_ru --min-range 18 --out docs/real_neighbours.png
+
+The real clusters are only looked at: nothing here trains or tunes anything the node uses.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import shutil
+import sys
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from t3d_ros.classes import ROAD_USERS
+from t3d_ros.classify.classifier import load_card
+from t3d_ros.offline.data import load_data, with_classes
+from t3d_ros.offline.eval.neighbours import embed, nearest
+from t3d_ros.offline.harvest import Harvested, contact_sheets
+
+
+def _box(points: np.ndarray) -> np.ndarray:
+    """Length, width (principal xy axes) and height of a cluster, m."""
+    xy = points[:, :2] - points[:, :2].mean(axis=0)
+    _, vec = np.linalg.eigh(xy.T @ xy + 1e-9 * np.eye(2))
+    ext = np.ptp(xy @ vec, axis=0)
+    return np.array([ext.max(), ext.min(), np.ptp(points[:, 2])])
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("harvest", type=Path, help="a harvest folder (clusters.csv and the cluster files)")
+    p.add_argument("--model", default="models/t3d_tiny.json")
+    p.add_argument("--labels", default=",".join(ROAD_USERS), help="the labels (or guesses) to look at")
+    p.add_argument("--min-range", type=float, default=0.0, help="only clusters at least this far, m")
+    p.add_argument("--sim-seeds", type=int, default=400, help="as in train: the validation split's scenes")
+    p.add_argument("--cache", default="out/cache")
+    p.add_argument("--k", type=int, default=10, help="neighbours counted per real cluster")
+    p.add_argument("--show", type=int, default=3, help="neighbours drawn per real cluster")
+    p.add_argument("--rows", type=int, default=8, help="real clusters drawn (the farthest first)")
+    p.add_argument("--out", type=Path, default=Path("out/real_neighbours.png"))
+    args = p.parse_args(argv)
+
+    wanted = {w.strip() for w in args.labels.split(",") if w.strip()}
+    rows = [r for r in csv.DictReader(open(args.harvest / "clusters.csv"))
+            if (r["label"] in wanted or r["guess"] in wanted) and float(r["range_m"]) >= args.min_range]
+    if not rows:
+        print(f"no harvested cluster labelled {', '.join(sorted(wanted))} at >= {args.min_range} m", file=sys.stderr)
+        return 1
+    rows.sort(key=lambda r: -float(r["range_m"]))
+    real = [np.load(args.harvest / r["file"]).astype(np.float32) for r in rows]
+    classes = load_card(args.model)["classes"]
+    sim = with_classes(load_data("sim", "val", args.sim_seeds, args.cache, workers=1), classes, "validation data")
+    sim = sim.subset(np.flatnonzero(~sim.outlier))
+    e_sim, _ = embed(args.model, sim.points, sim.offsets)
+    e_real, _ = embed(args.model, np.concatenate(real), np.r_[0, np.cumsum([len(c) for c in real])])
+    idx, cos = nearest(e_real, e_sim, args.k)
+
+    sensors = np.asarray(sim.meta["sensor"])
+    same, by_sensor, cells = 0, Counter(), []
+    for i, r in enumerate(rows):
+        label = r["guess"] if r["label"] == "unknown" else r["label"]
+        names = [classes[sim.labels[j]] for j in idx[i]]
+        same += sum(n == label for n in names)
+        by_sensor.update(str(sensors[j]) for j in idx[i])
+        print(f"{r['file']}: {label} {float(r['score']):.2f}, {r['points']} returns at {r['range_m']} m -> "
+              f"{dict(Counter(names))}, median cosine {np.median(cos[i]):.2f}")
+        if i < args.rows:
+            cells.append(Harvested(Path(r["file"]), r["frame"], real[i], r["label"], r["guess"], float(r["score"]),
+                                   _box(real[i]), float(r["range_m"])))
+            for j, c in zip(idx[i, :args.show], cos[i, :args.show], strict=True):
+                pts = sim.cluster(j)
+                name = classes[sim.labels[j]]
+                cells.append(Harvested(Path(f"sim-{sensors[j]}"), "", pts, name, name, float(c), _box(pts),
+                                       float(sim.ranges[j])))
+    n = len(rows) * idx.shape[1]
+    print(f"{len(rows)} real clusters: {same / n:.0%} of their {args.k} nearest simulated clusters have the class of "
+          f"their label; neighbours by sensor {dict(by_sensor)}")
+    with tempfile.TemporaryDirectory() as tmp:
+        cols = 1 + args.show
+        sheets = contact_sheets(cells, tmp, per_sheet=len(cells), cols=cols,
+                                title=f"each row: a real cluster (label, score), then its {args.show} nearest\n"
+                                      f"simulated clusters in {Path(args.model).stem}'s embedding (true class, "
+                                      f"cosine)")
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(sheets[0], args.out)
+    print(f"wrote {args.out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
