@@ -107,3 +107,23 @@ def test_calibrate_writes_the_marginal_rule_into_the_card():
     assert off["marginal_precision"] == 0.0 and "single label" not in off["rule"]
     assert on["class_thresholds"]["car"] > off["class_thresholds"]["car"]
     assert on["precision_recall"]["car"]["precision"] > off["precision_recall"]["car"]["precision"]
+
+
+def test_road_users_get_their_own_stricter_target():
+    """``road_user_precision``: the car threshold reaches the stricter target, vegetation keeps the base one,
+    and the rule names the street factor it stands for."""
+    rng = np.random.default_rng(5)
+    probs, labels = _scores(rng, 6000, 0.5)
+    veg_p, veg_y = _scores(rng, 6000, 0.5)
+    veg_p[:, [0, 2]] = veg_p[:, [2, 0]]  # the same scores as vegetation labels, wrong ones on cars
+    veg_y = np.where(veg_y == 0, 2, np.where(veg_y == 2, 0, -1))
+    probs, labels = np.concatenate([probs, veg_p]), np.concatenate([labels, veg_y])
+    logits = np.log(np.clip(probs, 1e-6, 1))
+    base = calibrate(logits, labels, CLASSES, 0.9, 20, sparse_points=0, marginal_precision=0.0)
+    strict = calibrate(logits, labels, CLASSES, 0.9, 20, sparse_points=0, marginal_precision=0.0,
+                       road_user_precision=0.97)
+    assert strict["class_thresholds"]["car"] > base["class_thresholds"]["car"]
+    assert strict["precision_recall"]["car"]["precision"] >= 0.97 > base["precision_recall"]["car"]["precision"]
+    assert strict["class_thresholds"]["vegetation"] == base["class_thresholds"]["vegetation"]
+    assert strict["road_user_precision"] == 0.97 and "road_user_precision" not in base
+    assert "97% for car, pedestrian: 3.6x fewer road users" in strict["rule"]
