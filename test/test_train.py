@@ -420,6 +420,7 @@ def test_documented_training_commands_run(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     card = json.loads((tmp_path / "my_models" / "mine.json").read_text())
     assert card["architecture"]["name"] == "tiny" and "temperature" in card["calibration"]
+    assert card["calibration"]["road_user_precision"] == 0.97  # the CLI's default rule
     Classifier(tmp_path / "my_models" / "mine.json", device="cpu")
 
 
