@@ -757,3 +757,21 @@ def test_sim_sequence_into_the_node_gives_tracks_that_last(start_node, ros_node)
     finally:
         for s in subs:
             ros_node.destroy_subscription(s)
+
+
+def test_marker_text_names_the_label_track_and_the_guess_of_an_unknown():
+    """The TEXT markers: "car #12 0.87"; an unknown one names the network's guess its score is for."""
+    from std_msgs.msg import Header
+
+    from t3d_ros.detection import Detection
+    from t3d_ros.ros.convert import detections_to_markers
+
+    dets = [Detection("car", 0.87, np.array([5.0, 1.0, -1.0]), np.array([4.0, 1.8, 1.5]), 0.3, 900,
+                      track_id=12),
+            Detection("unknown", 0.62, np.array([9.0, 2.0, -1.0]), np.array([2.0, 0.5, 1.0]), 0.0, 60, guess="car",
+                      unknown_reason="score 0.620 below the car threshold 0.75"),
+            Detection("unknown", 0.30, np.array([9.0, 2.0, -1.0]), np.array([2.0, 0.5, 1.0]), 0.0, 12)]
+    msg = detections_to_markers(dets, Header(frame_id="velodyne"))
+    texts = [m.text for m in msg.markers if m.type == m.TEXT_VIEW_FACING]
+    assert texts == ["car #12 0.87", "unknown car? 0.62", "unknown 0.30"]
+    assert msg.markers[0].action == msg.markers[0].DELETEALL

@@ -53,7 +53,8 @@ def detections_to_markers(
     detections: Sequence[Detection], header: Header, lifetime_s: float = 0.0, ns: str = "t3d_ros"
 ) -> MarkerArray:
     """DELETEALL (so no stale box stays in rviz), then per detection an oriented CUBE coloured by
-    class and a TEXT label with the track id and the score above it ("car #12 0.87"). Marker ids:
+    class and a TEXT label with the track id and the score above it ("car #12 0.87"; below its class's
+    threshold "unknown car? #12 0.62": the network's guess and its score). Marker ids:
     2*i (box) and 2*i+1 (text)."""
     clear = Marker(header=header, ns=ns, action=Marker.DELETEALL)
     life = Duration(sec=int(lifetime_s), nanosec=int((lifetime_s % 1.0) * 1e9))
@@ -83,7 +84,9 @@ def detections_to_markers(
         text.id = 2 * i + 1
         text.pose = Pose(position=Point(x=cx, y=cy, z=float(det.center[2] + det.size[2] / 2 + 0.4)))
         text.color = colors[det.label][1]
-        text.text = f"{det.label} #{det.track_id} {det.score:.2f}" if det.track_id else f"{det.label} {det.score:.2f}"
+        # an unknown label names the network's guess, whose score it is ("unknown car? 0.62")
+        name = f"{det.label} {det.guess}?" if det.label == UNKNOWN and det.guess else det.label
+        text.text = f"{name} #{det.track_id} {det.score:.2f}" if det.track_id else f"{name} {det.score:.2f}"
         markers += (box, text)
     out = MarkerArray()
     out.markers = markers
