@@ -4,6 +4,7 @@ sparse clusters (few returns), whose labels are less often right at the same sco
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from t3d_ros.offline.train.calibrate import calibrate, choose_thresholds, marginal_threshold, precision_recall
 
@@ -127,3 +128,5 @@ def test_road_users_get_their_own_stricter_target():
     assert strict["class_thresholds"]["vegetation"] == base["class_thresholds"]["vegetation"]
     assert strict["road_user_precision"] == 0.97 and "road_user_precision" not in base
     assert "97% for car, pedestrian: 3.6x fewer road users" in strict["rule"]
+    with pytest.raises(ValueError, match="road_user_precision=1.0"):
+        calibrate(logits, labels, CLASSES, 0.9, 20, road_user_precision=1.0)

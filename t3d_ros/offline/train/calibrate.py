@@ -184,6 +184,8 @@ def calibrate(logits: np.ndarray, labels: np.ndarray, classes: Sequence[str], ta
     the road-user classes (module docstring, 5)."""
     targets: float | dict[str, float] = target_precision
     if road_user_precision is not None:
+        if not 0.0 < road_user_precision < 1.0:
+            raise ValueError(f"road_user_precision={road_user_precision}: must lie between 0 and 1 (exclusive)")
         targets = {c: road_user_precision if c in ROAD_USERS else target_precision for c in classes}
     labels = np.asarray(labels, np.int64)
     known = labels >= 0
