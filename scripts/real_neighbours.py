@@ -56,8 +56,9 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     wanted = {w.strip() for w in args.labels.split(",") if w.strip()}
-    rows = [r for r in csv.DictReader(open(args.harvest / "clusters.csv"))
-            if (r["label"] in wanted or r["guess"] in wanted) and float(r["range_m"]) >= args.min_range]
+    with open(args.harvest / "clusters.csv", newline="") as f:
+        rows = [r for r in csv.DictReader(f)
+                if (r["label"] in wanted or r["guess"] in wanted) and float(r["range_m"]) >= args.min_range]
     if not rows:
         print(f"no harvested cluster labelled {', '.join(sorted(wanted))} at >= {args.min_range} m", file=sys.stderr)
         return 1
