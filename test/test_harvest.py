@@ -177,7 +177,7 @@ def test_harvest_only_the_labels_asked_for(harvested, tmp_path):
     assert main(["harvest", str(frames[0].parent), "--out", str(tmp_path / "bad"), "--labels", "car,bus"]) == 2
 
 
-def test_real_neighbours_script_draws_each_cluster_with_its_nearest_simulated_ones(harvested, tmp_path):
+def test_real_neighbours_script_draws_each_cluster_with_its_nearest_simulated_ones(harvested, tmp_path, capsys):
     """scripts/real_neighbours.py on a harvest folder: one row per cluster (itself, then its nearest
     simulated clusters), printed neighbour classes, and a picture."""
     import importlib.util
@@ -197,3 +197,11 @@ def test_real_neighbours_script_draws_each_cluster_with_its_nearest_simulated_on
         w, h = im.size
     assert w > h / 3 > 100  # 3 columns, 2 rows of (top, side) views
     assert mod.main([str(out), "--labels", "car", "--min-range", "1000", "--out", str(png)]) == 1  # nothing that far
+    # the census: every harvested cluster, by range, against the simulated ones of a sensor
+    capsys.readouterr()
+    assert mod.main([str(out), "--census", "vegetation", "--census-sensor", "vlp16", "--sim-seeds", "20",
+                     "--cache", str(tmp_path / "cache"), "--k", "5"]) == 0
+    table = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ")]
+    assert table[0].startswith("| range | real clusters a frame | vegetation-like a frame") and len(table) == 3
+    assert table[1].startswith("| 5-20 m | ") and table[2].startswith("| 20-45 m | ")
+    assert mod.main([str(out), "--census", "bicycle"]) == 2
