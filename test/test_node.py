@@ -585,6 +585,35 @@ def test_broken_params_file_fails_at_start_with_one_line(start_node, tmp_path):
     assert "cannot start" in log and "params.yaml" in log and "Traceback" not in log, log
 
 
+def test_a_signal_wrapped_by_compiled_code_is_still_a_shutdown():
+    """Ctrl-C inside a numba kernel reaches the callback as a SystemError caused by the KeyboardInterrupt
+    (seen in CI): the node treats it as the shutdown, not as a fault of the frame to log with a traceback."""
+    from t3d_ros.ros.spin import interrupted
+
+    def wrapped() -> SystemError:
+        try:
+            try:
+                raise KeyboardInterrupt
+            except KeyboardInterrupt as e:
+                raise SystemError("<function _numba_unpickle> returned a result with an exception set") from e
+        except SystemError as e:
+            try:
+                raise SystemError("CPUDispatcher(<function pack_kernel_outputs>) ...") from e
+            except SystemError as outer:
+                return outer
+
+    assert interrupted(wrapped())
+    assert interrupted(KeyboardInterrupt())
+    try:
+        raise ValueError("a bad frame")
+    except ValueError as e:
+        assert not interrupted(e)
+    loop = RuntimeError("loop")
+    loop.__context__ = RuntimeError("back")
+    loop.__context__.__context__ = loop  # a cycle ends the walk
+    assert not interrupted(loop)
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_signal_while_clouds_arrive_exits_cleanly(perception, ros_node, sig):
     """Ctrl-C (or a supervisor's SIGTERM) while clouds keep arriving: exit 0, no traceback, even when

@@ -42,7 +42,7 @@ from t3d_ros.ros.convert import (
     detections_to_markers,
     msg_to_points,
 )
-from t3d_ros.ros.spin import run_node
+from t3d_ros.ros.spin import interrupted, run_node
 from t3d_ros.segment.pipeline import PipelineConfig
 from t3d_ros.track import Tracker
 
@@ -238,6 +238,8 @@ class PerceptionNode(Node):
         try:
             res = self.perception.process(points)
         except Exception as e:  # never let one frame kill the node; report it with its traceback
+            if interrupted(e):  # Ctrl-C landed inside a kernel: the shutdown, not a fault of this frame
+                raise KeyboardInterrupt from None
             self.errors += 1
             self._log_limited(f"internal:{type(e).__name__}",
                               f"processing failed on a {len(points)}-point cloud: {e}\n{traceback.format_exc()}",

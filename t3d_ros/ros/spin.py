@@ -21,6 +21,20 @@ def init_rclpy(name: str, args: list[str] | None, **options) -> bool:
     return True
 
 
+def interrupted(error: BaseException) -> bool:
+    """Whether a KeyboardInterrupt (Ctrl-C, rclpy's SIGINT/SIGTERM handler) is among ``error``'s causes:
+    compiled code that a signal interrupts (a numba kernel unpickling its constants) wraps it in a
+    ``SystemError``, which an ``except Exception`` would otherwise report as a fault."""
+    seen: set[int] = set()
+    e: BaseException | None = error
+    while e is not None and id(e) not in seen:
+        if isinstance(e, KeyboardInterrupt):
+            return True
+        seen.add(id(e))
+        e = e.__cause__ or e.__context__
+    return False
+
+
 def run_node(make_node: Callable[[], Node], name: str, args: list[str] | None = None) -> int:
     """Spin the node until SIGINT/SIGTERM (exit 0, no traceback); exit code 2 with one ``cannot start``
     line (no traceback) when the arguments or the construction fail."""
