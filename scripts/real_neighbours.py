@@ -31,17 +31,17 @@ import numpy as np
 
 from t3d_ros.classes import ROAD_USERS
 from t3d_ros.classify.classifier import load_card
-from t3d_ros.offline.data import load_data, with_classes
+from t3d_ros.offline.data import ClusterSet, load_data, with_classes
 from t3d_ros.offline.eval.neighbours import embed, nearest
 from t3d_ros.offline.harvest import Harvested, contact_sheets
+from t3d_ros.segment.boxes import fit_boxes
+from t3d_ros.segment.pipeline import PipelineConfig
 
 
-def _box(points: np.ndarray) -> np.ndarray:
-    """Length, width (principal xy axes) and height of a cluster, m."""
-    xy = points[:, :2] - points[:, :2].mean(axis=0)
-    _, vec = np.linalg.eigh(xy.T @ xy + 1e-9 * np.eye(2))
-    ext = np.ptp(xy @ vec, axis=0)
-    return np.array([ext.max(), ext.min(), np.ptp(points[:, 2])])
+def _size(points: np.ndarray) -> np.ndarray:
+    """Length, width and height (m) of one cluster's box, fitted as the node fits it."""
+    xyz = np.ascontiguousarray(points[:, :3], np.float32)
+    return fit_boxes(xyz, np.array([0, len(xyz)]), PipelineConfig().box_method)[0, 3:6]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -78,8 +78,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     sim = with_classes(load_data("sim", "val", args.sim_seeds, args.cache, workers=1), classes, "validation data")
     sim = sim.subset(np.flatnonzero(~sim.outlier))
-    e_sim, _ = embed(args.model, sim.points, sim.offsets)
-    e_real, _ = embed(args.model, np.concatenate(real), np.r_[0, np.cumsum([len(c) for c in real])])
+    e_sim, _ = embed(args.model, sim)
+    e_real, _ = embed(args.model, ClusterSet.from_list(real, np.zeros(len(real)), classes, source="harvest",
+                                                       sensor="", frame=0))
     if args.census:
         census(args, rows, e_real, sim, e_sim, classes)
         return 0
@@ -95,12 +96,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{r['file']}: {label} {float(r['score']):.2f}, {r['points']} returns at {r['range_m']} m -> "
               f"{dict(Counter(names))}, median cosine {np.median(cos[i]):.2f}")
         if i < args.rows:
+            size = np.array([float(r[k]) for k in ("length_m", "width_m", "height_m")])  # the node's box
             cells.append(Harvested(Path(r["file"]), r["frame"], real[i], r["label"], r["guess"], float(r["score"]),
-                                   _box(real[i]), float(r["range_m"])))
+                                   size, float(r["range_m"])))
             for j, c in zip(idx[i, :args.show], cos[i, :args.show], strict=True):
                 pts = sim.cluster(j)
                 name = classes[sim.labels[j]]
-                cells.append(Harvested(Path(f"sim-{sensors[j]}"), "", pts, name, name, float(c), _box(pts),
+                cells.append(Harvested(Path(f"sim-{sensors[j]}"), "", pts, name, name, float(c), _size(pts),
                                        float(sim.ranges[j])))
     n = len(rows) * idx.shape[1]
     print(f"{len(rows)} real clusters: {same / n:.0%} of their {args.k} nearest simulated clusters have the class of "

@@ -7,7 +7,7 @@ it the label (docs/realism.md, "What the network compares real clusters with"). 
 cosine of the embeddings; the search is brute force, (Q x R) products, fine for tens of thousands of
 reference clusters.
 
-    emb, logits = embed("models/t3d_tiny.json", points, offsets)    # (K, H), (K, C)
+    emb, logits = embed("models/t3d_tiny.json", cluster_set)        # (K, H), (K, C)
     idx, cos = nearest(emb_real, emb_sim, k=10)                     # (Q, 10) each
 """
 
@@ -16,17 +16,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from t3d_ros.classify.classifier import load_card
-from t3d_ros.classify.inputs import make_inputs
+from t3d_ros.offline.data import ClusterSet
+from t3d_ros.offline.train.loop import predict
 
 
-def embed(card_path: str | Path, points: np.ndarray, offsets: np.ndarray, chunk: int = 256,
-          ) -> tuple[np.ndarray, np.ndarray]:
-    """(K, H) embeddings (the input of the network's output layer) and (K, C) logits of K packed
-    clusters (points (P, >=3) sensor frame, offsets (K+1,)), from the bundle's torch weights on the CPU
-    with the inputs the node builds (``make_inputs``)."""
+def embed(card_path: str | Path, cs: ClusterSet, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """(K, H) embeddings (the input of the network's output layer) and (K, C) logits of the clusters of
+    ``cs``, from the bundle's torch weights on the CPU with the inputs training builds (``loop.predict``)."""
     from t3d_ros.offline.eval.classifier import _torch_of_card
 
     path = Path(card_path)
@@ -35,22 +33,14 @@ def embed(card_path: str | Path, points: np.ndarray, offsets: np.ndarray, chunk:
     out_layer = getattr(getattr(net, "head", None), "out", None)
     if out_layer is None:
         raise ValueError(f"{path}: the network {card['architecture']['name']!r} has no head.out layer to embed at")
-    spec = card["input_spec"]
     seen: list[np.ndarray] = []
     hook = out_layer.register_forward_hook(lambda m, args, out: seen.append(args[0].detach().numpy().copy()))
-    logits = []
     try:
-        with torch.no_grad():
-            for a in range(0, len(offsets) - 1, chunk):
-                offs = np.asarray(offsets[a:a + chunk + 1], np.int64)
-                inputs = make_inputs(points[offs[0]:offs[-1]], offs - offs[0], spec, "cpu").as_list()
-                logits.append(net(*[torch.from_numpy(x) for x in inputs]).numpy())
+        logits = predict(net, cs, card["input_spec"], batch_size)
     finally:
         hook.remove()
-    width = out_layer.in_features
-    if not logits:
-        return np.zeros((0, width), np.float32), np.zeros((0, len(card["classes"])), np.float32)
-    return np.concatenate(seen), np.concatenate(logits)
+    emb = np.concatenate(seen) if seen else np.zeros((0, out_layer.in_features), np.float32)
+    return emb, logits
 
 
 def nearest(query: np.ndarray, reference: np.ndarray, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
