@@ -145,3 +145,56 @@ def test_the_front_layer_of_a_thick_wall_is_no_object():
     a = Pipeline(PipelineConfig(wall_split=False))(pts)
     b = Pipeline(PipelineConfig())(pts)
     np.testing.assert_array_equal(a.input_cluster_id, b.input_cluster_id)
+
+
+def _far_car_beside_a_fence(rng):
+    """KITTI-like, 35 m ahead: a hedge or fence 5 m long along the line of sight, 0.2 m beside the rear
+    and the near side of a parked car (~70 and ~60 returns, as a 64-beam sensor sees them there)."""
+    fence = np.c_[rng.uniform(31.5, 36.5, 70), rng.normal(-4.25, 0.03, 70), rng.uniform(GROUND_Z + 0.1, 0.2, 70)]
+    rear = np.c_[rng.normal(33.0, 0.03, 40), rng.uniform(-4.05, -2.5, 40), rng.uniform(GROUND_Z + 0.25, -0.6, 40)]
+    side = np.c_[rng.uniform(33.0, 35.0, 20), rng.normal(-2.45, 0.03, 20), rng.uniform(GROUND_Z + 0.3, -0.9, 20)]
+    ground = np.c_[rng.uniform(28, 40, (3000, 1)), rng.uniform(-6, 0, (3000, 1)), rng.normal(GROUND_Z, 0.01, 3000)]
+    return ground, fence, np.r_[rear, side]
+
+
+def test_a_far_car_beside_a_fence_gets_its_own_cluster():
+    rng = np.random.default_rng(7)
+    ground, fence, car = _far_car_beside_a_fence(rng)
+    pts = _cloud(ground, fence, car)
+    n0 = len(ground) + len(fence)
+    merged = Pipeline(PipelineConfig(wall_split=False))(pts)
+    ids = _clusters_of(merged, n0, len(car))
+    fence_ids = _clusters_of(merged, len(ground), len(fence))
+    assert np.bincount(ids[ids >= 0]).argmax() == np.bincount(fence_ids[fence_ids >= 0]).argmax()  # one cluster
+    assert len(fence) + len(car) < 1000  # checked since the default's minimum is below 1000
+    split = Pipeline(PipelineConfig())(pts)
+    ids = _clusters_of(split, n0, len(car))
+    fence_ids = _clusters_of(split, len(ground), len(fence))
+    car_id = np.bincount(ids[ids >= 0]).argmax()
+    assert (ids == car_id).mean() > 0.9 and not np.isin(car_id, fence_ids)
+    # with a wall split only for clusters of 1000 returns (the default until 2026-11-30) it stays merged
+    old = Pipeline(PipelineConfig(wall_split_min_points=1000))(pts)
+    np.testing.assert_array_equal(old.input_cluster_id, merged.input_cluster_id)
+
+
+def test_a_rider_stays_with_the_bicycle():
+    """A bicycle seen from the side is a vertical plane 1.8 m long with its rider in front of it: no wall."""
+    rng = np.random.default_rng(8)
+    frame = np.c_[rng.normal(10.0, 0.02, 250), rng.uniform(-0.9, 0.9, 250),
+                  rng.uniform(GROUND_Z + 0.05, GROUND_Z + 1.0, 250)]
+    rider = np.c_[rng.uniform(9.55, 9.8, 150), rng.uniform(-0.25, 0.25, 150),
+                  rng.uniform(GROUND_Z + 0.8, GROUND_Z + 1.8, 150)]
+    xyz = np.r_[frame, rider]
+    labels = np.zeros(len(xyz), np.int64)
+    recluster = lambda sub: np.zeros(len(sub), np.int64)  # noqa: E731
+    cut = split_walls(xyz, labels, recluster, min_points=60, min_length=0.0)
+    assert (cut[len(frame):] == 1).all()  # without the length rule the rider comes off
+    kept = split_walls(xyz, labels, recluster, min_points=60, min_length=PipelineConfig().wall_min_length)
+    np.testing.assert_array_equal(kept, labels)
+    assert PipelineConfig().wall_min_length > 1.8 + 2 * 0.1  # longer than a bicycle with the tolerance
+
+
+def test_wall_min_length_is_validated():
+    with pytest.raises(ValueError, match="wall_min_length"):
+        PipelineConfig(wall_min_length=-1.0).validate()
+    assert pipeline_config({"wall_min_length": 2.5}).wall_min_length == 2.5

@@ -63,6 +63,9 @@ def candidates(names: tuple[str, ...] | None = None, log: Callable[[str], None] 
     g0, c0 = DEFAULT.ground_method, DEFAULT.cluster_method
     makers: dict[str, tuple[str, Callable[[], Pipeline]]] = {f"{g0}+{c0}": ("default", Pipeline)}
     makers[f"{g0}+{c0}, no wall split"] = ("cluster", lambda: Pipeline(PipelineConfig(wall_split=False)))
+    # the wall split as it was until 2026-11-30 (night): large clusters only, no length rule
+    makers[f"{g0}+{c0}, walls of 1000+ returns"] = ("cluster", lambda: Pipeline(PipelineConfig(
+        wall_split_min_points=1000, wall_min_length=0.0)))
     for g in ("grid", "patchwork"):
         makers[f"{g}+{c0}"] = ("ground", lambda g=g: Pipeline(PipelineConfig(ground_method=g)))
     for c in ("voxel", "kdtree", "grid2d"):

@@ -80,13 +80,16 @@ class PipelineConfig:
     oversize_policy: str = _p("report", "Clusters above max_cluster_points: report (count, leave out) or keep")
 
     # Objects against walls (walls.py): in every cluster of wall_split_min_points or more returns whose
-    # dominant vertical plane holds wall_min_share of them, the returns in front of the plane are
-    # clustered again, so that a box or a person against a wall gets a cluster of its own.
+    # dominant vertical plane holds wall_min_share of them over wall_min_length or more, the returns in
+    # front of the plane are clustered again, so that a box or a person against a wall, or a car
+    # parked beside a hedge, gets a cluster of its own.
     wall_split: bool = _p(True, "Split objects standing in front of a wall off the wall's cluster")
-    wall_split_min_points: int = _p(1000, "Clusters with at least this many returns are checked for a wall",
+    wall_split_min_points: int = _p(60, "Clusters with at least this many returns are checked for a wall",
                                     "points")
     wall_tolerance: float = _p(0.1, "Returns within this distance of a wall's plane belong to the wall", "m")
     wall_min_share: float = _p(0.4, "A cluster is a wall when this share of its returns lies on its plane")
+    wall_min_length: float = _p(3.0, "... and they run at least this far along it (longer than a bicycle, "
+                                "whose frame is a plane with its rider in front)", "m")
 
     box_method: str = _p("lshape", "Oriented boxes: lshape (closeness criterion), minarea or aabb")
 
@@ -161,6 +164,7 @@ class PipelineConfig:
               and self.wall_split_min_points >= 3, "an integer >= 3")
         check("wall_tolerance", 0.01 <= self.wall_tolerance <= 1.0, "in [0.01, 1] m")
         check("wall_min_share", 0 < self.wall_min_share <= 1, "in (0, 1]")
+        check("wall_min_length", 0 <= self.wall_min_length <= 100, "in [0, 100] m")
         check("box_method", self.box_method in BOX_METHODS, f"one of {tuple(BOX_METHODS)}")
         self._check_grid_sizes()
 

@@ -154,7 +154,7 @@ class Pipeline:
         if c.wall_split and len(ng):
             labels = _walls.split_walls(
                 xyz, labels, lambda sub: self._cluster(sub, np.arange(len(sub))), c.wall_split_min_points,
-                c.wall_tolerance, c.wall_min_share, c.min_cluster_points, rows=ng)
+                c.wall_tolerance, c.wall_min_share, c.min_cluster_points, rows=ng, min_length=c.wall_min_length)
         cid_ng, order, offsets, n_over = _cluster.pack_labels(
             labels, c.min_cluster_points, c.max_cluster_points, c.oversize_policy == "keep"
         )

@@ -3,15 +3,18 @@
 A box, a bin, a parked bicycle or a person a few centimetres from a wall, a fence or a façade shares
 bird's-eye cells with it, and no distance threshold separates them (KITTI frame 000002's Misc object:
 returns 2-5 cm from the wall's). What does separate them is the wall's geometry: a wall is a vertical
-plane, and the object stands *in front of* it, on the sensor's side. So, for every large cluster
-(``min_points`` or more returns):
+plane, and the object stands *in front of* it, on the sensor's side. The same holds far away, where
+a car parked beside a hedge or a fence becomes one cluster of a hundred returns with it. So, for every
+cluster of ``min_points`` or more returns that spans ``min_length`` or more in the bird's-eye view:
 
 1. find its dominant vertical plane: a line in the bird's-eye view, fitted by RANSAC to the returns'
    x, y (pairs of returns at least 1 m apart, scored on a fixed subsample, then refitted by least
    squares to its inliers);
-2. if at least ``min_share`` of the cluster lies within ``tolerance`` of that plane, it is a wall: the
-   returns more than ``tolerance`` in front of it (between the plane and the sensor) are clustered
-   again on their own, with the pipeline's clustering;
+2. if at least ``min_share`` of the cluster lies within ``tolerance`` of that plane and those returns
+   run ``min_length`` or more along it, it is a wall: the returns more than ``tolerance`` in front of
+   it (between the plane and the sensor) are clustered again on their own, with the pipeline's
+   clustering. The length keeps objects whole whose own side is a plane shorter than a wall: a
+   bicycle's frame is one, and its rider stands in front of it;
 3. each piece of ``min_piece`` returns or more that reaches ``DEPTH_FACTOR`` x ``tolerance`` (0.25 m)
    or farther in front of the plane becomes a cluster of its own; everything else stays with the wall:
    shallower pieces (sills, pipes, the front layer of a thick hedge or of a wall whose returns scatter
@@ -19,8 +22,9 @@ plane, and the object stands *in front of* it, on the sensor's side. So, for eve
    a gap, the far side of a corner), so that a façade's own relief does not fall apart into false
    objects.
 
-Deterministic (fixed draws) and cheap: the RANSAC scores ``sample`` returns per
-hypothesis, and only a handful of clusters per frame are large. Tested on synthetic walls in
+A convex object is never split: its other faces lie behind the plane of any face the sensor sees.
+Deterministic (fixed draws) and cheap: the RANSAC scores ``sample`` returns per hypothesis, and
+clusters shorter than ``min_length`` are not fitted at all. Tested on synthetic walls in
 ``test/test_walls.py`` and on KITTI's Misc object in ``test/test_kitti.py``.
 """
 
@@ -79,12 +83,12 @@ def fit_wall_line(xy: np.ndarray, tolerance: float, iterations: int = 48, sample
 
 def split_walls(xyz: np.ndarray, labels: np.ndarray, recluster: Callable[[np.ndarray], np.ndarray],
                 min_points: int = 1000, tolerance: float = 0.1, min_share: float = 0.4,
-                min_piece: int = 10, rows: np.ndarray | None = None) -> np.ndarray:
+                min_piece: int = 10, rows: np.ndarray | None = None, min_length: float = 0.0) -> np.ndarray:
     """``labels`` (n,) of the points ``xyz`` (n, >=3, sensor frame: the sensor at the origin; with
     ``rows`` (n,), of the points ``xyz[rows]``, without copying them) with the objects in front of every
-    wall split off (module docstring). ``recluster(points (m, 3))`` returns component ids of a subset
-    (the pipeline's clustering). New clusters get ids above ``labels.max()``; labels that were not
-    split are returned unchanged (a copy)."""
+    wall split off (module docstring; a wall runs ``min_length`` [m] or more along its plane).
+    ``recluster(points (m, 3))`` returns component ids of a subset (the pipeline's clustering). New
+    clusters get ids above ``labels.max()``; labels that were not split are returned unchanged (a copy)."""
     labels = np.asarray(labels)
     out = labels.copy()
     if not len(labels):
@@ -100,8 +104,15 @@ def split_walls(xyz: np.ndarray, labels: np.ndarray, recluster: Callable[[np.nda
         return out
     rows_of = members if rows is None else rows[members]
     every = xyz[rows_of]  # one gather of all their points
+    if min_length > 0:  # the bird's-eye diagonal of every cluster, in one pass
+        starts, end = offsets[:len(ids)], offsets[len(ids)]
+        xy_all = every[:end, :2]
+        span = np.maximum.reduceat(xy_all, starts, axis=0) - np.minimum.reduceat(xy_all, starts, axis=0)
+        long_enough = np.hypot(span[:, 0], span[:, 1]) >= min_length
     next_id = top + 1
     for k, c in enumerate(ids):
+        if min_length > 0 and not long_enough[k]:
+            continue  # too short to hold a wall (most clusters of a frame: no fit)
         idx = members[offsets[k]:offsets[k + 1]]
         pts = every[offsets[k]:offsets[k + 1]]
         xy = pts[:, :2]
@@ -112,6 +123,10 @@ def split_walls(xyz: np.ndarray, labels: np.ndarray, recluster: Callable[[np.nda
         if -p0 @ normal < 0:  # the normal points to the sensor's side
             normal = -normal
         dist = (xy - p0) @ normal
+        if min_length > 0:
+            along = (xy[np.abs(dist) < tolerance] - p0) @ np.array([normal[1], -normal[0]])
+            if not len(along) or np.ptp(along) < min_length:
+                continue
         ahead = dist >= tolerance
         front = idx[ahead]
         if len(front) < min_piece:
