@@ -190,16 +190,18 @@ def make_inputs(points: Any, offsets: Any, spec: InputSpec, backend: str = "auto
 
         batch = sample_clusters(points[:, : max(cols, 3)].to(torch.float32).contiguous(), offsets,
                                 spec.n_points, backend=backend)  # (K, N, C)
-        xyz = _centred_torch(batch[:, :, :3].clone(), spec.scale) if k else batch[:, :, :3].clone()
+        mean = batch[:, :, :2].double().mean(dim=1)  # (K, 2) float64: the centre and the bearing
+        xyz = _centred_torch(batch[:, :, :3].clone(), spec.scale, mean) if k else batch[:, :, :3].clone()
         if spec.frame == "bearing" and k:
-            xyz = _turned_torch(xyz, *_bearing_torch(batch[:, :, :2]))
+            xyz = _turned_torch(xyz, *_bearing_torch(mean))
         cat = torch.cat
     else:
         batch = sample_clusters(np.ascontiguousarray(points[:, : max(cols, 3)], dtype=np.float32), offsets,
                                 spec.n_points, backend=backend)  # (K, N, C)
-        xyz = _centred_numpy(batch[:, :, :3].copy(), spec.scale) if k else batch[:, :, :3].copy()
+        mean = batch[:, :, :2].mean(axis=1, dtype=np.float64)  # (K, 2): the centre and the bearing
+        xyz = _centred_numpy(batch[:, :, :3].copy(), spec.scale, mean) if k else batch[:, :, :3].copy()
         if spec.frame == "bearing" and k:
-            xyz = _turned_numpy(xyz, *_bearing(batch[:, :, :2]))
+            xyz = _turned_numpy(xyz, *_bearing(mean))
         cat = np.concatenate
     feats = [batch[:, :, 3:4] if name == "intensity" else xyz[:, :, 2:3] / 2.0 for name in spec.point_features]
     feats_arr = cat(feats, 2) if feats else like(np.zeros((k, spec.n_points, 0), np.float32), points)
@@ -222,9 +224,10 @@ def make_inputs(points: Any, offsets: Any, spec: InputSpec, backend: str = "auto
 # The centring means (and the unit-sphere radius) are summed in float64 and rounded to float32: the
 # same float32 numbers whatever the summation order, so numpy, torch CPU and CUDA give identical
 # inputs (float32 sums differ in the last bits between them, and a bit can move a ball-query edge).
-def _centred_numpy(xyz: np.ndarray, scale: str) -> np.ndarray:
-    """(K, N, 3) float32 FPS samples -> xy on their mean, z above their lowest point (in place)."""
-    xyz[:, :, :2] -= xyz[:, :, :2].mean(axis=1, keepdims=True, dtype=np.float64).astype(np.float32)
+def _centred_numpy(xyz: np.ndarray, scale: str, mean: np.ndarray) -> np.ndarray:
+    """(K, N, 3) float32 FPS samples -> xy on their mean ``mean`` (K, 2) float64, z above their lowest
+    point (in place)."""
+    xyz[:, :, :2] -= mean.astype(np.float32)[:, None, :]
     xyz[:, :, 2] -= xyz[:, :, 2].min(axis=1, keepdims=True)
     if scale == "unit_sphere":
         xyz -= xyz.mean(axis=1, keepdims=True, dtype=np.float64).astype(np.float32)
@@ -233,10 +236,9 @@ def _centred_numpy(xyz: np.ndarray, scale: str) -> np.ndarray:
     return xyz
 
 
-def _bearing(xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(K, N, 2) sampled xy -> (K, 1) float32 cos and sin of each cluster's bearing from the sensor
-    (of its xy mean, summed in float64 as the centring is). A cluster on the sensor: bearing 0."""
-    mean = xy.mean(axis=1, dtype=np.float64)
+def _bearing(mean: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(K, 2) float64 xy means of the sampled clusters (the centring's) -> (K, 1) float32 cos and sin of
+    each cluster's bearing from the sensor. A cluster on the sensor: bearing 0."""
     norm = np.hypot(mean[:, 0], mean[:, 1])
     ok = norm > 1e-9
     cos = np.where(ok, mean[:, 0] / np.where(ok, norm, 1.0), 1.0)
@@ -244,11 +246,10 @@ def _bearing(xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return cos.astype(np.float32)[:, None], sin.astype(np.float32)[:, None]
 
 
-def _bearing_torch(xy: Any) -> tuple[Any, Any]:
+def _bearing_torch(mean: Any) -> tuple[Any, Any]:
     """``_bearing`` in torch, on the tensor's device (no copy to the host)."""
     import torch
 
-    mean = xy.double().mean(dim=1)
     norm = torch.hypot(mean[:, 0], mean[:, 1])
     ok = norm > 1e-9
     safe = torch.where(ok, norm, torch.ones_like(norm))
@@ -274,9 +275,9 @@ def _turned_torch(xyz: Any, cos: Any, sin: Any) -> Any:
     return xyz
 
 
-def _centred_torch(xyz: Any, scale: str) -> Any:
+def _centred_torch(xyz: Any, scale: str, mean: Any) -> Any:
     """``_centred_numpy`` in torch, on the tensor's device."""
-    xyz[:, :, :2] -= xyz[:, :, :2].double().mean(dim=1, keepdim=True).float()
+    xyz[:, :, :2] -= mean.float()[:, None, :]
     xyz[:, :, 2] -= xyz[:, :, 2].amin(dim=1, keepdim=True)
     if scale == "unit_sphere":
         xyz -= xyz.double().mean(dim=1, keepdim=True).float()

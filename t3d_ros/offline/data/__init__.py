@@ -93,7 +93,7 @@ def _fill(key: str, like: np.ndarray, cs: ClusterSet) -> np.ndarray:
     if key == "purity":
         return np.ones(n, np.float32)
     if key == "range_m":
-        return np.array([np.hypot(*cs.cluster(i)[:, :2].mean(axis=0)) for i in range(n)], np.float32)
+        return cs.ranges.astype(np.float32)  # computed from the points: the set lacks the key
     if like.dtype.kind in "US":
         return np.full(n, "unknown" if key == "sensor" else "", dtype=str)
     return np.zeros(n, like.dtype)

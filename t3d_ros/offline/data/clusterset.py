@@ -79,11 +79,7 @@ class ClusterSet:
         every loader writes; computed from the points for a set built without it."""
         if "range_m" in self.meta:
             return np.asarray(self.meta["range_m"], np.float64)
-        sizes = self.sizes
-        seg = np.repeat(np.arange(len(self)), sizes)
-        n = np.maximum(sizes, 1)
-        x, y = (np.bincount(seg, weights=self.points[:, i], minlength=len(self)) / n for i in (0, 1))
-        return np.hypot(x, y)
+        return centroid_ranges(self.points, self.offsets)
 
     def cluster(self, i: int) -> np.ndarray:
         """Points (n_i, 4) of cluster ``i`` (a view)."""
@@ -213,7 +209,7 @@ class ClusterSet:
         np.cumsum(sizes, out=offsets[1:])
         points = np.concatenate(clusters).astype(np.float32) if k else np.zeros((0, 4), np.float32)
         if range_m is None:
-            range_m = [float(np.hypot(*c[:, :2].mean(axis=0))) if len(c) else 0.0 for c in clusters]
+            range_m = centroid_ranges(points, offsets)
 
         def full(v, dtype):
             if isinstance(v, str | int | float):  # a str whole: np.full(k, "folder", dtype=str) keeps "f"
@@ -235,6 +231,17 @@ class ClusterSet:
     def empty(cls, class_names: Sequence[str]) -> ClusterSet:
         """A set of no clusters."""
         return cls.from_list([], [], class_names, source=[], sensor=[], frame=[], purity=[], range_m=[])
+
+
+def centroid_ranges(points: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """(K,) float64 xy distance (m) of every cluster's centroid from the sensor: the clusters of
+    ``points`` (N, >=2) packed by ``offsets`` (K + 1,); 0 for an empty cluster."""
+    sizes = np.diff(offsets)
+    k = len(sizes)
+    seg = np.repeat(np.arange(k), sizes)
+    n = np.maximum(sizes, 1)
+    x, y = (np.bincount(seg, weights=points[:, i], minlength=k) / n for i in (0, 1))
+    return np.hypot(x, y)
 
 
 def format_summary(cs: ClusterSet) -> str:
