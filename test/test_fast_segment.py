@@ -176,6 +176,49 @@ def test_wall_line_fit_identical_to_the_reference(monkeypatch):
     assert both(np.zeros((2, 2)), 0) is None
 
 
+def test_wall_split_identical_to_the_reference(monkeypatch):
+    """The one numba pass over every candidate cluster (``_fast.wall_fronts_kernel``) finds the walls
+    of the cluster-by-cluster reference with the same distances to the last bit, so the same labels:
+    random walls and fences with boxes in front, bicycles with riders, far cars beside hedges, with
+    and without the length rule."""
+    from t3d_ros.segment import walls as W
+
+    rng = np.random.default_rng(11)
+    for _ in range(30):
+        parts, labels = [], []
+        for c in range(int(rng.integers(1, 6))):
+            n = int(rng.integers(40, 3000))
+            length = rng.uniform(1.0, 12.0)
+            wall = np.column_stack([rng.uniform(0, length, n), rng.normal(0, rng.uniform(0.01, 0.15), n)])
+            box = np.column_stack([rng.uniform(0, 2, n // 5), rng.uniform(0.1, 1.5, n // 5)])
+            xy = np.vstack([wall, box])
+            a = rng.uniform(0, 2 * np.pi)
+            xy = xy @ np.array([[np.cos(a), np.sin(a)], [-np.sin(a), np.cos(a)]]) + rng.uniform(-40, 40, 2)
+            parts.append(np.column_stack([xy, rng.uniform(-1.5, 1.0, len(xy))]))
+            labels.append(np.full(len(xy), c))
+        xyz = np.vstack(parts).astype(np.float32)
+        lab = np.concatenate(labels)
+        recluster = lambda sub: (sub[:, 0] > np.median(sub[:, 0])).astype(np.int64)  # noqa: E731
+        for min_length in (0.0, 3.0):
+            kw = dict(min_points=60, min_length=min_length, min_piece=int(rng.integers(3, 20)))
+            fast = W.split_walls(xyz, lab, recluster, **kw)
+            with monkeypatch.context() as m:
+                m.setattr(_fast, "HAVE_NUMBA", False)
+                ref = W.split_walls(xyz, lab, recluster, **kw)
+            np.testing.assert_array_equal(fast, ref)
+        # the distances themselves, cluster by cluster
+        _, members, offsets, _ = pack_labels(lab, 60, len(lab), keep_oversize=True)
+        ids = np.flatnonzero(np.bincount(lab) >= 60)
+        xy_all = xyz[members][:, :2]
+        cand = np.ones(len(ids), bool)
+        is_wall, dist = _fast.wall_fronts_kernel(xy_all, offsets, cand, ids.astype(np.int64), W.SAMPLE, W._DRAWS,
+                                                 W.ITERATIONS, W.MIN_PAIR_DISTANCE, 0.1, 0.4, 0.0, 10)
+        ref_walls = dict(W._walls_reference(xy_all, offsets, cand, ids, 0.1, 0.4, 0.0, 10))
+        assert sorted(ref_walls) == np.flatnonzero(is_wall).tolist()
+        for k, d in ref_walls.items():
+            np.testing.assert_array_equal(dist[offsets[k]:offsets[k + 1]], d)
+
+
 def test_neighbourhood_table_is_cached_and_read_only():
     a = _fast.half_neighbourhood(0.15, 0.9)
     assert _fast.half_neighbourhood(0.15, 0.9) is a

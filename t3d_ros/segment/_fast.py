@@ -479,6 +479,90 @@ def wall_line_kernel(xy, step, draws, seed, iterations, min_pair, tolerance):  #
 
 
 @njit(cache=True)
+def wall_fronts_kernel(xy, offsets, cand, seeds, sample, draws, iterations, min_pair, tolerance, min_share,
+                       min_length, min_piece):  # pragma: no cover - compiled
+    """``walls._walls_reference`` for every cluster at once: cluster k is the rows
+    offsets[k]:offsets[k+1] of ``xy`` (M, 2), checked when ``cand[k]``, its RANSAC drawn with
+    ``seeds[k]``. Returns ``wall`` (K,) bool (a wall with ``min_piece`` returns or more in front of it)
+    and ``dist`` (M,) float64, each return's signed distance to its cluster's wall (+: the sensor's
+    side; set for the walls only). The reference's float64 arithmetic in its order: the inliers'
+    mean and the scatter's sums row by row, products and sums in separate steps."""
+    k_all = cand.shape[0]
+    dist = np.zeros(xy.shape[0], np.float64)
+    wall = np.zeros(k_all, np.bool_)
+    for k in range(k_all):
+        if not cand[k]:
+            continue
+        a = offsets[k]
+        b = offsets[k + 1]
+        n = b - a
+        sub, inl = wall_line_kernel(xy[a:b], (n + sample - 1) // sample, draws, seeds[k], iterations,
+                                    min_pair, tolerance)
+        m = 0
+        for s in range(inl.shape[0]):
+            if inl[s]:
+                m += 1
+        if m == 0:
+            continue
+        q = np.empty((m, 2), np.float64)
+        j = 0
+        for s in range(inl.shape[0]):
+            if inl[s]:
+                q[j, 0] = sub[s, 0]
+                q[j, 1] = sub[s, 1]
+                j += 1
+        sx = 0.0
+        sy = 0.0
+        for j in range(m):
+            sx += q[j, 0]
+            sy += q[j, 1]
+        p0x = sx / m
+        p0y = sy / m
+        sxy = 0.0
+        sxx = 0.0
+        syy = 0.0
+        for j in range(m):
+            dx = q[j, 0] - p0x
+            dy = q[j, 1] - p0y
+            sxy += dx * dy
+            sxx += dx * dx
+            syy += dy * dy
+        theta = 0.5 * math.atan2(2 * sxy, sxx - syy)
+        nx = -math.sin(theta)
+        ny = math.cos(theta)
+        ns = sub.shape[0]
+        near = 0
+        for s in range(ns):
+            if abs((sub[s, 0] - p0x) * nx + (sub[s, 1] - p0y) * ny) < tolerance:
+                near += 1
+        if near / ns < min_share:
+            continue
+        if -(p0x * nx + p0y * ny) < 0:  # the normal points to the sensor's side
+            nx = -nx
+            ny = -ny
+        n_ahead = 0
+        lo = np.inf
+        hi = -np.inf
+        for t in range(a, b):
+            ex = xy[t, 0] - p0x
+            ey = xy[t, 1] - p0y
+            d = ex * nx + ey * ny
+            dist[t] = d
+            if d >= tolerance:
+                n_ahead += 1
+            elif abs(d) < tolerance:
+                u = ex * ny + ey * -nx
+                lo = min(lo, u)
+                hi = max(hi, u)
+        if n_ahead < min_piece:
+            continue
+        if min_length > 0 and (hi < lo or hi - lo < min_length):
+            continue
+        wall[k] = True
+    return wall, dist
+
+
+@njit(cache=True)
 def pack_kernel_outputs(pts, xyz, ground, ng, cid_ng, order, keep, n_in):  # pragma: no cover - compiled
     """The pipeline's glue after packing, in one pass each (numpy's fancy indexing of (N, 4) rows is
     several times slower): cluster_id (M,), packed rows (S, C), packed xyz (S, 3), and the

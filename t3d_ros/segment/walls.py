@@ -39,13 +39,15 @@ from t3d_ros.segment import _fast
 from t3d_ros.segment.cluster import pack_labels
 
 MIN_PAIR_DISTANCE = 1.0  # m: the two returns that propose a line lie at least this far apart
+ITERATIONS = 48  # line hypotheses a cluster
+SAMPLE = 400  # returns they are scored on (every (n / SAMPLE)-th)
 DEPTH_FACTOR = 2.5  # a piece split off reaches at least this many tolerances in front of the wall
 
 
 _DRAWS = np.random.default_rng(0).random((2, 256))  # fixed draws: deterministic, and no generator per call
 
 
-def fit_wall_line(xy: np.ndarray, tolerance: float, iterations: int = 48, sample: int = 400,
+def fit_wall_line(xy: np.ndarray, tolerance: float, iterations: int = ITERATIONS, sample: int = SAMPLE,
                   seed: int = 0) -> tuple[np.ndarray, np.ndarray, float] | None:
     """The dominant line of bird's-eye points ``xy`` (n, 2): (a point on it (2,), its unit normal (2,),
     the share of the points within ``tolerance`` of it, estimated on the ``sample`` points it was
@@ -76,13 +78,48 @@ def fit_wall_line(xy: np.ndarray, tolerance: float, iterations: int = 48, sample
         inl = near[:, int(near.sum(axis=0).argmax())]
     # least squares on the inliers: the line through their mean along their main direction (the
     # 2 x 2 scatter's major axis in closed form: a fifth of an SVD's time, and a frame fits ~30 lines)
+    # Products and sums in separate numpy steps (no matmul: BLAS may fuse them), every sum down the
+    # rows of a 2-D array (numpy adds those row by row), so that the numba kernel of split_walls
+    # (_fast.wall_fronts_kernel) repeats them bit for bit.
     q = sub[inl]
     p0 = q.mean(axis=0)
-    d = q - p0
-    theta = 0.5 * math.atan2(2 * float(d[:, 0] @ d[:, 1]), float(d[:, 0] @ d[:, 0] - d[:, 1] @ d[:, 1]))
+    dx, dy = q[:, 0] - p0[0], q[:, 1] - p0[1]
+    sxy, sxx, syy = np.column_stack([dx * dy, dx * dx, dy * dy]).sum(axis=0).tolist()
+    theta = 0.5 * math.atan2(2 * sxy, sxx - syy)
     normal = np.array([-math.sin(theta), math.cos(theta)])
-    share = float((np.abs((sub - p0) @ normal) < tolerance).mean())
+    share = float((np.abs(_signed(sub, p0, normal)) < tolerance).mean())
     return p0, normal, share
+
+
+def _signed(xy: np.ndarray, p0: np.ndarray, normal: np.ndarray) -> np.ndarray:
+    """(n,) float64 (xy - p0) . normal, products and sum in separate steps."""
+    return (xy[:, 0] - p0[0]) * normal[0] + (xy[:, 1] - p0[1]) * normal[1]
+
+
+def _walls_reference(xy_all: np.ndarray, offsets: np.ndarray, cand: np.ndarray, ids: np.ndarray, tolerance: float,
+                     min_share: float, min_length: float, min_piece: int):
+    """The definition of a wall (module docstring, steps 1-2), cluster by cluster: yields (k, dist) for
+    every candidate cluster k (rows offsets[k]:offsets[k+1] of ``xy_all``) that is a wall with
+    ``min_piece`` returns or more in front of it; dist (n_k,) float64: each return's signed distance
+    to the plane, + on the sensor's side."""
+    for k in np.flatnonzero(cand):
+        xy = xy_all[offsets[k]:offsets[k + 1]]
+        line = fit_wall_line(xy, tolerance, ITERATIONS, SAMPLE, seed=int(ids[k]))
+        if line is None or line[2] < min_share:
+            continue
+        p0, normal, _ = line
+        if -(p0[0] * normal[0] + p0[1] * normal[1]) < 0:  # the normal points to the sensor's side
+            normal = -normal
+        dist = _signed(xy, p0, normal)
+        ahead = dist >= tolerance
+        if np.count_nonzero(ahead) < min_piece:
+            continue  # nothing in front (a convex object's faces all lie behind each other's planes)
+        if min_length > 0:
+            on = ~ahead & (np.abs(dist) < tolerance)
+            along = _signed(xy[on], p0, np.array([normal[1], -normal[0]]))
+            if not len(along) or np.ptp(along) < min_length:
+                continue
+        yield k, dist
 
 
 def split_walls(xyz: np.ndarray, labels: np.ndarray, recluster: Callable[[np.ndarray], np.ndarray],
@@ -108,32 +145,25 @@ def split_walls(xyz: np.ndarray, labels: np.ndarray, recluster: Callable[[np.nda
         return out
     rows_of = members if rows is None else rows[members]
     every = np.take(xyz, rows_of, axis=0)  # one gather of all their points (4x faster than xyz[rows_of])
+    starts, end = offsets[:len(ids)], offsets[len(ids)]
+    xy_all = every[:end, :2]
     if min_length > 0:  # the bird's-eye diagonal of every cluster, in one pass
-        starts, end = offsets[:len(ids)], offsets[len(ids)]
-        xy_all = every[:end, :2]
         span = np.maximum.reduceat(xy_all, starts, axis=0) - np.minimum.reduceat(xy_all, starts, axis=0)
-        long_enough = np.hypot(span[:, 0], span[:, 1]) >= min_length
+        cand = np.hypot(span[:, 0], span[:, 1]) >= min_length  # shorter: no wall (most clusters: no fit)
+    else:
+        cand = np.ones(len(ids), bool)
+    if _fast.HAVE_NUMBA:  # every candidate's plane and checks in one pass; the same walls and distances
+        is_wall, dist_all = _fast.wall_fronts_kernel(
+            xy_all, offsets, cand, ids.astype(np.int64), SAMPLE, _DRAWS, ITERATIONS, MIN_PAIR_DISTANCE,
+            float(tolerance), float(min_share), float(min_length), int(min_piece))
+        walls = ((k, dist_all[offsets[k]:offsets[k + 1]]) for k in np.flatnonzero(is_wall))
+    else:
+        walls = _walls_reference(xy_all, offsets, cand, ids, tolerance, min_share, min_length, min_piece)
     next_id = top + 1
-    for k, c in enumerate(ids):
-        if min_length > 0 and not long_enough[k]:
-            continue  # too short to hold a wall (most clusters of a frame: no fit)
+    for k, dist in walls:
         idx = members[offsets[k]:offsets[k + 1]]
         pts = every[offsets[k]:offsets[k + 1]]
-        xy = pts[:, :2]
-        line = fit_wall_line(xy, tolerance, seed=int(c))
-        if line is None or line[2] < min_share:
-            continue
-        p0, normal, _ = line
-        if -p0 @ normal < 0:  # the normal points to the sensor's side
-            normal = -normal
-        dist = (xy - p0) @ normal
         ahead = dist >= tolerance
-        if np.count_nonzero(ahead) < min_piece:
-            continue  # nothing in front (a convex object's faces all lie behind each other's planes)
-        if min_length > 0:
-            along = (xy[np.abs(dist) < tolerance] - p0) @ np.array([normal[1], -normal[0]])
-            if not len(along) or np.ptp(along) < min_length:
-                continue
         front = idx[ahead]
         pieces = np.asarray(recluster(np.ascontiguousarray(pts[ahead, :3])))
         sizes = np.bincount(pieces)
