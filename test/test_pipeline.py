@@ -218,6 +218,6 @@ def test_warmup_prepares_the_wall_split_kernel():
     if not _fast.HAVE_NUMBA:
         pytest.skip("numba not installed")
     code = ("from t3d_ros.segment.pipeline import Pipeline; from t3d_ros.segment import _fast; "
-            "Pipeline().warmup(); print(len(_fast.wall_line_kernel.signatures))")
+            "Pipeline().warmup(); print(len(_fast.wall_fronts_kernel.signatures))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300)
     assert int(out.stdout.split()[-1]) >= 1
