@@ -217,6 +217,14 @@ def test_wall_split_identical_to_the_reference(monkeypatch):
         assert sorted(ref_walls) == np.flatnonzero(is_wall).tolist()
         for k, d in ref_walls.items():
             np.testing.assert_array_equal(dist[offsets[k]:offsets[k + 1]], d)
+    # a cluster with no two returns 1 m apart has no line (the RANSAC proposes none)
+    blob = rng.uniform(0, 0.3, (100, 3)).astype(np.float32)
+    none = np.zeros(100, np.int64)
+    is_wall, _ = _fast.wall_fronts_kernel(blob[:, :2], np.array([0, 100]), np.ones(1, bool), np.zeros(1, np.int64),
+                                          W.SAMPLE, W._DRAWS, W.ITERATIONS, W.MIN_PAIR_DISTANCE, 0.1, 0.4, 0.0, 10)
+    assert not is_wall.any()
+    np.testing.assert_array_equal(W.split_walls(blob, none, lambda sub: np.zeros(len(sub), np.int64), min_points=60),
+                                  none)
 
 
 def test_neighbourhood_table_is_cached_and_read_only():

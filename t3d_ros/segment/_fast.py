@@ -498,39 +498,34 @@ def wall_fronts_kernel(xy, offsets, cand, seeds, sample, draws, iterations, min_
         n = b - a
         sub, inl = wall_line_kernel(xy[a:b], (n + sample - 1) // sample, draws, seeds[k], iterations,
                                     min_pair, tolerance)
-        m = 0
-        for s in range(inl.shape[0]):
-            if inl[s]:
-                m += 1
-        if m == 0:
+        if inl.shape[0] == 0:  # no pair of returns min_pair apart: no line
             continue
-        q = np.empty((m, 2), np.float64)
-        j = 0
-        for s in range(inl.shape[0]):
-            if inl[s]:
-                q[j, 0] = sub[s, 0]
-                q[j, 1] = sub[s, 1]
-                j += 1
+        ns = sub.shape[0]
+        m = 0
         sx = 0.0
         sy = 0.0
-        for j in range(m):
-            sx += q[j, 0]
-            sy += q[j, 1]
+        for s in range(ns):  # the inliers in order, as numpy sums sub[inl] down its rows
+            if inl[s]:
+                m += 1
+                sx += sub[s, 0]
+                sy += sub[s, 1]
+        if m == 0:
+            continue
         p0x = sx / m
         p0y = sy / m
         sxy = 0.0
         sxx = 0.0
         syy = 0.0
-        for j in range(m):
-            dx = q[j, 0] - p0x
-            dy = q[j, 1] - p0y
-            sxy += dx * dy
-            sxx += dx * dx
-            syy += dy * dy
+        for s in range(ns):
+            if inl[s]:
+                dx = sub[s, 0] - p0x
+                dy = sub[s, 1] - p0y
+                sxy += dx * dy
+                sxx += dx * dx
+                syy += dy * dy
         theta = 0.5 * math.atan2(2 * sxy, sxx - syy)
         nx = -math.sin(theta)
         ny = math.cos(theta)
-        ns = sub.shape[0]
         near = 0
         for s in range(ns):
             if abs((sub[s, 0] - p0x) * nx + (sub[s, 1] - p0y) * ny) < tolerance:
