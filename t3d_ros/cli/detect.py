@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from t3d_ros.config import load_ros_params, unknown_params
+from t3d_ros.io import _decode
 from t3d_ros.io.frames import frame_files, read_points
 from t3d_ros.perception import Perception, reuse_freed_memory
 
@@ -38,6 +39,7 @@ def build_perception(params_file: Path | None, model: str | None, device: str = 
     if unknown:  # the node warns the same way: a misspelled name must not leave a default in place unseen
         print(f"warning: {params_file}: unknown parameter(s), ignored: {', '.join(unknown)}", file=sys.stderr)
     reuse_freed_memory()  # a CLI owns its process (see perception.reuse_freed_memory)
+    _decode.warmup()  # the frame decoder's kernel before the first frame, as the node does at start
     perception = Perception.from_params(params, model=model, device=device,
                                         warn=lambda m: print(m, file=sys.stderr))
     card = perception.classifier.card.get("path") if perception.classifier is not None else None
