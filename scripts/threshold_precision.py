@@ -15,8 +15,8 @@ from scipy.stats import beta
 
 from t3d_ros.classes import ROAD_USERS
 from t3d_ros.classify.classifier import Classifier
-from t3d_ros.classify.postcheck import label_thresholds
 from t3d_ros.offline.data import load_data
+from t3d_ros.offline.train.calibrate import precision_recall
 
 
 def main() -> None:
@@ -28,24 +28,18 @@ def main() -> None:
     clf = Classifier(args.model, device="cpu")
     cal = clf.card["calibration"]
     cs = load_data("sim", "test", args.sim_seeds, args.cache)
-    prob = clf.probabilities(cs.points, cs.offsets)
-    y = np.array([clf.classes.index(c) for c in cs.class_names])[cs.labels]
-    real = ~cs.outlier
-    guess, score = prob.argmax(1), prob.max(1)
-    sparse = cal.get("sparse", {})
-    floor = label_thresholds([clf.classes[g] for g in guess], cs.sizes, cal["class_thresholds"],
-                             sparse.get("below_points", 0), sparse.get("class_thresholds"))
-    labelled = score >= floor
-    print(f"{args.model}: {len(cs)} test clusters ({int((~real).sum())} outliers)")
+    labels = np.array([clf.classes.index(c) for c in cs.class_names])[cs.labels]
+    labels[cs.outlier] = -1  # no class fits an outlier: a label on it is wrong, as in calibration
+    table = precision_recall(clf.probabilities(cs.points, cs.offsets), labels, clf.classes,
+                             cal["class_thresholds"], cs.sizes, cal.get("sparse"))
+    print(f"{args.model}: {len(cs)} test clusters ({int(cs.outlier.sum())} outliers)")
     print("class       labelled  right  precision (95 %)      recall")
     for name in ROAD_USERS:
-        k = clf.classes.index(name)
-        sel = labelled & (guess == k)
-        n, right = int(sel.sum()), int((sel & (y == k) & real).sum())
+        n, right = table[name]["labelled"], table[name]["right"]
         lo = beta.ppf(0.025, right, n - right + 1) if right else 0.0
         hi = beta.ppf(0.975, right + 1, n - right) if right < n else 1.0
         print(f"{name:10s} {n:9d} {right:6d}  {right / max(n, 1):.3f} ({lo:.3f}-{hi:.3f})  "
-              f"{right / max(int(((y == k) & real).sum()), 1):.3f}")
+              f"{table[name]['recall'] or 0.0:.3f}")
 
 
 if __name__ == "__main__":
