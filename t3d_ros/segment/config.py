@@ -88,8 +88,8 @@ class PipelineConfig:
                                     "points")
     wall_tolerance: float = _p(0.1, "Returns within this distance of a wall's plane belong to the wall", "m")
     wall_min_share: float = _p(0.4, "A cluster is a wall when this share of its returns lies on its plane")
-    wall_min_length: float = _p(3.0, "... and they run at least this far along it (longer than a bicycle, "
-                                "whose frame is a plane with its rider in front)", "m")
+    wall_min_length: float = _p(3.0, "A wall's plane runs at least this far along its cluster (longer than a "
+                                "bicycle, whose frame is a plane with its rider in front)", "m")
 
     box_method: str = _p("lshape", "Oriented boxes: lshape (closeness criterion), minarea or aabb")
 
