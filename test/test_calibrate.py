@@ -6,7 +6,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from t3d_ros.offline.train.calibrate import calibrate, choose_thresholds, marginal_threshold, precision_recall
+from t3d_ros.offline.train.calibrate import (
+    calibrate,
+    choose_thresholds,
+    marginal_threshold,
+    precision_lower_bound,
+    precision_recall,
+)
 
 CLASSES = ["car", "pedestrian", "vegetation"]
 
@@ -130,3 +136,44 @@ def test_road_users_get_their_own_stricter_target():
     assert "97% for car, pedestrian: 3.6x fewer road users" in strict["rule"]
     with pytest.raises(ValueError, match="road_user_precision=1.0"):
         calibrate(logits, labels, CLASSES, 0.9, 20, road_user_precision=1.0)
+
+
+def test_precision_lower_bound_is_the_exact_one_sided_bound():
+    assert precision_lower_bound(99, 99, 0.95) == pytest.approx(0.05 ** (1 / 99))  # all right: 0.970
+    assert precision_lower_bound(90, 100, 0.0) == 0.9  # 0: the measured ratio
+    assert precision_lower_bound(0, 10, 0.9) == 0.0 and precision_lower_bound(0, 0, 0.9) == 0.0
+    lo = [precision_lower_bound(90, 100, c) for c in (0.5, 0.75, 0.9, 0.95)]
+    assert lo == sorted(lo, reverse=True) and 0.83 < lo[-1] < 0.85  # surer: lower
+
+
+def test_confidence_keeps_small_sets_from_choosing_thresholds_too_low():
+    """On 300 labels the lowest threshold whose measured precision passes is often below the one whose true
+    precision does (the true one: from 400,000 labels of the same scores); held to the lower bound at 90 %
+    confidence, the chosen threshold falls short far less often."""
+    rng = np.random.default_rng(6)
+    big_p, big_y = _scores(rng, 400_000, 0.5)
+    order = np.argsort(-big_p[:, 0])
+    right = np.cumsum(big_y[order] == 0) / np.arange(1, len(order) + 1)
+
+    def true_precision(tau: float) -> float:
+        return float(right[np.searchsorted(-big_p[order, 0], -tau, side="right") - 1])
+
+    short = {0.0: 0, 0.9: 0}
+    for _ in range(60):
+        probs, labels = _scores(rng, 300, 0.5)
+        for conf in short:
+            tau = choose_thresholds(probs, labels, CLASSES, 0.9, 20, marginal_precision=0.0, confidence=conf)["car"]
+            short[conf] += tau < 1.0 and true_precision(tau) < 0.9
+    assert short[0.0] >= 20 and 3 * short[0.9] <= short[0.0], short  # 28 and 7 of 60
+
+
+def test_calibrate_writes_the_confidence_into_the_card():
+    rng = np.random.default_rng(7)
+    probs, labels = _scores(rng, 2000, 0.5)
+    logits = np.log(np.clip(probs, 1e-6, 1))
+    plain = calibrate(logits, labels, CLASSES, 0.9, 20, sparse_points=0)
+    sure = calibrate(logits, labels, CLASSES, 0.9, 20, sparse_points=0, confidence=0.9)
+    assert sure["class_thresholds"]["car"] > plain["class_thresholds"]["car"]
+    assert sure["confidence"] == 0.9 and "confidence" not in plain and "90% confidence" in sure["rule"]
+    with pytest.raises(ValueError, match="confidence=1.0"):
+        calibrate(logits, labels, CLASSES, 0.9, 20, confidence=1.0)

@@ -167,6 +167,9 @@ def _add_calibration_arguments(p: argparse.ArgumentParser) -> None:
                    "thresholds, chosen by the same rule (0: one threshold per class)")
     p.add_argument("--marginal-precision", type=float, default=0.5,
                    help="each threshold at least the score at which a single label is right this often (0: off)")
+    p.add_argument("--confidence", type=float, default=0.0,
+                   help="hold the exact lower bound of each precision at this confidence (e.g. 0.9) to the target, "
+                        "not the measured precision: for small labelled sets such as your own folder (0: off)")
     p.add_argument("--data-workers", type=int, default=2, help="processes for building simulated data")
 
 
@@ -181,7 +184,8 @@ def run_calibrate(args: argparse.Namespace) -> int:
 
     val = load_data(args.data, "val", args.sim_seeds, args.cache, args.data_workers)
     cal = calibrate_bundle(args.card, val, args.target_precision, args.min_support, f"{args.data} (val)",
-                           args.sparse_points, args.marginal_precision, args.road_user_precision or None)
+                           args.sparse_points, args.marginal_precision, args.road_user_precision or None,
+                           args.confidence)
     print(format_calibration(cal))
     print(f"wrote the calibration into {args.card}")
     return 0
