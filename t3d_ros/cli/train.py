@@ -183,7 +183,8 @@ def run_calibrate(args: argparse.Namespace) -> int:
     from t3d_ros.offline.train.calibrate import calibrate_bundle, format_calibration
 
     val = load_data(args.data, "val", args.sim_seeds, args.cache, args.data_workers)
-    cal = calibrate_bundle(args.card, val, args.target_precision, args.min_support, f"{args.data} (val)",
+    scenes = f"; --sim-seeds {args.sim_seeds}" if "sim" in args.data.split(",") else ""
+    cal = calibrate_bundle(args.card, val, args.target_precision, args.min_support, f"{args.data} (val{scenes})",
                            args.sparse_points, args.marginal_precision, args.road_user_precision or None,
                            args.confidence)
     print(format_calibration(cal))
