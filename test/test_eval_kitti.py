@@ -9,6 +9,7 @@ import sys
 import numpy as np
 from conftest import KITTI_ROOT, REPO, needs_kitti
 
+from t3d_ros.cli.eval_kitti import card_sim_metrics, headline
 from t3d_ros.detection import Detection
 from t3d_ros.io.kitti import KittiLabels
 from t3d_ros.offline.eval.kitti import evaluate_frame, in_camera_fov, match_detections, summarize
@@ -125,3 +126,26 @@ def test_eval_kitti_reports_a_missing_root(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "t3d_ros", "eval-kitti", str(tmp_path), "--model", ""],
                           cwd=REPO, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "no frame" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_headline_sets_real_labels_beside_simulated_ones_of_both_kinds():
+    """Real columns count the node's labels (thresholds applied); beside them the card's simulated numbers,
+    both the labels above its thresholds (calibration split) and the network's argmax (test set)."""
+    card = {"metrics": {"classes": ["car", "pedestrian"],
+                        "data": {"sim": {"confusion": [[8, 2], [1, 9]]}}},
+            "calibration": {"precision_recall": {"car": {"precision": 0.97, "recall": 0.55},
+                                                 "pedestrian": {"precision": 0.96, "recall": 0.6}}}}
+    sim = card_sim_metrics(card, ["car", "pedestrian"])
+    assert sim["car"] == {"precision": round(8 / 9, 4), "recall": 0.8, "clusters": 10,
+                          "labelled_precision": 0.97, "labelled_recall": 0.55}
+    summary = {"classes": {"all": {"true": 1, "detections": 2, "precision": 0.5, "right": 1, "objects": 2,
+                                   "found": 2},
+                           "car": {"precision": 0.5, "recall": 1.0}}}
+    text = headline(summary, sim)
+    car_row = next(line for line in text.splitlines() if line.startswith("car "))
+    assert car_row.split() == ["car", "0.50", "1.00", "0.97", "/", "0.55", "0.89", "/", "0.80"]
+    assert card_sim_metrics({"metrics": {}}, ["car"]) == {}  # a card without its test evaluation
+    # a card without a calibration section: the labelled columns are '-'
+    del card["calibration"]
+    assert "-" in next(line for line in headline(summary, card_sim_metrics(card, ["car"])).splitlines()
+                       if line.startswith("car "))

@@ -76,22 +76,33 @@ def run(args: argparse.Namespace) -> int:
 
 
 def sim_metrics(perception) -> dict:
-    """Per-class precision and recall of the model on its simulated test set, from the confusion matrix
-    in its card ({} without a classifier or without that evaluation)."""
+    """Per class, from the model's card ({} without a classifier or without its test evaluation):
+    ``precision``, ``recall`` of the network's label (argmax) on the simulated test set (the confusion
+    matrix of its metrics), and ``labelled_precision``, ``labelled_recall`` of the labels the node gives
+    (above the card's thresholds) on the simulated calibration split (its calibration report), which is
+    what the real columns measure."""
     clf = perception.classifier
-    data = (clf.card.get("metrics", {}).get("data", {}) if clf is not None else {})
+    return card_sim_metrics(clf.card, clf.classes) if clf is not None else {}
+
+
+def card_sim_metrics(card: dict, classes: list[str]) -> dict:
+    """``sim_metrics`` of a model card."""
+    data = card.get("metrics", {}).get("data", {})
     doc = data.get("sim") or next(iter(data.values()), None)
     if not doc or "confusion" not in doc:
         return {}
     import numpy as np
 
     conf = np.asarray(doc["confusion"], float)
-    classes = clf.card.get("metrics", {}).get("classes", clf.classes)
+    classes = card.get("metrics", {}).get("classes", classes)
+    labelled = card.get("calibration", {}).get("precision_recall", {})
     out = {}
     for i, name in enumerate(classes):
         col, row = conf[:, i].sum(), conf[i].sum()
         out[name] = {"precision": round(conf[i, i] / col, 4) if col else None,
-                     "recall": round(conf[i, i] / row, 4) if row else None, "clusters": int(row)}
+                     "recall": round(conf[i, i] / row, 4) if row else None, "clusters": int(row),
+                     "labelled_precision": labelled.get(name, {}).get("precision"),
+                     "labelled_recall": labelled.get(name, {}).get("recall")}
     return out
 
 
@@ -104,13 +115,17 @@ def headline(summary: dict, sim: dict) -> str:
              f"labelled objects with the right label: {a['right']}/{a['objects']}, found with any label: "
              f"{a['found']}/{a['objects']}"]
     if sim:
-        lines.append(f"{'class':<11} {'real precision':>14} {'real recall':>11}   {'sim precision':>13} "
-                     f"{'sim recall':>10}")
+        lines.append("real: labels as the node gives them (thresholds, checks); sim labelled: above the card's "
+                     "thresholds, on the simulated calibration split; sim network: the argmax on the simulated "
+                     "test set")
+        lines.append(f"{'class':<11} {'real precision':>14} {'real recall':>11}   {'sim labelled P / R':>18}   "
+                     f"{'sim network P / R':>17}")
+
+        def f(v):
+            return "-" if v is None else f"{v:.2f}"
         for cls in ROAD_USERS:
             r, s = summary["classes"].get(cls, {}), sim.get(cls, {})
-
-            def f(v):
-                return "-" if v is None else f"{v:.2f}"
             lines.append(f"{cls:<11} {f(r.get('precision')):>14} {f(r.get('recall')):>11}   "
-                         f"{f(s.get('precision')):>13} {f(s.get('recall')):>10}")
+                         f"{f(s.get('labelled_precision')) + ' / ' + f(s.get('labelled_recall')):>18}   "
+                         f"{f(s.get('precision')) + ' / ' + f(s.get('recall')):>17}")
     return "\n".join(lines)
