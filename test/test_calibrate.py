@@ -175,5 +175,7 @@ def test_calibrate_writes_the_confidence_into_the_card():
     sure = calibrate(logits, labels, CLASSES, 0.9, 20, sparse_points=0, confidence=0.9)
     assert sure["class_thresholds"]["car"] > plain["class_thresholds"]["car"]
     assert sure["confidence"] == 0.9 and "confidence" not in plain and "90% confidence" in sure["rule"]
+    assert all("; ;" not in c["rule"] and "fits); 1.0 if never" in c["rule"].replace(
+        "; the precision's exact lower bound at 90% confidence must reach the target", "") for c in (plain, sure))
     with pytest.raises(ValueError, match="confidence=1.0"):
         calibrate(logits, labels, CLASSES, 0.9, 20, confidence=1.0)

@@ -241,7 +241,7 @@ def calibrate(logits: np.ndarray, labels: np.ndarray, classes: Sequence[str], ta
                  + (f"right ({road_user_precision:.0%} for {', '.join(c for c in classes if c in ROAD_USERS)}: "
                     f"{_street_factor(road_user_precision, target_precision):.1f}x fewer road users than the "
                     f"simulation still give {target_precision:.0%}) " if road_user_precision is not None else "right ")
-                 + "on the threshold set (validation clusters + outliers, which no label fits); "
+                 + "on the threshold set (validation clusters + outliers, which no label fits)"
                  + (f"; the precision's exact lower bound at {confidence:.0%} confidence must reach the target"
                     if confidence > 0 else "")
                  + f"; 1.0 if never (at least {min_support} labels to judge)"
