@@ -24,7 +24,8 @@ def main() -> None:
     ap.add_argument("--cache", default="out/cache")
     ap.add_argument("--confidence", type=float, nargs="+", default=[0.0, 0.5, 0.75, 0.9, 0.95])
     args = ap.parse_args()
-    classes = json.loads(open(args.model).read())["classes"]
+    card = json.loads(open(args.model).read())
+    classes, rule = card["classes"], card["calibration"]  # refitted by the card's own rule, C aside
     cs = with_classes(load_data("sim", "val", args.sim_seeds, args.cache), classes, "sim (val)")
     labels, counts = np.where(cs.outlier, -1, cs.labels), np.diff(cs.offsets)
     logits = bundle_logits(args.model, cs.points, cs.offsets)
@@ -33,8 +34,9 @@ def main() -> None:
     for conf in args.confidence:
         given, right = dict.fromkeys(classes, 0), dict.fromkeys(classes, 0)
         for fit, judge in (halves, halves[::-1]):
-            cal = calibrate(logits[fit], labels[fit], classes, 0.9, 20, counts[fit], road_user_precision=0.97,
-                            confidence=conf)
+            cal = calibrate(logits[fit], labels[fit], classes, rule["target_precision"], rule["min_support"],
+                            counts[fit], rule["sparse"]["below_points"], rule["marginal_precision"],
+                            rule.get("road_user_precision"), conf)
             table = precision_recall(softmax(logits[judge], cal["temperature"]), labels[judge], classes,
                                      cal["class_thresholds"], counts[judge], cal.get("sparse"))
             for c in classes:
