@@ -5,8 +5,9 @@ surest are real, and the simulated ones it is surest are simulated (docs/realism
         --sim hdl64 --out docs/realism_giveaways
 
 The discriminator is the realism report's (gradient boosting on ``offline/eval/realism.FEATURES``),
-cross-validated with whole frames held out, the real clusters weighted up to balance the two sides; each
-cluster gets the probability of being real from the fold that did not see its frame. Writes
+cross-validated with whole real recordings held out (a drive's consecutive frames together: see
+``holdout_groups``), the real clusters weighted up to balance the two sides; each
+cluster gets the probability of being real from the fold that did not see its recording. Writes
 ``<out>_real.png`` and ``<out>_sim.png`` (``--count`` clusters each, most telling first) and prints the
 feature medians of the telling fifth against all clusters. The real frames are only looked at: nothing
 here trains or tunes anything the node uses.
@@ -23,13 +24,13 @@ import numpy as np
 
 from t3d_ros.cli.realism import real_frames, sim_frames
 from t3d_ros.config import pipeline_config
-from t3d_ros.offline.eval.realism import FEATURES, describe_frames
+from t3d_ros.offline.eval.realism import FEATURES, cluster_groups, describe_frames
 from t3d_ros.offline.harvest import Harvested, contact_sheets
 from t3d_ros.segment.pipeline import Pipeline
 
 
 def held_out_probabilities(x: np.ndarray, y: np.ndarray, groups: np.ndarray, seed: int = 0) -> np.ndarray:
-    """(K,) probability of being real for every cluster, from the fold that held its frame out."""
+    """(K,) probability of being real for every cluster, from the fold that held its group out."""
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.model_selection import StratifiedGroupKFold
 
@@ -53,14 +54,14 @@ def main() -> int:
     pipe = Pipeline(pipeline_config({}))
     real_list = list(real_frames(args.real))
     sim_list = list(sim_frames(args.sim, args.frames, 0))
-    real = describe_frames(((n, p, None) for n, p, _ in real_list), pipe)
+    real = describe_frames(((n, p, None, rec) for n, p, _, rec in real_list), pipe)
     sim = describe_frames(((n, p, None) for n, p, _ in sim_list), pipe)
     frames = [*sim, *real]
     x = np.concatenate([f.features for f in frames])
     y = np.concatenate([np.full(len(f.features), i >= len(sim)) for i, f in enumerate(frames)]).astype(int)
-    groups = np.concatenate([np.full(len(f.features), i) for i, f in enumerate(frames)])
-    prob = held_out_probabilities(x, y, groups)
-    sources = [(n, p) for n, p, _ in (*sim_list, *real_list)]
+    groups = np.concatenate([np.full(len(f.features), i) for i, f in enumerate(frames)])  # the frame
+    prob = held_out_probabilities(x, y, cluster_groups(sim, real)[0])
+    sources = [(n, p) for n, p, *_ in (*sim_list, *real_list)]
     for side, name, sign in ((1, "real", -1.0), (0, "sim", 1.0)):
         idx = np.flatnonzero(y == side)
         order = idx[np.argsort(sign * prob[idx])]  # real: highest p(real) first; sim: lowest first

@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import KITTI, needs_kitti
+from conftest import KITTI, KITTI_ODOMETRY, needs_kitti
 
 from t3d_ros.offline.eval.realism import (
     FEATURES,
@@ -16,6 +16,7 @@ from t3d_ros.offline.eval.realism import (
     discriminator,
     format_report,
     ground_ring_radii,
+    holdout_groups,
     is_clutter,
     realism_report,
 )
@@ -155,6 +156,45 @@ def test_discriminator_cannot_tell_two_draws_of_one_population():
     assert again == d  # seeded: the same numbers every run
 
 
+def _drives(seed: int, drives: int, frames: int, clusters: int = 40):
+    """Real-like recordings: each drive passes one street, its frames the street's clusters a little moved."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for d in range(drives):
+        street = rng.normal(0, 1, (clusters, len(FEATURES)))  # the same population as ``_population``
+        for i in range(frames):
+            x = street + rng.normal(0, 0.01, street.shape)
+            out.append(FrameClusters(f"drive{d}/{i}", x, [""] * clusters, rng.uniform(0, 1, 100),
+                                     recording=f"drive{d}"))
+    return out
+
+
+def test_discriminator_holds_consecutive_frames_out_together():
+    # Real and simulated clusters come from one population, but the real frames are consecutive: held
+    # out one by one, each meets its neighbours in training and is recognised (the leak); held out by
+    # recording, the two sides cannot be told apart.
+    d = discriminator(_population(40, 9), _drives(41, 3, 3), repeats=1)
+    assert d["held_out"] == "recordings"
+    assert d["auc_frames"] > 0.75, d
+    assert 0.35 < d["auc"] < 0.65, d
+    # independent frames are unaffected: both ways the same population gives ~0.5
+    d = discriminator(_population(20, 6), _population(21, 6), repeats=1)
+    assert 0.35 < d["auc_frames"] < 0.65 and 0.35 < d["auc"] < 0.65, d
+
+
+def test_holdout_groups_by_recording_or_in_blocks_of_one():
+    frames = _drives(50, 2, 3)
+    assert holdout_groups(frames) == (["drive0"] * 3 + ["drive1"] * 3, "recordings")
+    independent = _population(51, 4)  # no recording: each frame its own
+    assert holdout_groups(independent)[0] == [f.name for f in independent]
+    one = _drives(52, 1, 7)  # a single recording: contiguous blocks, one per fold
+    groups, how = holdout_groups(one, folds=3)
+    assert how == "blocks of one recording"
+    assert groups == ["drive0#0"] * 3 + ["drive0#1"] * 2 + ["drive0#2"] * 2
+    d = discriminator(_population(53, 7), one, repeats=1)
+    assert d["held_out"] == "blocks of one recording" and 0 <= d["auc"] <= 1
+
+
 def test_realism_report_uses_equal_amounts_of_sim_and_real():
     sim, real = _population(30, 9), _population(31, 3)
     rep = realism_report(sim, real, repeats=1)
@@ -162,9 +202,11 @@ def test_realism_report_uses_equal_amounts_of_sim_and_real():
     assert len(d["auc_per_sim_set"]) == 3  # three disjoint sets of 3 sim frames against the 3 real ones
     assert d["frames"] == {"sim": 3, "real": 3}
     assert d["auc"] == pytest.approx(np.mean(d["auc_per_sim_set"]), abs=1e-3)
+    assert d["auc_frames"] == pytest.approx(np.mean(d["auc_frames_per_sim_set"]), abs=1e-3)
     assert rep["sim"]["frames"] == 9 and rep["real"]["frames"] == 3
     text = format_report(rep)
     assert "ROC AUC" in text and all(name in text for name in FEATURES)
+    assert "real recordings held out" in text and "every frame held out on its own" in text
 
 
 # --- the command ----------------------------------------------------------------------------------------
@@ -203,7 +245,8 @@ def test_realism_cli_on_simulated_frames_as_real(tmp_path, capsys):
     assert rep["sim"]["points_per_object"] and "car" in rep["sim"]["points_per_object"]  # sim has labels
     assert rep["real"]["points_per_object"] == {}  # bare .bin files have none
     d = rep["discriminator"]
-    assert {"auc", "auc_std", "clusters", "frames", "feature_auc", "auc_per_sim_set"} <= set(d)
+    assert {"auc", "auc_std", "clusters", "frames", "feature_auc", "auc_per_sim_set", "auc_frames"} <= set(d)
+    assert d["held_out"] == "blocks of one recording"  # one folder: one drive, held out in blocks
     assert 0 <= d["auc"] <= 1 and d["frames"] == {"sim": 2, "real": 2} and set(d["feature_auc"]) == set(FEATURES)
     assert d["clusters"] == {"sim": sum(rep["sim"]["clusters_per_frame"]),
                              "real": sum(rep["real"]["clusters_per_frame"])}
@@ -228,8 +271,11 @@ def test_kitti_frames_carry_per_point_classes_into_cluster_labels():
     from t3d_ros.cli.realism import real_frames
     from t3d_ros.segment.pipeline import Pipeline
 
-    name, pts, labels = next(iter(real_frames([KITTI])))
+    name, pts, labels, recording = next(iter(real_frames([KITTI])))
     assert pts.shape[1] == 4 and len(labels) == len(pts)
+    assert recording == ""  # KITTI's object frames are independent: each is held out on its own
+    drive = [rec for *_, rec in real_frames([KITTI_ODOMETRY])]  # a folder of consecutive frames: one drive
+    assert len(drive) == 6 and set(drive) == {str(KITTI_ODOMETRY)}
     fc = describe_frame(name, pts, Pipeline(), labels)
     assert len(fc.labels) == len(fc.features) > 10
     assert {lab for lab in fc.labels if lab} and set(fc.labels) <= {"", "car", "truck", "pedestrian", "cyclist",

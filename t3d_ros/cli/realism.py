@@ -2,7 +2,9 @@
 
 ``--real`` takes KITTI object roots (``training/velodyne`` with ``label_2`` and ``calib``: the labelled
 boxes give per-class statistics), folders of frames (``*.bin``, ``*.pcd``, ``*.npy``; a ``velodyne/``
-sub-folder is looked into), single frame files and rosbag2 MCAP bags (every PointCloud2 topic). Both
+sub-folder is looked into), single frame files and rosbag2 MCAP bags (every PointCloud2 topic). The
+frames of one folder or bag are taken as one recording (consecutive frames of a drive), which the
+discriminator holds out whole; the frames of a KITTI object root are independent. Both
 sides are segmented with the same parameters (``--params``, default: the node's defaults). Writes the
 report as JSON (``--json``), a markdown table (``--md``, also printed) and a picture (``--png``).
 """
@@ -32,17 +34,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--png", type=Path, help="write the histograms here")
 
 
-def real_frames(paths: list[Path]) -> Iterator[tuple[str, np.ndarray, list[str] | None]]:
-    """(name, points (N, 4), per-point class or None) of every real frame named by ``paths``: labelled
-    KITTI object roots give per-point classes from their boxes; anything else ``iter_frames`` reads."""
+def real_frames(paths: list[Path]) -> Iterator[tuple[str, np.ndarray, list[str] | None, str]]:
+    """(name, points (N, 4), per-point class or None, recording) of every real frame named by ``paths``:
+    labelled KITTI object roots give per-point classes from their boxes and independent frames (recording
+    ""); anything else ``iter_frames`` reads, each path one recording (a folder or a bag: one drive)."""
     from t3d_ros.io.frames import iter_frames
 
     for path in paths:
         if (path / "training" / "label_2").is_dir() or (path / "label_2").is_dir():
-            yield from _kitti_frames(path)
+            yield from ((*frame, "") for frame in _kitti_frames(path))
         else:
             for name, pts in iter_frames([path]):
-                yield name, pts, None
+                yield name, pts, None, str(path)
 
 
 def _kitti_frames(root: Path) -> Iterator[tuple[str, np.ndarray, list[str]]]:
