@@ -1,6 +1,7 @@
-"""Same-run A/B of the cloud decoder: ``points_from_view``'s numba pass against its numpy path, on the
-messages the benchmark decodes (simulated HDL-64E and OS1-128 frames in their drivers' layouts, a
-KITTI frame), interleaved, in one process. Prints a Markdown table; outputs are checked identical.
+"""Same-run A/B of the cloud decoder: ``points_from_view``'s numba pass (into a fresh array, and into a
+buffer kept between clouds, as the node decodes) against its numpy path, on the messages the benchmark
+decodes (simulated HDL-64E and OS1-128 frames in their drivers' layouts, a KITTI frame), interleaved,
+in one process. Prints a Markdown table; outputs are checked identical.
 
     .venv/bin/python scripts/decode_ab.py --kitti ../shared/data/kitti [--out benchmarks/results/decode_ab.md]
 """
@@ -16,7 +17,8 @@ import numpy as np
 from t3d_ros.bench.data import kitti_frames, sim_frames
 from t3d_ros.bench.node import cloud_message
 from t3d_ros.io import _decode
-from t3d_ros.ros.convert import msg_to_points
+from t3d_ros.io.cloud import points_from_view
+from t3d_ros.ros.convert import msg_to_points, msg_view
 
 
 def main() -> None:
@@ -28,27 +30,31 @@ def main() -> None:
     args = ap.parse_args()
     frames = list(sim_frames(1, ("hdl64", "os1-128"))) + (list(kitti_frames(args.kitti))[:1] if args.kitti else [])
     _decode.warmup()
-    rows = ["| frame | slots | point step | numpy path ms | numba pass ms | ratio | identical |",
-            "|---|---|---|---|---|---|---|"]
+    rows = ["| frame | slots | point step | numpy path ms | numba pass ms | into a kept buffer ms | numpy / numba | "
+            "numba / buffer | identical |", "|---|---|---|---|---|---|---|---|---|"]
     for f in frames:
         msg = cloud_message(*f.cloud)
         fast = msg_to_points(msg)
-        have, t = _decode.HAVE_NUMBA, {"numpy": [], "numba": []}
+        buffer = np.empty((msg.width * msg.height, 4), np.float32)
+        have, t = _decode.HAVE_NUMBA, {"numpy": [], "numba": [], "buffer": []}
+        decoders = {"numpy": msg_to_points, "numba": msg_to_points,
+                    "buffer": lambda m, buffer=buffer: points_from_view(msg_view(m), out=buffer)}
         try:
+            same = bool(np.array_equal(decoders["buffer"](msg), fast))
             _decode.HAVE_NUMBA = False
-            same = bool(np.array_equal(msg_to_points(msg), fast))
-            for _ in range(args.rounds):  # interleaved: the machine's drift hits both alike
-                for name, flag in (("numpy", False), ("numba", True)):
-                    _decode.HAVE_NUMBA = flag
+            same &= bool(np.array_equal(msg_to_points(msg), fast))
+            for _ in range(args.rounds):  # interleaved: the machine's drift hits all alike
+                for name, decode in decoders.items():
+                    _decode.HAVE_NUMBA = name != "numpy"
                     for _ in range(args.reps):
                         t0 = time.perf_counter()
-                        msg_to_points(msg)
+                        decode(msg)
                         t[name].append((time.perf_counter() - t0) * 1e3)
         finally:
             _decode.HAVE_NUMBA = have
-        a, b = float(np.median(t["numpy"])), float(np.median(t["numba"]))
+        a, b, c = (float(np.median(t[k])) for k in ("numpy", "numba", "buffer"))
         rows.append(f"| {f.name} | {msg.width * msg.height // 1000}k | {msg.point_step} B | {a:.2f} | {b:.2f} | "
-                    f"{a / b:.2f}x | {same} |")
+                    f"{c:.2f} | {a / b:.2f}x | {b / c:.2f}x | {same} |")
     text = "\n".join(rows)
     print(text)
     if args.out:

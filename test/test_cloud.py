@@ -188,6 +188,8 @@ def test_decode_kernel_identical_to_the_numpy_path(monkeypatch):
         pytest.skip("numba not installed")
     rng = np.random.default_rng(8)
 
+    buffer = np.full((6000, 4), -1.0, np.float32)  # kept between clouds, as the node keeps it
+
     def both(view):
         fast = points_from_view(view)
         with monkeypatch.context() as m:
@@ -195,6 +197,9 @@ def test_decode_kernel_identical_to_the_numpy_path(monkeypatch):
             ref = points_from_view(view)
         assert fast.dtype == ref.dtype == np.float32 and fast.flags.c_contiguous
         np.testing.assert_array_equal(fast, ref)
+        into = points_from_view(view, out=buffer)  # one pass into the caller's buffer: a view of it
+        np.testing.assert_array_equal(into, ref)
+        assert (np.shares_memory(into, buffer) or len(into) == 0) and into.flags.c_contiguous
         return fast
 
     for itemsize, names in ((22, ("x", "y", "z", "intensity")), (48, ("x", "y", "z", "intensity")),
@@ -211,6 +216,13 @@ def test_decode_kernel_identical_to_the_numpy_path(monkeypatch):
         assert len(out) == int(np.sum(np.isfinite(a["x"]) & np.isfinite(a["z"])))
         both(np.frombuffer(a.tobytes(), dt).reshape(50, 100))  # organized
         both(np.frombuffer(a.tobytes(), dt)[:0])  # empty
+    # a buffer too small, or not (N, 4) float32, is not written: a fresh array comes back
+    a = np.zeros(7000, np.dtype({"names": ["x", "y", "z"], "formats": ["<f4"] * 3}))
+    for bad in (buffer, buffer.astype(np.float64), buffer[:, :3], np.asfortranarray(np.zeros((8000, 4), np.float32))):
+        before = bad.copy()
+        out = points_from_view(a, out=bad)
+        assert len(out) == 7000 and not np.shares_memory(out, bad)
+        np.testing.assert_array_equal(bad, before)
     # a uint16 intensity takes the numpy path: still float32 rows
     dt = np.dtype({"names": ["x", "y", "z", "intensity"], "formats": ["<f4", "<f4", "<f4", "<u2"],
                    "offsets": [0, 4, 8, 12], "itemsize": 16})

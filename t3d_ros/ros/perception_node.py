@@ -33,14 +33,15 @@ from visualization_msgs.msg import MarkerArray
 from t3d_ros.classes import CLASSES, UNKNOWN_ID
 from t3d_ros.config import NODE_PARAMS, TRACK_PARAMS, pipeline_config, tracker_config, unknown_params
 from t3d_ros.io import _decode
-from t3d_ros.io.cloud import CloudError
+from t3d_ros.io.cloud import CloudError, points_from_view
+from t3d_ros.io.stamps import SkippedFrames
 from t3d_ros.perception import Perception, parse_class_thresholds, reuse_freed_memory, with_tracks
 from t3d_ros.ros.convert import (
     array_to_msg,
     clusters_to_array,
     detections_to_detection3d_array,
     detections_to_markers,
-    msg_to_points,
+    msg_view,
 )
 from t3d_ros.ros.spin import interrupted, run_node
 from t3d_ros.segment.pipeline import PipelineConfig
@@ -74,6 +75,9 @@ class PerceptionNode(Node):
         reuse_freed_memory()  # the node owns its process: keep per-frame buffers in the heap
         self.perception = Perception.from_params(p, warn=self.get_logger().warning)
         _decode.warmup()  # the cloud decoder's kernel, before the first cloud (Perception warmed its own)
+        # decoded points are written into this buffer, kept between clouds (grown to the largest cloud
+        # seen): one pass and no fresh 2 MB array per scan; the points live only within a callback
+        self._points_buffer = np.empty((0, 4), np.float32)
         self.mode = self.perception.mode
         clf = self.perception.classifier
         if clf is not None:
@@ -124,8 +128,7 @@ class PerceptionNode(Node):
         self.oversize_total = 0
         self._last_oversize = 0
         self.frames_skipped = 0
-        self._last_stamp_ns = 0
-        self._stamp_gaps: deque[int] = deque(maxlen=200)
+        self._skipped = SkippedFrames()
         self._window: deque[tuple[float, int, int]] = deque()  # (time, frames processed, frames lost)
         self.get_logger().info(
             f"listening on '{self.sub.topic_name}' (best effort); {self.mode}, "
@@ -196,20 +199,6 @@ class PerceptionNode(Node):
         text = f"{message} (seen {count} time(s); next report of this cause in >= {LOG_INTERVAL_S:.0f} s)"
         (self.get_logger().error if error else self.get_logger().warning)(text)
 
-    def _count_skipped(self, stamp_ns: int) -> None:
-        """Frames not seen since the last cloud: the gap between input stamps in sensor periods, minus
-        one. The period is the 10th percentile of recent gaps (right whenever some consecutive frames
-        arrive; jitter of a fraction of a period does not count). A stamp that goes back or jumps by
-        more than 10 s is a restart or a pause (a bag looping), not lost frames."""
-        last, self._last_stamp_ns = self._last_stamp_ns, stamp_ns
-        if stamp_ns <= 0 or last <= 0 or stamp_ns <= last or stamp_ns - last > 10_000_000_000:
-            return
-        gap = stamp_ns - last
-        self._stamp_gaps.append(gap)
-        if len(self._stamp_gaps) >= 10:
-            period = float(np.percentile(self._stamp_gaps, 10))
-            self.frames_skipped += max(0, round(gap / period) - 1)
-
     def _report_oversize(self, n_oversize: int) -> None:
         """Clusters above max_cluster_points are never dropped silently: counted and logged."""
         self._last_oversize = n_oversize
@@ -225,11 +214,14 @@ class PerceptionNode(Node):
     def _on_cloud(self, msg: PointCloud2) -> None:
         t0 = time.perf_counter()
         self._last_frame_id = msg.header.frame_id
-        self._count_skipped(msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec)
+        self.frames_skipped += self._skipped.update(msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec)
         if self._is_stale(msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec):
             return
         try:
-            points = msg_to_points(msg)
+            view = msg_view(msg)  # checks the header against the buffer before anything is allocated
+            if self._points_buffer.shape[0] < view.size:
+                self._points_buffer = np.empty((view.size, 4), np.float32)
+            points = points_from_view(view, out=self._points_buffer)
         except CloudError as e:
             self.rejected[e.cause] += 1
             self._log_limited(e.cause, f"dropped PointCloud2 from '{self.sub.topic_name}': {e}")
