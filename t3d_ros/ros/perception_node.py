@@ -75,8 +75,8 @@ class PerceptionNode(Node):
         reuse_freed_memory()  # the node owns its process: keep per-frame buffers in the heap
         self.perception = Perception.from_params(p, warn=self.get_logger().warning)
         _decode.warmup()  # the cloud decoder's kernel, before the first cloud (Perception warmed its own)
-        # decoded points are written into this buffer, kept between clouds (grown to the largest cloud
-        # seen): one pass and no fresh 2 MB array per scan; the points live only within a callback
+        # decoded points are written into this buffer, kept between clouds (sized to the clouds that
+        # come): one pass and no fresh 2 MB array per scan; the points live only within a callback
         self._points_buffer = np.empty((0, 4), np.float32)
         self.mode = self.perception.mode
         clf = self.perception.classifier
@@ -219,7 +219,8 @@ class PerceptionNode(Node):
             return
         try:
             view = msg_view(msg)  # checks the header against the buffer before anything is allocated
-            if self._points_buffer.shape[0] < view.size:
+            held = self._points_buffer.shape[0]
+            if held < view.size or held > 4 * view.size + 1_000_000:  # grow; give back what one huge cloud took
                 self._points_buffer = np.empty((view.size, 4), np.float32)
             points = points_from_view(view, out=self._points_buffer)
         except CloudError as e:
