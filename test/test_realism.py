@@ -195,6 +195,13 @@ def test_holdout_groups_by_recording_or_in_blocks_of_one():
     assert d["held_out"] == "blocks of one recording" and 0 <= d["auc"] <= 1
 
 
+def test_one_real_frame_is_not_measured_rather_than_an_error():
+    rep = realism_report(_population(60, 3), _population(61, 1), repeats=1)
+    assert np.isnan(rep["discriminator"]["auc"])
+    assert "not measured" in format_report(rep)  # and the statistics are still there
+    assert rep["real"]["frames"] == 1 and rep["real"]["clusters_per_frame"] == [40]
+
+
 def test_realism_report_uses_equal_amounts_of_sim_and_real():
     sim, real = _population(30, 9), _population(31, 3)
     rep = realism_report(sim, real, repeats=1)

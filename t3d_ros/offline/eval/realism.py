@@ -221,11 +221,16 @@ def discriminator(sim: Sequence[FrameClusters], real: Sequence[FrameClusters], r
 
 
 def _fold_auc(x: np.ndarray, y: np.ndarray, groups: np.ndarray, folds: int, seed: int) -> float:
-    """Mean over the held-out folds (``StratifiedGroupKFold``) of the ROC AUC within each fold."""
+    """Mean over the held-out folds (``StratifiedGroupKFold``) of the ROC AUC within each fold; NaN
+    when either side has fewer than two groups (nothing to hold out while training on the rest). With
+    fewer groups a side than ``folds``, as many folds as its groups."""
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.metrics import roc_auc_score
     from sklearn.model_selection import StratifiedGroupKFold
 
+    folds = min(folds, len(np.unique(groups[y == 0])), len(np.unique(groups[y == 1])))
+    if folds < 2:
+        return float("nan")
     out = []
     cv = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
     for tr, te in cv.split(x, y, groups):
@@ -296,14 +301,20 @@ def format_report(report: dict) -> str:
     d, s, r = report["discriminator"], report["sim"], report["real"]
     sets = d.get("auc_per_sim_set", [d["auc"]])
     frames = d.get("auc_frames_per_sim_set", [])
-    lines = [f"sim-vs-real discriminator (gradient boosting on {len(FEATURES)} cluster features, real "
-             f"{d.get('held_out', 'frames')} held out): "
-             f"ROC AUC {d['auc']:.3f} +- {d['auc_std']:.3f} (mean of {len(sets)} set(s) of {d['frames']['sim']} sim "
-             f"frames against {d['frames']['real']} real: {', '.join(f'{a:.3f}' for a in sets)}; "
-             f"0.5 = indistinguishable)", "",
-             *([f"with every frame held out on its own (as measured before 2026-12-01; too high where real frames "
-                f"are consecutive): ROC AUC {d['auc_frames']:.3f} ({', '.join(f'{a:.3f}' for a in frames)})", ""]
-               if frames else []),
+    if not np.isfinite(d["auc"]):
+        head = [f"sim-vs-real discriminator: not measured ({d['frames']['real']} real frame(s); it needs real "
+                "frames in two or more groups to hold out, and as many simulated ones)", ""]
+    else:
+        head = [f"sim-vs-real discriminator (gradient boosting on {len(FEATURES)} cluster features, real "
+                f"{d.get('held_out', 'frames')} held out): "
+                f"ROC AUC {d['auc']:.3f} +- {d['auc_std']:.3f} (mean of {len(sets)} set(s) of {d['frames']['sim']} "
+                f"sim frames against {d['frames']['real']} real: {', '.join(f'{a:.3f}' for a in sets)}; "
+                f"0.5 = indistinguishable)", ""]
+        if frames:
+            head += [f"with every frame held out on its own (as measured before 2026-12-01; too high where real "
+                     f"frames are consecutive): ROC AUC {d['auc_frames']:.3f} "
+                     f"({', '.join(f'{a:.3f}' for a in frames)})", ""]
+    lines = [*head,
              "| statistic | sim | real | feature AUC |", "|---|---|---|---|",
              f"| clusters per frame (median) | {s['clusters_per_frame_median']:g} | "
              f"{r['clusters_per_frame_median']:g} | |",
