@@ -196,6 +196,27 @@ def test_patch_holes_are_per_object_blocks_and_spare_the_ground() -> None:
     assert (holes != _patch_holes(inst, ring, col, salt=8)).mean() > 0.1  # another scan, other holes
 
 
+def test_glossy_surfaces_mirror_slanted_beams_away() -> None:
+    # A 4 x 0.05 x 2 m panel 10 m ahead, facing the sensor or turned 70 degrees: rough, it returns
+    # from any angle; glossy (car paint, glass), it keeps a share cos(incidence)^gloss of the beams.
+    def returns(gloss: float, yaw: float) -> int:
+        part = ob.box((10.0, 0.0, -0.73), (0.05, 4.0, 2.0), 0.5, rot=ob.rot_z(yaw), gloss=gloss)
+        f = scan(Scene([SimObject.from_parts(1, "misc", [part], yaw)], GroundModel.flat()), IDEAL, seed=0)
+        return int((f.instance == 1).sum())
+
+    facing, slanted = 0.0, np.radians(70.0)
+    assert returns(2.0, facing) > 0.85 * returns(0.0, facing)  # facing the sensor: as rough
+    rough, paint, glass = returns(0.0, slanted), returns(0.5, slanted), returns(2.0, slanted)
+    assert rough > 100
+    assert paint == pytest.approx(rough * np.cos(slanted) ** 0.5, rel=0.2)  # cos 70 deg = 0.34
+    assert glass == pytest.approx(rough * np.cos(slanted) ** 2, abs=0.08 * rough)
+    assert returns(2.0, slanted) == glass  # hashed per beam: the same scan, the same returns
+    # the car model: paint and glass glossy, wheels, plates and lights not
+    parts = ob.car(np.random.default_rng(1))
+    assert {p.gloss for p in parts if p.retro} == {0.0} and any(p.gloss == 2.0 for p in parts)
+    assert any(p.gloss == 0.5 for p in parts)
+
+
 def test_object_behind_wall_is_occluded() -> None:
     wall = _box_obj(1, "structure", (8.0, 0.0, 0.0), (0.3, 12.0, 6.0))
     car_parts = ob.place_parts(ob.car(np.random.default_rng(0)), np.array([14.0, 0.0, -1.73]), np.eye(3))

@@ -19,7 +19,7 @@ apart. With frames held out one by one, the discriminator meets in training the 
 real frame it is tested on and recognises that street's objects, not what makes a cluster real; the
 simulated frames are independent scenes and have no such neighbours, so the AUC comes out too high
 (on the nine real frames here, six of them consecutive, over nine sets of simulated frames: 0.79 with
-frames held out, 0.63 with the drive held out whole, for the simulator of 2026-12-01; 0.88 and 0.78
+frames held out, 0.62 with the drive held out whole, for the simulator of 2026-12-01; 0.88 and 0.78
 for that of 2026-11-23; docs/realism.md). The
 AUC with frames held out is still reported (``auc_frames``), as it was measured before 2026-12-01.
 """

@@ -65,6 +65,7 @@ class _Prims:
     refl: np.ndarray  # (P,)
     transmit: np.ndarray  # (P,)
     mfp: np.ndarray  # (P,) mean free path of volume parts (foliage), 0 for surfaces
+    gloss: np.ndarray  # (P,) cos(incidence) exponent of glossy surfaces (paint, glass), 0 for rough ones
     jitter: np.ndarray  # (P,)
     retro: np.ndarray  # (P,) bool
     label: np.ndarray  # (P,) int16 class id or GROUND_ID
@@ -113,6 +114,7 @@ def _primitives(scene: Scene) -> _Prims:
         refl=np.array([p.refl for p in parts], dtype=np.float64).reshape(n),
         transmit=np.array([p.transmit for p in parts], dtype=np.float64).reshape(n),
         mfp=np.array([p.mfp for p in parts], dtype=np.float64).reshape(n),
+        gloss=np.array([p.gloss for p in parts], dtype=np.float64).reshape(n),
         jitter=np.array([p.jitter for p in parts], dtype=np.float64).reshape(n),
         retro=np.array([p.retro for p in parts], dtype=bool).reshape(n),
         label=np.array(labels, dtype=np.int16).reshape(n),
@@ -287,6 +289,7 @@ def _returns(
     inst = np.where(is_ground, NO_INSTANCE, pr.instance[pi] if pr.instance.size else 0).astype(np.int32)
     if pr.instance.size:
         keep &= ~_patch_holes(inst, ring, col, salt)
+        keep &= ~_mirrored(np.where(is_ground, 0.0, pr.gloss[pi]), cos_i, ring, col, salt)
     keep &= (t >= sensor.min_range) & (t <= sensor.max_range)
     # intensity: reflectivity x weakly Lambertian incidence x range falloff, minus a noise floor;
     # retro-reflectors saturate. Drivers report integers.
@@ -340,6 +343,18 @@ def _patch_holes(instance: np.ndarray, ring: np.ndarray, col: np.ndarray, salt: 
         share = HOLES_MAX * _mix(salt, instance)
         cell = _mix(salt, instance, ring // HOLE_RINGS, col // HOLE_COLUMNS, 1)
     return obj & (cell < share)
+
+
+def _mirrored(gloss: np.ndarray, cos_i: np.ndarray, ring: np.ndarray, col: np.ndarray, salt: int) -> np.ndarray:
+    """(N,) bool: returns that a glossy surface mirrors away: a share 1 - cos(incidence)^gloss of them
+    (hashed per beam: draws no random numbers, so the scenes and the other noise stay as they were)."""
+    glossy = gloss > 0.0
+    out = np.zeros(gloss.shape, dtype=bool)
+    if glossy.any():
+        with np.errstate(over="ignore"):
+            u = _mix(salt, ring[glossy], col[glossy], 3)
+        out[glossy] = u >= np.maximum(cos_i[glossy], 1e-6) ** gloss[glossy]
+    return out
 
 
 # Depth steps at an object's edge between which echoes blend (m): below VEIL_MIN it is one surface,

@@ -16,13 +16,15 @@ the probability that a ray passes through the part (glass, spokes, foliage, mesh
 ``jitter`` moves a return up to that many metres deeper (rays that enter foliage); ``retro`` marks
 retro-reflectors (plates, signs, cone bands) that return near-saturated intensity; ``mfp`` > 0 makes
 a box or ellipsoid a *volume* of leaves with that mean free path (m): rays return from inside it at
-exponentially distributed depths, or pass through (dense bush ~0.1-0.3 m, open crown ~0.5-1.5 m).
+exponentially distributed depths, or pass through (dense bush ~0.1-0.3 m, open crown ~0.5-1.5 m);
+``gloss`` > 0 makes a surface glossy (clearcoat, glass): it keeps only a share cos(incidence)^gloss
+of the beams that meet it, the rest mirrored away (0: rough, returns from any angle).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -44,6 +46,7 @@ class Part:
     jitter: float = 0.0
     retro: bool = False
     mfp: float = 0.0
+    gloss: float = 0.0
 
 
 def rot_x(a: float) -> np.ndarray:
@@ -157,6 +160,9 @@ def _cloth(rng: np.random.Generator) -> float:
 # ---- vehicles -----------------------------------------------------------------------------------
 
 _GLASS = 0.45  # share of rays that pass through windows (to the interior or beyond)
+# Glossy surfaces keep a share cos(incidence)^gloss of their returns: real clearcoat and glass mirror
+# a slanted beam away, so a parked car returns its sides and ends, little of its roof and bonnet.
+_GLOSS_GLASS, _GLOSS_PAINT = 2.0, 0.5
 
 
 def _windscreen(x_top: float, x_bottom: float, z_top: float, z_bottom: float, width: float) -> Part:
@@ -165,7 +171,8 @@ def _windscreen(x_top: float, x_bottom: float, z_top: float, z_bottom: float, wi
     d = p1 - p0
     length = float(np.linalg.norm(d))
     pitch = np.arctan2(-d[2], d[0])  # rotate the slab's x axis onto d
-    return box(0.5 * (p0 + p1), (length, width, 0.03), 0.05, rot=rot_y(pitch), transmit=_GLASS)
+    return box(0.5 * (p0 + p1), (length, width, 0.03), 0.05, rot=rot_y(pitch), transmit=_GLASS,
+               gloss=_GLOSS_GLASS)
 
 
 def car(rng: np.random.Generator) -> list[Part]:
@@ -198,7 +205,8 @@ def car(rng: np.random.Generator) -> list[Part]:
     # Lower body; the nose and the tail are a little lower than the belt line.
     nose = _u(rng, 0.5, 0.8)
     parts.append(
-        box((x_off * 0.2, 0, 0.5 * (clearance + belt)), (length - 2 * nose, width, belt - clearance), paint)
+        box((x_off * 0.2, 0, 0.5 * (clearance + belt)), (length - 2 * nose, width, belt - clearance), paint,
+            gloss=_GLOSS_PAINT)
     )
     for sign in (1, -1):
         z_top = belt - _u(rng, 0.05, 0.15)
@@ -207,6 +215,7 @@ def car(rng: np.random.Generator) -> list[Part]:
                 (sign * (0.5 * length - 0.5 * nose) + x_off * 0.2, 0, 0.5 * (clearance + 0.05 + z_top)),
                 (nose, width - 0.04, z_top - clearance - 0.05),
                 paint,
+                gloss=_GLOSS_PAINT,
             )
         )
     if kind == "sedan":
@@ -222,8 +231,9 @@ def car(rng: np.random.Generator) -> list[Part]:
         cab_len = length * _u(rng, 0.58, 0.68)
         cab_c = -0.5 * length + 0.1 + 0.5 * cab_len
     roof_h = height - belt
-    parts.append(box((cab_c, 0, belt + 0.5 * roof_h), (cab_len, cab_w, roof_h), paint * 0.8, transmit=_GLASS))
-    parts.append(box((cab_c, 0, height - 0.02), (cab_len, cab_w, 0.04), paint))  # opaque roof
+    parts.append(box((cab_c, 0, belt + 0.5 * roof_h), (cab_len, cab_w, roof_h), paint * 0.8, transmit=_GLASS,
+                     gloss=_GLOSS_GLASS))
+    parts.append(box((cab_c, 0, height - 0.02), (cab_len, cab_w, 0.04), paint, gloss=_GLOSS_PAINT))  # roof
     ws = roof_h / np.tan(np.radians(_u(rng, 28, 40)))
     parts.append(_windscreen(cab_c + 0.5 * cab_len, cab_c + 0.5 * cab_len + ws, height, belt, cab_w))
     if kind == "sedan":
@@ -233,9 +243,9 @@ def car(rng: np.random.Generator) -> list[Part]:
         bed_len = 0.5 * length + cab_c - 0.5 * cab_len - 0.1
         bx = -0.5 * length + 0.5 * bed_len
         bed_top = belt + 0.05
-        parts.append(box((bx, 0.5 * width - 0.03, bed_top - 0.25), (bed_len, 0.06, 0.5), paint))
-        parts.append(box((bx, -0.5 * width + 0.03, bed_top - 0.25), (bed_len, 0.06, 0.5), paint))
-        parts.append(box((-0.5 * length + 0.03, 0, bed_top - 0.25), (0.06, width, 0.5), paint))
+        parts.append(box((bx, 0.5 * width - 0.03, bed_top - 0.25), (bed_len, 0.06, 0.5), paint, gloss=_GLOSS_PAINT))
+        parts.append(box((bx, -0.5 * width + 0.03, bed_top - 0.25), (bed_len, 0.06, 0.5), paint, gloss=_GLOSS_PAINT))
+        parts.append(box((-0.5 * length + 0.03, 0, bed_top - 0.25), (0.06, width, 0.5), paint, gloss=_GLOSS_PAINT))
     tyre = _u(rng, 0.03, 0.08)
     wy = 0.5 * width - 0.13
     for x in (0.5 * wheelbase + x_off, -0.5 * wheelbase + x_off):
@@ -247,6 +257,7 @@ def car(rng: np.random.Generator) -> list[Part]:
                 (cab_c + 0.5 * cab_len - 0.1, sign * (0.5 * width + 0.08), belt + 0.08),
                 (0.12, 0.16, 0.12),
                 paint,
+                gloss=_GLOSS_PAINT,
             )
         )
         # licence plates and rear lights are retro-reflective
@@ -270,8 +281,9 @@ def van(rng: np.random.Generator) -> list[Part]:
     length, width, height = _u(rng, 5.0, 6.5), _u(rng, 1.95, 2.15), _u(rng, 2.2, 2.8)
     r_w = _u(rng, 0.33, 0.4)
     nose = _u(rng, 0.6, 0.9)
-    parts = [box((-0.5 * nose, 0, 0.5 * (height + 0.3)), (length - nose, width, height - 0.3), paint),
-             box((0.5 * length - 0.5 * nose, 0, 0.65), (nose, width - 0.05, 0.7), paint),
+    parts = [box((-0.5 * nose, 0, 0.5 * (height + 0.3)), (length - nose, width, height - 0.3), paint,
+                 gloss=_GLOSS_PAINT),
+             box((0.5 * length - 0.5 * nose, 0, 0.65), (nose, width - 0.05, 0.7), paint, gloss=_GLOSS_PAINT),
              _windscreen(0.5 * length - nose, 0.5 * length - 0.1, height - 0.2, 1.05, width - 0.15)]
     for x in (0.5 * length - nose - 0.3, -0.5 * length + 1.0):
         for y in (0.5 * width - 0.2, -0.5 * width + 0.2):
@@ -965,11 +977,7 @@ def make_object(label: str, rng: np.random.Generator) -> list[Part]:
 def place_parts(parts: list[Part], position: np.ndarray, rot: np.ndarray) -> list[Part]:
     """The parts moved into the parent frame: ``x_parent = rot @ x_object + position``."""
     position = np.asarray(position, dtype=np.float64)
-    return [
-        Part(p.kind, rot @ p.center + position, rot @ p.rot, p.params, p.refl, p.transmit, p.jitter, p.retro,
-             p.mfp)
-        for p in parts
-    ]
+    return [replace(p, center=rot @ p.center + position, rot=rot @ p.rot) for p in parts]
 
 
 def parts_half_extents(parts: list[Part], frame: np.ndarray) -> np.ndarray:

@@ -181,8 +181,7 @@ def _wrap(a: np.ndarray) -> np.ndarray:
 
 
 def _shift_part(p: Part, center: np.ndarray, rot: np.ndarray | None = None) -> Part:
-    return Part(p.kind, center, p.rot if rot is None else rot, p.params, p.refl, p.transmit, p.jitter, p.retro,
-                p.mfp)
+    return dataclasses.replace(p, center=center, rot=p.rot if rot is None else rot)
 
 
 def _ground_seen_from(g: GroundModel, origin: np.ndarray) -> GroundModel:
