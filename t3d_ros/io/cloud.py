@@ -206,7 +206,7 @@ def points_from_view(view: np.ndarray, with_intensity: bool = True, out: np.ndar
     intensity field gives zeros. Raises ``CloudError`` when x, y or z is missing or not scalar.
     ``out``: an optional (>= view.size, 4) float32 C-order buffer kept by the caller between clouds;
     the numba pass then writes into it and returns a view of its first rows, valid until the buffer is
-    written again (the node decodes every cloud so: no fresh 2 MB array, and its page faults, per scan).
+    written again (the node decodes every cloud so: one pass, and no fresh 2 MB array per scan).
     """
     names = view.dtype.names or ()
     missing = [c for c in "xyz" if c not in names]

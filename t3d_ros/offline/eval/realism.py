@@ -168,7 +168,8 @@ def holdout_groups(frames: Sequence[FrameClusters], folds: int = 3) -> tuple[lis
 
     Each recording is one group (a frame without one is its own). With fewer than two recordings
     there is nothing to hold out whole, so each recording is cut into ``folds`` contiguous blocks of
-    frames (blocked cross-validation: only the frames at a block's edge have a neighbour in training).
+    frames (blocked cross-validation: it shrinks the leak, it does not remove it, since an object seen
+    in two blocks is still met in training; the report names which of the two it used).
     """
     keys = [f.recording or f.name for f in frames]
     if len(set(keys)) >= 2:
