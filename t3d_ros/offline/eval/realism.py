@@ -377,7 +377,9 @@ def realism_png(path: str | Path, sim: Sequence[FrameClusters], real: Sequence[F
     for ax in axs[len(panels):]:
         ax.axis("off")
     d = report["discriminator"]
-    fig.suptitle(title or f"simulated vs real clusters: discriminator AUC {d['auc']:.2f} "
+    frames = f"; {d['auc_frames']:.2f} with every frame held out" if "auc_frames" in d else ""
+    fig.suptitle(title or f"simulated vs real clusters: discriminator AUC {d['auc']:.2f} with real "
+                 f"{d.get('held_out', 'frames')} held out{frames} "
                  f"({d['clusters']['sim']} sim / {d['clusters']['real']} real clusters)")
     fig.tight_layout()
     Path(path).parent.mkdir(parents=True, exist_ok=True)
