@@ -214,8 +214,9 @@ class PerceptionNode(Node):
     def _on_cloud(self, msg: PointCloud2) -> None:
         t0 = time.perf_counter()
         self._last_frame_id = msg.header.frame_id
-        self.frames_skipped += self._skipped.update(msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec)
-        if self._is_stale(msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec):
+        stamp_ns = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+        self.frames_skipped += self._skipped.update(stamp_ns)
+        if self._is_stale(stamp_ns):
             return
         try:
             view = msg_view(msg)  # checks the header against the buffer before anything is allocated
@@ -239,7 +240,6 @@ class PerceptionNode(Node):
                               error=True)
             return
         header = msg.header
-        stamp_ns = header.stamp.sec * 1_000_000_000 + header.stamp.nanosec
         detections = res.detections
         t_track = time.perf_counter()
         if self.tracker is not None:

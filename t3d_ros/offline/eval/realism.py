@@ -174,11 +174,7 @@ def holdout_groups(frames: Sequence[FrameClusters], folds: int = 3) -> tuple[lis
     keys = [f.recording or f.name for f in frames]
     if len(set(keys)) >= 2:
         return keys, "recordings"
-    groups = []
-    for key in dict.fromkeys(keys):
-        idx = [i for i, k in enumerate(keys) if k == key]
-        groups += [f"{key}#{j * folds // len(idx)}" for j in range(len(idx))]
-    return groups, "blocks of one recording"
+    return [f"{key}#{j * folds // len(keys)}" for j, key in enumerate(keys)], "blocks of one recording"
 
 
 def cluster_groups(sim: Sequence[FrameClusters], real: Sequence[FrameClusters], folds: int = 3,
