@@ -6,7 +6,7 @@ surest are real, and the simulated ones it is surest are simulated (docs/realism
 
 The discriminator is the realism report's (gradient boosting on ``offline/eval/realism.FEATURES``),
 cross-validated with whole real recordings held out (a drive's consecutive frames together: see
-``holdout_groups``), the real clusters weighted up to balance the two sides; each
+``holdout_groups``), the two sides weighted equally (``held_out_scores``); each
 cluster gets the probability of being real from the fold that did not see its recording. Writes
 ``<out>_real.png`` and ``<out>_sim.png`` (``--count`` clusters each, most telling first) and prints the
 feature medians of the telling fifth against all clusters. The real frames are only looked at: nothing
@@ -24,23 +24,9 @@ import numpy as np
 
 from t3d_ros.cli.realism import real_frames, sim_frames
 from t3d_ros.config import pipeline_config
-from t3d_ros.offline.eval.realism import FEATURES, cluster_groups, describe_frames
+from t3d_ros.offline.eval.realism import FEATURES, cluster_groups, describe_frames, held_out_scores
 from t3d_ros.offline.harvest import Harvested, contact_sheets
 from t3d_ros.segment.pipeline import Pipeline
-
-
-def held_out_probabilities(x: np.ndarray, y: np.ndarray, groups: np.ndarray, seed: int = 0) -> np.ndarray:
-    """(K,) probability of being real for every cluster, from the fold that held its group out."""
-    from sklearn.ensemble import HistGradientBoostingClassifier
-    from sklearn.model_selection import StratifiedGroupKFold
-
-    prob = np.zeros(len(y))
-    for tr, te in StratifiedGroupKFold(n_splits=3, shuffle=True, random_state=seed).split(x, y, groups):
-        w = np.where(y[tr] == 1, (y[tr] == 0).sum() / max((y[tr] == 1).sum(), 1), 1.0)
-        clf = HistGradientBoostingClassifier(max_iter=200, learning_rate=0.05, max_leaf_nodes=15,
-                                             random_state=seed).fit(x[tr], y[tr], sample_weight=w)
-        prob[te] = clf.predict_proba(x[te])[:, 1]
-    return prob
 
 
 def main() -> int:
@@ -60,7 +46,9 @@ def main() -> int:
     x = np.concatenate([f.features for f in frames])
     y = np.concatenate([np.full(len(f.features), i >= len(sim)) for i, f in enumerate(frames)]).astype(int)
     groups = np.concatenate([np.full(len(f.features), i) for i, f in enumerate(frames)])  # the frame
-    prob = held_out_probabilities(x, y, cluster_groups(sim, real)[0])
+    prob = np.full(len(y), np.nan)  # P(real) from the fold that held the cluster's recording out
+    for te, p in held_out_scores(x, y, cluster_groups(sim, real)[0]):
+        prob[te] = p
     sources = [(n, p) for n, p, *_ in (*sim_list, *real_list)]
     for side, name, sign in ((1, "real", -1.0), (0, "sim", 1.0)):
         idx = np.flatnonzero(y == side)

@@ -26,7 +26,7 @@ AUC with frames held out is still reported (``auc_frames``), as it was measured 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -217,18 +217,19 @@ def discriminator(sim: Sequence[FrameClusters], real: Sequence[FrameClusters], r
             "frames": {"sim": len(sim), "real": len(real)}, "feature_auc": per_feature}
 
 
-def _fold_auc(x: np.ndarray, y: np.ndarray, groups: np.ndarray, folds: int, seed: int) -> float:
-    """Mean over the held-out folds (``StratifiedGroupKFold``) of the ROC AUC within each fold; NaN
-    when either side has fewer than two groups (nothing to hold out while training on the rest). With
-    fewer groups a side than ``folds``, as many folds as its groups."""
+def held_out_scores(x: np.ndarray, y: np.ndarray, groups: np.ndarray, folds: int = 3,
+                    seed: int = 0) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """The discriminator, cross-validated: for each ``StratifiedGroupKFold`` fold (``groups`` held out
+    whole) whose training and test parts hold both sides, ``(test indices, P(real) of those clusters)``
+    from gradient boosting trained on the rest, the two sides weighted equally. ``x`` (K, F), ``y``
+    (K,) 1 = real. With fewer groups a side than ``folds``, as many folds as its groups; with fewer
+    than two, no fold (nothing to hold out while training on the rest)."""
     from sklearn.ensemble import HistGradientBoostingClassifier
-    from sklearn.metrics import roc_auc_score
     from sklearn.model_selection import StratifiedGroupKFold
 
     folds = min(folds, len(np.unique(groups[y == 0])), len(np.unique(groups[y == 1])))
     if folds < 2:
-        return float("nan")
-    out = []
+        return
     cv = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
     for tr, te in cv.split(x, y, groups):
         if not 0 < y[te].mean() < 1 or not 0 < y[tr].mean() < 1:
@@ -237,7 +238,15 @@ def _fold_auc(x: np.ndarray, y: np.ndarray, groups: np.ndarray, folds: int, seed
         weight = np.where(y[tr] == 1, 0.5 / share, 0.5 / (1.0 - share))
         clf = HistGradientBoostingClassifier(max_iter=200, learning_rate=0.05, max_leaf_nodes=15,
                                              random_state=seed).fit(x[tr], y[tr], sample_weight=weight)
-        out.append(roc_auc_score(y[te], clf.predict_proba(x[te])[:, 1]))
+        yield te, clf.predict_proba(x[te])[:, 1]
+
+
+def _fold_auc(x: np.ndarray, y: np.ndarray, groups: np.ndarray, folds: int, seed: int) -> float:
+    """Mean over the held-out folds of the ROC AUC within each fold (:func:`held_out_scores`); NaN
+    when there is no such fold."""
+    from sklearn.metrics import roc_auc_score
+
+    out = [roc_auc_score(y[te], p) for te, p in held_out_scores(x, y, groups, folds, seed)]
     return float(np.mean(out)) if out else float("nan")
 
 
