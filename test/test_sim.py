@@ -260,6 +260,22 @@ def test_edge_veil_blends_only_close_surfaces() -> None:
         assert (np.mean(depth > 0.15) > 0.2) == veil, (gap, np.mean(depth > 0.15))
 
 
+def test_street_lamps_are_at_most_three_columns_wide_at_20_m() -> None:
+    # Real lamp posts at 15-60 m come out one or two azimuth columns wide (KITTI, HDL-64E: median 13
+    # returns); posts 18-30 cm across made simulated ones up to 5 columns wide at 20 m, where the
+    # columns lie 6 cm apart (docs/realism.md, item 18). 12-18 cm with the beam's footprint: 3 at most.
+    rng = np.random.default_rng(0)
+    sensor = get_sensor("hdl64")
+    widths = []
+    for _ in range(12):
+        parts = ob.place_parts(ob.pole(rng, "lamp"), np.array([20.0, 0.0, -1.73]), ob.rot_z(0.0))
+        f = scan(Scene([SimObject.from_parts(1, "pole", parts, 0.0)], GroundModel.flat()), sensor, seed=0)
+        low = (f.instance == 1) & (f.xyz[:, 2] < 0.0)  # the post below the sensor, not the arm
+        assert low.sum() > 0
+        widths.append(len(np.unique(f.column[low])))
+    assert max(widths) <= 3, widths
+
+
 def test_dropout_rate() -> None:
     wall = _box_obj(1, "structure", (6.0, 0.0, 0.0), (0.3, 10.0, 8.0), refl=0.8)
     scene = Scene([wall], GroundModel.flat())

@@ -534,7 +534,7 @@ def pole(rng: np.random.Generator, kind: str | None = None) -> list[Part]:
     metal = _u(rng, 0.15, 0.45)
     if kind == "lamp":
         h = _u(rng, 5.0, 10.0)
-        r0 = _u(rng, 0.09, 0.15)
+        r0 = _u(rng, 0.06, 0.09)  # columns of 4-10 m: 12-18 cm across at the base (EN 40), tapering
         parts = [cone(0, 0, -0.05, h + 0.05, r0, r0 * _u(rng, 0.45, 0.8), metal)]
         arm = _u(rng, 0.5, 2.5)
         rise = _u(rng, 0.0, 0.5)
