@@ -7,7 +7,7 @@ import pytest
 from conftest import KITTI, needs_kitti
 
 from t3d_ros.geometry import points_in_boxes
-from t3d_ros.io.kitti import OBJECT_TYPES, load_frame, read_calib, read_labels
+from t3d_ros.io.kitti import OBJECT_TYPES, kitti_rings, load_frame, read_calib, read_labels, thin_rings
 from t3d_ros.offline.eval.segmentation import match_objects
 from t3d_ros.segment.pipeline import Pipeline, PipelineConfig
 
@@ -24,6 +24,54 @@ def test_points_in_boxes_rotated():
 
 
 @needs_kitti
+def _kitti_ordered_scan(rng: np.random.Generator, rings: int = 8, columns: int = 600) -> tuple[np.ndarray, np.ndarray]:
+    """A scan stored as KITTI stores it: ring by ring from the top, each once around from straight ahead
+    (azimuth 0 -> 180, wrap, -180 -> 0), some returns missing; (N, 4) points and (N,) true rings."""
+    pts, truth = [], []
+    for ring in range(rings):
+        az = np.radians(np.linspace(0.0, 360.0, columns, endpoint=False) + 0.1)
+        az = np.where(az > np.pi, az - 2 * np.pi, az)
+        keep = rng.random(columns) > 0.3
+        keep[0] = ring == 0 or keep[0]  # the scan's first return starts it
+        el = np.radians(2.0 - 0.4 * ring)
+        r = rng.uniform(5.0, 60.0, keep.sum())
+        a = az[keep]
+        pts.append(np.column_stack([r * np.cos(a), r * np.sin(a), r * np.tan(el), np.zeros_like(r)]))
+        truth.append(np.full(keep.sum(), ring))
+    return np.concatenate(pts).astype(np.float32), np.concatenate(truth)
+
+
+def test_kitti_rings_are_recovered_from_the_storage_order():
+    pts, truth = _kitti_ordered_scan(np.random.default_rng(0))
+    assert np.array_equal(kitti_rings(pts), truth)
+    # a return jittering across +-180 right after the wrap is no second wrap
+    i = int(np.flatnonzero(np.diff(np.arctan2(pts[:, 1], pts[:, 0])) < -np.pi)[2]) + 2
+    jittered = pts.copy()
+    jittered[i, 1] = abs(jittered[i, 1]) + 1e-3  # back to +179.9 degrees
+    jittered[i, 0] = -abs(jittered[i, 0])
+    rings = kitti_rings(jittered)
+    assert rings.max() == truth.max() and np.mean(rings == truth) > 0.999
+    thin = thin_rings(pts, 2)
+    assert np.array_equal(thin, pts[truth % 2 == 0]) and thin_rings(pts, 1) is pts
+    with pytest.raises(ValueError):
+        thin_rings(pts, 0)
+    assert len(kitti_rings(np.zeros((0, 3), np.float32))) == 0
+
+
+@needs_kitti
+@pytest.mark.parametrize("frame", FRAMES)
+def test_kitti_rings_of_the_shared_frames(frame):
+    # 64 lasers: one ring each (a ring the sensor never closes may merge with the next), each at its own
+    # elevation, from the top down
+    pts, _ = load_frame(ROOT, frame)
+    rings = kitti_rings(pts)
+    assert 62 <= rings.max() + 1 <= 64
+    far = np.hypot(pts[:, 0], pts[:, 1]) > 10.0  # near returns sit off their laser's angle (its offset)
+    el = np.degrees(np.arctan2(pts[:, 2], np.hypot(pts[:, 0], pts[:, 1])))
+    med = [np.median(el[far & (rings == k)]) for k in range(rings.max() + 1) if (far & (rings == k)).sum() > 20]
+    assert len(med) > 30 and np.all(np.diff(med) < 0.05)  # the lower rings meet the ground within 10 m
+
+
 def test_calib_and_label_conversion():
     calib = read_calib(ROOT / "training" / "calib" / "000000.txt")
     assert calib["R0_rect"].shape == (3, 3) and calib["Tr_velo_to_cam"].shape == (3, 4)

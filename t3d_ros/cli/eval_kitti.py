@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from t3d_ros.classes import ROAD_USERS
-from t3d_ros.io.kitti import read_calib, read_labels, read_velodyne
+from t3d_ros.io.kitti import read_calib, read_labels, read_velodyne, thin_rings
 from t3d_ros.offline.eval.kitti import eval_png, evaluate_frame, format_table, frame_ids, summarize, training_dir
 
 
@@ -30,6 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help="classifier model card; default: the params file's model_path, else the "
                         "shipped model ('' = clustering only)")
     parser.add_argument("--device", default="auto", help="classifier device: auto, cpu or cuda")
+    parser.add_argument("--every-ring", type=int, default=1, metavar="N",
+                        help="keep the returns of every N-th of the 64 lasers: 2 is a 32-beam view of the same "
+                             "streets, 4 a 16-beam one (a sparser sensor; objects keep --min-points of what is left)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -45,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     for fid in ids:
         calib = read_calib(t / "calib" / f"{fid}.txt")
         labels = read_labels(t / "label_2" / f"{fid}.txt", calib)
-        points = read_velodyne(t / "velodyne" / f"{fid}.bin")
+        points = thin_rings(read_velodyne(t / "velodyne" / f"{fid}.bin"), args.every_ring)
         res = perception.process(points)
         fe = evaluate_frame(fid, points, labels, calib, res.detections, args.max_range, args.min_points,
                             args.margin, args.image_width)
@@ -58,12 +61,12 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
     summary = summarize(frames)
     scope = (f"objects within {args.max_range:g} m in the camera's view with >= {args.min_points} returns, "
-             f"{len(frames)} frame(s)")
+             f"{len(frames)} frame(s)" + (f", one laser in {args.every_ring}" if args.every_ring > 1 else ""))
     sim = sim_metrics(perception)
     print(f"eval-kitti: {scope}\n{headline(summary, sim)}\n{format_table(summary)}")
     if args.json:
         doc = {"settings": {"max_range": args.max_range, "min_points": args.min_points, "margin": args.margin,
-                            "image_width": args.image_width},
+                            "image_width": args.image_width, "every_ring": args.every_ring},
                "model": (str(perception.classifier.card["path"]) if perception.classifier is not None else None),
                "frames": [fe.to_json() for fe in frames], **summary, "sim_test": sim}
         text = json.dumps(doc, indent=1)

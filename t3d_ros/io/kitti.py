@@ -35,6 +35,37 @@ def read_velodyne(path: str | Path) -> np.ndarray:
     return np.fromfile(path, dtype=np.float32).reshape(-1, 4)
 
 
+def kitti_rings(xyz: np.ndarray, min_gap: int = 200) -> np.ndarray:
+    """(N,) int32 laser ring of every return of a KITTI HDL-64E scan (N, >=3), 0 = the top laser.
+
+    KITTI's ``.bin`` files carry no ring number, but store a scan ring by ring from the top, each ring
+    once around in azimuth from where the scan starts: the azimuth wraps from +180 to -180 degrees once
+    inside every ring (behind the car) and the next ring begins where the last one ended. So a return's
+    ring is the number of wraps before it, less one where its azimuth lies short of the scan's start.
+    Returns out of azimuth order are no wrap: a wrap is a step back of more than 300 degrees at least
+    ``min_gap`` returns after the last one (returns jittering across +-180 would count twice)."""
+    if len(xyz) == 0:
+        return np.zeros(0, np.int32)
+    az = np.degrees(np.arctan2(xyz[:, 1], xyz[:, 0]))
+    kept: list[int] = []
+    for i in np.flatnonzero(np.diff(az) < -300.0) + 1:
+        if not kept or i - kept[-1] >= min_gap:
+            kept.append(int(i))
+    wraps = np.zeros(len(az), np.int32)
+    wraps[kept] = 1
+    start = float(az[0]) - 0.1  # where the scan starts, less about half an HDL-64E column
+    return np.maximum(np.cumsum(wraps) - (az < start), 0).astype(np.int32)
+
+
+def thin_rings(points: np.ndarray, every: int) -> np.ndarray:
+    """The returns of every ``every``-th laser of a KITTI HDL-64E scan (:func:`kitti_rings`): 2 gives a
+    32-beam scan with 0.7-1.0 degrees between rings, 4 a 16-beam one with 1.3-2.0 (an HDL-32E: 1.33) over
+    the same field of view. A sparser sensor's view of real streets, for evaluation."""
+    if every < 1:
+        raise ValueError(f"every must be >= 1, got {every}")
+    return points if every == 1 else points[kitti_rings(points) % every == 0]
+
+
 def read_calib(path: str | Path) -> dict[str, np.ndarray]:
     """Calibration matrices of a KITTI ``calib/*.txt``: every key as a float64 array, with
     ``R0_rect`` reshaped to (3, 3) and ``Tr_velo_to_cam`` / ``Tr_imu_to_velo`` to (3, 4),
