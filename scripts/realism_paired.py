@@ -36,14 +36,15 @@ def main() -> None:
     d.add_argument("out", type=Path)
     d.add_argument("--real", type=Path, nargs="+", default=REAL)
     d.add_argument("--frames", type=int, default=81)
+    d.add_argument("--every-ring", type=int, default=1, help="one laser in N on both sides (a sparser sensor)")
     c = sub.add_parser("compare")
     c.add_argument("before", type=Path)
     c.add_argument("after", type=Path)
     args = ap.parse_args()
     if args.cmd == "describe":
         pipe = Pipeline(pipeline_config({}))
-        doc = {"real": describe_frames(real_frames(args.real), pipe),
-               "sim": describe_frames(sim_frames("hdl64", args.frames, 0), pipe)}
+        doc = {"real": describe_frames(real_frames(args.real, args.every_ring), pipe),
+               "sim": describe_frames(sim_frames("hdl64", args.frames, 0, args.every_ring), pipe)}
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_bytes(pickle.dumps(doc))
         print(f"wrote {args.out}: {len(doc['real'])} real, {len(doc['sim'])} simulated frames")

@@ -264,6 +264,28 @@ def test_realism_cli_on_simulated_frames_as_real(tmp_path, capsys):
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 30_000
 
 
+def test_every_ring_keeps_the_same_lasers_of_real_and_simulated_scans(tmp_path):
+    # A simulated scan stored as KITTI stores its scans (ring by ring from the top, each from straight
+    # ahead once around), read as a real frame with one laser in two, keeps the returns that the
+    # simulated side keeps: both sides count the lasers from the top.
+    from t3d_ros.cli.realism import real_frames, sim_frames
+    from t3d_ros.offline.sim import simulate
+
+    _, f = simulate(3, "hdl64")
+    from_top = np.argsort(np.argsort(f.sensor.vertical_angles_deg)[::-1])[f.ring]
+    order = np.lexsort((np.degrees(np.arctan2(f.xyz[:, 1], f.xyz[:, 0])) % 360.0, from_top))
+    (tmp_path / "drive").mkdir()
+    np.c_[f.xyz, f.intensity / 255.0][order].astype("<f4").tofile(tmp_path / "drive" / "000000.bin")
+    (_, real, _, _), = real_frames([tmp_path / "drive"], every=2)
+    (_, sim, _), = sim_frames("hdl64", 1, 3, every=2)
+    assert len(sim) == np.sum(from_top % 2 == 0) and 0.3 * len(f.xyz) < len(sim) < 0.7 * len(f.xyz)
+    both = {tuple(r) for r in real[:, :3].tolist()} & {tuple(r) for r in sim[:, :3].tolist()}
+    assert len(both) > 0.999 * max(len(real), len(sim))  # a return or two at a ring's start may go either way
+    np.save(tmp_path / "000001.npy", real)  # no storage order to find the lasers by: refused, not guessed
+    with pytest.raises(ValueError, match="KITTI .bin"):
+        next(real_frames([tmp_path / "000001.npy"], every=2))
+
+
 def test_realism_cli_without_real_frames_fails_clearly(tmp_path, capsys):
     from t3d_ros.cli import main
 

@@ -7,6 +7,8 @@ frames of one folder or bag are taken as one recording (consecutive frames of a 
 discriminator holds out whole; the frames of a KITTI object root are independent. Both
 sides are segmented with the same parameters (``--params``, default: the node's defaults). Writes the
 report as JSON (``--json``), a markdown table (``--md``, also printed) and a picture (``--png``).
+``--every-ring N`` keeps one laser in N on both sides (KITTI ``.bin`` scans on the real side, whose storage
+order gives the lasers): how real the simulated streets look to a sparser sensor.
 """
 
 from __future__ import annotations
@@ -32,20 +34,33 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", type=Path, help="write the report here")
     p.add_argument("--md", type=Path, help="write the markdown table here")
     p.add_argument("--png", type=Path, help="write the histograms here")
+    p.add_argument("--every-ring", type=int, default=1, metavar="N",
+                   help="keep one laser in N on both sides, counted from the top: a sparser sensor's view (2: 32 "
+                        "of KITTI's 64 lasers); the real frames must be KITTI .bin scans, whose order gives the lasers")
 
 
-def real_frames(paths: list[Path]) -> Iterator[tuple[str, np.ndarray, list[str] | None, str]]:
+def real_frames(paths: list[Path], every: int = 1) -> Iterator[tuple[str, np.ndarray, list[str] | None, str]]:
     """(name, points (N, 4), per-point class or None, recording) of every real frame named by ``paths``:
     labelled KITTI object roots give per-point classes from their boxes and independent frames (recording
-    ""); anything else ``iter_frames`` reads, each path one recording (a folder or a bag: one drive)."""
-    from t3d_ros.io.frames import iter_frames
+    ""); anything else ``iter_frames`` reads, each path one recording (a folder or a bag: one drive).
+    ``every`` > 1 keeps one laser in ``every`` (``io.kitti.thin_rings``): KITTI ``.bin`` scans only."""
+    from t3d_ros.io.bag import is_bag
+    from t3d_ros.io.frames import frame_files, iter_frames
+    from t3d_ros.io.kitti import kitti_rings
 
     for path in paths:
         if (path / "training" / "label_2").is_dir() or (path / "label_2").is_dir():
-            yield from ((*frame, "") for frame in _kitti_frames(path))
+            frames = ((*frame, "") for frame in _kitti_frames(path))
         else:
-            for name, pts in iter_frames([path]):
-                yield name, pts, None, str(path)
+            if every > 1 and (is_bag(path) or any(f.suffix.lower() != ".bin"
+                                                  for f in (frame_files(path) if path.is_dir() else [path]))):
+                raise ValueError(f"{path}: one laser in {every} needs KITTI .bin scans (their order gives the lasers)")
+            frames = ((name, pts, None, str(path)) for name, pts in iter_frames([path]))
+        for name, pts, labels, recording in frames:
+            if every > 1:
+                keep = kitti_rings(pts) % every == 0
+                pts, labels = pts[keep], None if labels is None else list(np.asarray(labels, dtype=object)[keep])
+            yield name, pts, labels, recording
 
 
 def _kitti_frames(root: Path) -> Iterator[tuple[str, np.ndarray, list[str]]]:
@@ -68,15 +83,19 @@ def _kitti_frames(root: Path) -> Iterator[tuple[str, np.ndarray, list[str]]]:
         yield f"{root.name}/{fid}", pts, list(names)
 
 
-def sim_frames(sensor: str, frames: int, seed: int) -> Iterator[tuple[str, np.ndarray, list[str]]]:
+def sim_frames(sensor: str, frames: int, seed: int, every: int = 1) -> Iterator[tuple[str, np.ndarray, list[str]]]:
+    """(name, points (N, 4), per-point class) of ``frames`` simulated scans from ``seed`` on; ``every`` > 1
+    keeps one laser in ``every``, counted from the top as ``real_frames`` counts KITTI's."""
     from t3d_ros.classes import CLASSES
     from t3d_ros.offline.sim import simulate
 
     names = np.array([*CLASSES, ""], dtype=object)
     for s in range(seed, seed + frames):
         _, f = simulate(s, sensor)
-        pts = np.column_stack([f.xyz, f.intensity]).astype(np.float32)
-        yield f"sim-{sensor}/{s}", pts, list(names[np.where(f.label >= 0, f.label, len(CLASSES))])
+        from_top = np.argsort(np.argsort(f.sensor.vertical_angles_deg)[::-1])  # ring -> its place from the top
+        keep = from_top[f.ring] % every == 0
+        pts = np.column_stack([f.xyz, f.intensity]).astype(np.float32)[keep]
+        yield f"sim-{sensor}/{s}", pts, list(names[np.where(f.label >= 0, f.label, len(CLASSES))][keep])
 
 
 def run(args: argparse.Namespace) -> int:
@@ -84,16 +103,19 @@ def run(args: argparse.Namespace) -> int:
     from t3d_ros.offline.eval.realism import describe_frames, format_report, realism_png, realism_report
     from t3d_ros.segment.pipeline import Pipeline
 
+    if args.every_ring < 1:
+        raise ValueError(f"--every-ring must be >= 1, got {args.every_ring}")
     pipe = Pipeline(pipeline_config(load_ros_params(args.params) if args.params else {}))
-    real = describe_frames(real_frames(args.real), pipe)
+    real = describe_frames(real_frames(args.real, args.every_ring), pipe)
     if not real:
         raise ValueError("no real frames found in " + ", ".join(map(str, args.real)))
     print(f"real: {len(real)} frames, {sum(len(f.features) for f in real)} clusters", file=sys.stderr)
-    sim = describe_frames(sim_frames(args.sim, args.frames, args.seed), pipe)
+    sim = describe_frames(sim_frames(args.sim, args.frames, args.seed, args.every_ring), pipe)
     print(f"sim ({args.sim}): {len(sim)} frames, {sum(len(f.features) for f in sim)} clusters", file=sys.stderr)
     report = realism_report(sim, real, repeats=args.repeats)
     report["inputs"] = {"real": [str(p) for p in args.real], "sim": args.sim, "sim_frames": args.frames,
-                        "sim_seed": args.seed, "params": str(args.params) if args.params else None}
+                        "sim_seed": args.seed, "params": str(args.params) if args.params else None,
+                        "every_ring": args.every_ring}
     text = format_report(report)
     print(text)
     for path, content in ((args.json, json.dumps(report, indent=1)), (args.md, text)):
