@@ -23,7 +23,6 @@ def test_points_in_boxes_rotated():
     assert points_in_boxes(pts, np.zeros((0, 7))).shape == (4, 0)
 
 
-@needs_kitti
 def _kitti_ordered_scan(rng: np.random.Generator, rings: int = 8, columns: int = 600) -> tuple[np.ndarray, np.ndarray]:
     """A scan stored as KITTI stores it: ring by ring from the top, each once around from straight ahead
     (azimuth 0 -> 180, wrap, -180 -> 0), some returns missing; (N, 4) points and (N,) true rings."""
@@ -72,6 +71,7 @@ def test_kitti_rings_of_the_shared_frames(frame):
     assert len(med) > 30 and np.all(np.diff(med) < 0.05)  # the lower rings meet the ground within 10 m
 
 
+@needs_kitti
 def test_calib_and_label_conversion():
     calib = read_calib(ROOT / "training" / "calib" / "000000.txt")
     assert calib["R0_rect"].shape == (3, 3) and calib["Tr_velo_to_cam"].shape == (3, 4)

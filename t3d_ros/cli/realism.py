@@ -43,10 +43,10 @@ def real_frames(paths: list[Path], every: int = 1) -> Iterator[tuple[str, np.nda
     """(name, points (N, 4), per-point class or None, recording) of every real frame named by ``paths``:
     labelled KITTI object roots give per-point classes from their boxes and independent frames (recording
     ""); anything else ``iter_frames`` reads, each path one recording (a folder or a bag: one drive).
-    ``every`` > 1 keeps one laser in ``every`` (``io.kitti.thin_rings``): KITTI ``.bin`` scans only."""
+    ``every`` > 1 keeps one laser in ``every`` (``io.kitti.every_ring_mask``): KITTI ``.bin`` scans only."""
     from t3d_ros.io.bag import is_bag
     from t3d_ros.io.frames import frame_files, iter_frames
-    from t3d_ros.io.kitti import kitti_rings
+    from t3d_ros.io.kitti import every_ring_mask
 
     for path in paths:
         if (path / "training" / "label_2").is_dir() or (path / "label_2").is_dir():
@@ -58,7 +58,7 @@ def real_frames(paths: list[Path], every: int = 1) -> Iterator[tuple[str, np.nda
             frames = ((name, pts, None, str(path)) for name, pts in iter_frames([path]))
         for name, pts, labels, recording in frames:
             if every > 1:
-                keep = kitti_rings(pts) % every == 0
+                keep = every_ring_mask(pts, every)
                 pts, labels = pts[keep], None if labels is None else list(np.asarray(labels, dtype=object)[keep])
             yield name, pts, labels, recording
 

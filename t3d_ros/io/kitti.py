@@ -57,13 +57,20 @@ def kitti_rings(xyz: np.ndarray, min_gap: int = 200) -> np.ndarray:
     return np.maximum(np.cumsum(wraps) - (az < start), 0).astype(np.int32)
 
 
-def thin_rings(points: np.ndarray, every: int) -> np.ndarray:
-    """The returns of every ``every``-th laser of a KITTI HDL-64E scan (:func:`kitti_rings`): 2 gives a
-    32-beam scan with 0.7-1.0 degrees between rings, 4 a 16-beam one with 1.3-2.0 (an HDL-32E: 1.33) over
-    the same field of view. A sparser sensor's view of real streets, for evaluation."""
+def every_ring_mask(points: np.ndarray, every: int) -> np.ndarray:
+    """(N,) bool: the returns of every ``every``-th laser of a KITTI HDL-64E scan, counted from the top
+    (:func:`kitti_rings`)."""
     if every < 1:
         raise ValueError(f"every must be >= 1, got {every}")
-    return points if every == 1 else points[kitti_rings(points) % every == 0]
+    return np.ones(len(points), bool) if every == 1 else kitti_rings(points) % every == 0
+
+
+def thin_rings(points: np.ndarray, every: int) -> np.ndarray:
+    """The returns of every ``every``-th laser of a KITTI HDL-64E scan (:func:`every_ring_mask`): 2 gives a
+    32-beam scan with 0.7-1.0 degrees between rings, 4 a 16-beam one with 1.3-2.0 (an HDL-32E: 1.33) over
+    the same field of view. A sparser sensor's view of real streets, for evaluation."""
+    mask = every_ring_mask(points, every)
+    return points if every == 1 else points[mask]
 
 
 def read_calib(path: str | Path) -> dict[str, np.ndarray]:
