@@ -1,7 +1,7 @@
 """Gaps along a ring: how often two consecutive returns of one laser lie more than a column apart.
 
-    .venv/bin/python scripts/ring_gaps.py --real ../shared/data/kitti_odometry/velodyne \
-        --sim hdl64 --frames 9 --md benchmarks/results/ring_gaps.md
+    .venv/bin/python scripts/ring_gaps.py --real ../shared/data/kitti/training/velodyne \
+        ../shared/data/kitti_odometry/velodyne --sim hdl64 --frames 9 --md benchmarks/results/ring_gaps.md
 
 A real object returns nearly every beam that hits it; a simulated one can lose single returns (the
 weak-signal loss is drawn per return) and blocks of them (the patchy holes). This counts, for returns
@@ -9,8 +9,9 @@ more than ~0.7 m above the ground (z > -1.0 m below a sensor mounted at 1.73 m) 
 steps between consecutive returns of a ring in units of the HDL-64E's column (0.1728 deg): ~0.5 (KITTI's
 firing pattern puts every ~7th return half a column on), ~1 (the next column), 2 (one return missing)
 or more. Real frames must be KITTI ``.bin`` files: their points are stored ring by ring, each ring in
-azimuth order, which is how the rings are found (files carry no ring number); simulated frames carry
-their ring and column. The real frames are only measured: nothing here trains or tunes anything.
+azimuth order, which is how ``t3d_ros.io.kitti.kitti_rings`` finds the rings (files carry no ring
+number); simulated frames carry their ring and column. The real frames are only measured: nothing here
+trains or tunes anything.
 """
 
 from __future__ import annotations
@@ -20,17 +21,12 @@ from pathlib import Path
 
 import numpy as np
 
+from t3d_ros.io.kitti import kitti_rings
+
 COLUMN = 2 * np.pi / 2083  # HDL-64E at 10 Hz, as in KITTI
 BANDS = ((5, 10), (10, 20), (20, 40), (40, 80))
 EDGES = (0.25, 0.75, 1.5, 2.5, 6.5, np.inf)  # ~0.5 | ~1 | 2 | 3-6 | 7+ columns
 NAMES = ("half", "next", "2", "3-6", "7+")
-
-
-def kitti_rings(xyz: np.ndarray) -> list[np.ndarray]:
-    """Indices of each ring of a KITTI scan (stored ring by ring, azimuth increasing, wrapping once)."""
-    az = np.arctan2(xyz[:, 1], xyz[:, 0])
-    breaks = np.nonzero(np.abs(np.diff(az)) > np.pi / 2)[0] + 1
-    return [r for r in np.split(np.arange(len(xyz)), breaks) if len(r) >= 200]
 
 
 def steps(xyz: np.ndarray, rings: list[np.ndarray], az: np.ndarray | None = None) -> dict:
@@ -75,7 +71,10 @@ def main() -> None:
     real: dict = {band: [] for band in BANDS}
     for f in files:
         xyz = np.fromfile(f, np.float32).reshape(-1, 4)[:, :3]
-        for band, parts in steps(xyz, kitti_rings(xyz)).items():
+        ring = kitti_rings(xyz)  # storage order within a ring is azimuth order (one wrap: unwrapped below)
+        by_ring = np.split(np.argsort(ring, kind="stable"), np.cumsum(np.bincount(ring))[:-1])
+        rings = [r for r in by_ring if len(r) >= 200]
+        for band, parts in steps(xyz, rings).items():
             real[band] += parts
     sim: dict = {band: [] for band in BANDS}
     for seed in range(args.seed, args.seed + args.frames):
