@@ -34,6 +34,14 @@ EDGES = (0.25, 0.75, 1.5, 2.5, 6.5, np.inf)  # ~0.5 | ~1 | 2 | 3-6 | 7+ columns
 NAMES = ("half", "next", "2", "3-6", "7+")
 
 
+def ring_indices(xyz: np.ndarray, min_returns: int = 200) -> list[np.ndarray]:
+    """Indices of each ring of a KITTI scan (``t3d_ros.io.kitti.kitti_rings``) with ``min_returns`` or more,
+    in storage order: azimuth order within a ring, wrapping once (``steps`` unwraps it)."""
+    ring = kitti_rings(xyz)
+    by_ring = np.split(np.argsort(ring, kind="stable"), np.cumsum(np.bincount(ring))[:-1])
+    return [r for r in by_ring if len(r) >= min_returns]
+
+
 def steps(xyz: np.ndarray, rings: list[np.ndarray], az: np.ndarray | None = None) -> dict:
     """Per range band, the (K,) azimuth steps (columns) between consecutive above-ground returns."""
     az = np.arctan2(xyz[:, 1], xyz[:, 0]) if az is None else az
@@ -148,10 +156,7 @@ def main() -> None:
     real: dict = {band: [] for band in BANDS}
     for f in files:
         xyz = np.fromfile(f, np.float32).reshape(-1, 4)[:, :3]
-        ring = kitti_rings(xyz)  # storage order within a ring is azimuth order (one wrap: unwrapped below)
-        by_ring = np.split(np.argsort(ring, kind="stable"), np.cumsum(np.bincount(ring))[:-1])
-        rings = [r for r in by_ring if len(r) >= 200]
-        for band, parts in steps(xyz, rings).items():
+        for band, parts in steps(xyz, ring_indices(xyz)).items():
             real[band] += parts
     sim: dict = {band: [] for band in BANDS}
     for seed in range(args.seed, args.seed + args.frames):

@@ -328,10 +328,32 @@ def test_ring_gaps_counts_the_returns_a_ring_misses():
         rings.append(np.column_stack([15 * np.cos(az), 15 * np.sin(az), np.full(cols.size, -0.5 + 0.1 * r)]))
         keep.append(cols % 10 != 5 if r == 1 else np.ones(cols.size, bool))  # ring 1 misses every 10th return
     xyz = np.concatenate([p[k] for p, k in zip(rings, keep, strict=True)]).astype(np.float32)
-    found = ring_gaps.kitti_rings(xyz)
+    found = ring_gaps.ring_indices(xyz)
     assert [len(r) for r in found] == [2083, 2083 - 208, 2083]
     n, shares = ring_gaps.shares(ring_gaps.steps(xyz, found)[(10, 20)])
     assert n == 3 * 2082 - 208
     assert shares[ring_gaps.NAMES.index("2")] == pytest.approx(208 / n, abs=1e-3)
     assert shares[ring_gaps.NAMES.index("next")] == pytest.approx(1 - 208 / n, abs=1e-3)
     assert ring_gaps.shares(ring_gaps.steps(xyz, found)[(40, 80)])[0] == 0  # nothing at that range
+    # --cars: the same steps inside one cluster, a 4 m panel at 12 m whose middle ring misses every 10th return
+    from t3d_ros.perception import Perception
+
+    panel = np.abs(az := -np.pi + (cols + 0.5) * ring_gaps.COLUMN) < 4.0 / 12.0 / 2
+    parts, ring_of = [], []
+    for r in range(4):
+        k = panel & ((cols % 10 != 5) if r == 1 else True)
+        parts.append(np.column_stack([12 * np.cos(az[k]), 12 * np.sin(az[k]), np.full(k.sum(), 0.3 - 0.2 * r),
+                                      np.full(k.sum(), 0.5)]))
+        ring_of.append(np.full(k.sum(), r))
+    for r, rho in enumerate((7.0, 8.0, 9.0), start=4):  # the ground, 1.73 m below, for the ground filter
+        parts.append(np.column_stack([rho * np.cos(az), rho * np.sin(az), np.full(cols.size, -1.73),
+                                      np.full(cols.size, 0.2)]))
+        ring_of.append(np.full(cols.size, r))
+    pts, ring = np.concatenate(parts).astype(np.float32), np.concatenate(ring_of)
+    out = ring_gaps.cluster_steps(pts, ring, np.arctan2(pts[:, 1], pts[:, 0]), Perception.from_params({}, model=""))
+    assert list(out) == [("other", (10, 20))]  # clustering only: no label, so no car
+    n, shares = ring_gaps.shares(out[("other", (10, 20))])
+    per_ring = int(panel.sum())
+    misses = int((panel & (cols % 10 == 5)).sum())
+    assert n == 4 * (per_ring - 1) - misses
+    assert shares[ring_gaps.NAMES.index("2")] == pytest.approx(misses / n, abs=1e-3)
