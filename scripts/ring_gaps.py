@@ -56,14 +56,25 @@ def steps(xyz: np.ndarray, rings: list[np.ndarray], az: np.ndarray | None = None
     return out
 
 
-def sim_steps(sensor: str, seed: int) -> dict:
+def sim_scan(sensor: str, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A simulated scan stored as KITTI stores one, ring by ring in column order: points (N, 4) with
+    intensity in [0, 1], ring (N,), azimuth (N,) as -column x ``COLUMN`` (the column is what a ring steps
+    by) and the class of every return (N,) ("" none)."""
+    from t3d_ros.classes import CLASSES
     from t3d_ros.offline.sim import simulate
 
     _, f = simulate(seed, sensor)
     order = np.lexsort((f.column, f.ring))
-    xyz, ring, col = f.xyz[order], f.ring[order], f.column[order].astype(np.float64)
-    rings = np.split(np.arange(len(xyz)), np.nonzero(np.diff(ring))[0] + 1)
-    return steps(xyz, rings, az=-col * COLUMN)  # the column is what a ring steps by
+    pts = np.column_stack([f.xyz, f.intensity / 255.0]).astype(np.float32)[order]
+    names = np.array([*CLASSES, ""], dtype=object)
+    truth = names[np.where(f.label >= 0, f.label, len(CLASSES))][order]
+    return pts, f.ring[order], -f.column[order].astype(np.float64) * COLUMN, truth
+
+
+def sim_steps(sensor: str, seed: int) -> dict:
+    pts, ring, az, _ = sim_scan(sensor, seed)
+    rings = np.split(np.arange(len(pts)), np.nonzero(np.diff(ring))[0] + 1)
+    return steps(pts[:, :3], rings, az=az)
 
 
 CLUSTER_BANDS = ((5, 10), (10, 20), (20, 40))
@@ -102,9 +113,7 @@ def shares(parts: list[np.ndarray]) -> tuple[int, list[float]]:
 
 
 def car_table(files: list[Path], args: argparse.Namespace) -> None:
-    from t3d_ros.classes import CLASSES
     from t3d_ros.config import load_ros_params
-    from t3d_ros.offline.sim import simulate
     from t3d_ros.perception import Perception
 
     perception = Perception.from_params(load_ros_params("config/perception.yaml"))
@@ -113,14 +122,9 @@ def car_table(files: list[Path], args: argparse.Namespace) -> None:
         pts = np.fromfile(f, np.float32).reshape(-1, 4)
         for key, parts in cluster_steps(pts, kitti_rings(pts), np.arctan2(pts[:, 1], pts[:, 0]), perception).items():
             sides["real"].setdefault(key, []).extend(parts)
-    names = np.array([*CLASSES, ""], dtype=object)
     for seed in range(args.seed, args.seed + args.frames):
-        _, fr = simulate(seed, args.sim)
-        order = np.lexsort((fr.column, fr.ring))
-        pts = np.column_stack([fr.xyz, fr.intensity / 255.0]).astype(np.float32)[order]
-        truth = names[np.where(fr.label >= 0, fr.label, len(CLASSES))][order]
-        col = fr.column[order].astype(np.float64)
-        for key, parts in cluster_steps(pts, fr.ring[order], -col * COLUMN, perception, truth).items():
+        pts, ring, az, truth = sim_scan(args.sim, seed)
+        for key, parts in cluster_steps(pts, ring, az, perception, truth).items():
             sides["sim"].setdefault(key, []).extend(parts)
     lines = [f"Steps between consecutive returns of a ring inside one cluster (returns > 0.7 m above the ground, "
              f"clusters within 40 m with 30 or more of them); {len(files)} real frames, {args.frames} simulated "
