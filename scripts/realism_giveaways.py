@@ -40,8 +40,8 @@ def main() -> int:
     pipe = Pipeline(pipeline_config({}))
     real_list = list(real_frames(args.real))
     sim_list = list(sim_frames(args.sim, args.frames, 0))
-    real = describe_frames(((n, p, None, rec) for n, p, _, rec in real_list), pipe)
-    sim = describe_frames(((n, p, None) for n, p, _ in sim_list), pipe)
+    real = describe_frames(((n, p, None, rec, ring) for n, p, _, rec, ring in real_list), pipe)
+    sim = describe_frames(((n, p, None, rec, ring) for n, p, _, rec, ring in sim_list), pipe)
     frames = [*sim, *real]
     x = np.concatenate([f.features for f in frames])
     y = np.concatenate([np.full(len(f.features), i >= len(sim)) for i, f in enumerate(frames)]).astype(int)

@@ -10,7 +10,9 @@ spread between sets.
 ``describe`` segments the real frames (``--real``, default the shared KITTI and odometry frames) and
 ``--frames`` simulated HDL-64E frames (seeds 0 ..; 81 = nine sets of nine) with the node's default
 segmentation and pickles their cluster features (a local file of this tool only). ``compare`` prints
-the AUC per set with the real recordings held out, the paired differences and the means.
+the AUC per set with the real recordings held out, the paired differences and the means: with the
+report's 12 features, and with the texture along the rings added (``ring_skips``) where both pickles
+were described with it (since 2026-12-01, fourth session).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import numpy as np
 
 from t3d_ros.cli.realism import real_frames, sim_frames
 from t3d_ros.config import pipeline_config
-from t3d_ros.offline.eval.realism import describe_frames, realism_report
+from t3d_ros.offline.eval.realism import TEXTURE, describe_frames, realism_report
 from t3d_ros.segment.pipeline import Pipeline
 
 REAL = [Path("../shared/data/kitti"), Path("../shared/data/kitti_odometry")]
@@ -53,13 +55,19 @@ def main() -> None:
     for path in (args.before, args.after):
         doc = pickle.loads(path.read_bytes())
         runs.append(realism_report(doc["sim"], doc["real"])["discriminator"])
-    a, b = (np.array(r["auc_per_sim_set"]) for r in runs)
-    print("set   before  after   after-before")
-    for k, (x, y) in enumerate(zip(a, b, strict=True)):
-        print(f"{k:3d}   {x:.3f}   {y:.3f}   {y - x:+.3f}")
-    print(f"mean  {a.mean():.3f}   {b.mean():.3f}   {b.mean() - a.mean():+.3f}; lower after in {(b < a).sum()} of "
-          f"{len(a)} sets; frames held out {runs[0]['auc_frames']:.3f} -> {runs[1]['auc_frames']:.3f}")
-
+    keys = [("12 features", "auc_per_sim_set")]
+    if all("auc_texture_per_sim_set" in r for r in runs):  # both described with the rings known
+        keys.append((f"with {TEXTURE}", "auc_texture_per_sim_set"))
+    for title, key in keys:
+        a, b = (np.array(r[key]) for r in runs)
+        print(f"{title}\nset   before  after   after-before")
+        for k, (x, y) in enumerate(zip(a, b, strict=True)):
+            print(f"{k:3d}   {x:.3f}   {y:.3f}   {y - x:+.3f}")
+        print(f"mean  {a.mean():.3f}   {b.mean():.3f}   {b.mean() - a.mean():+.3f}; lower after in {(b < a).sum()} of "
+              f"{len(a)} sets")
+    print(f"frames held out {runs[0]['auc_frames']:.3f} -> {runs[1]['auc_frames']:.3f}; feature AUC before -> after: "
+          + ", ".join(f"{k} {runs[0]['feature_auc'][k]:.3f} -> {v:.3f}" for k, v in runs[1]["feature_auc"].items()
+                      if k in runs[0]["feature_auc"]))
 
 if __name__ == "__main__":
     main()

@@ -50,7 +50,7 @@ def main() -> None:
     pipe = Pipeline(pipeline_config({}))
     sides = {
         "real": large_clusters(iter_frames(args.real), pipe, args.min_length, args.min_width),
-        "sim": large_clusters(((n, q) for n, q, _ in sim_frames(args.sim, args.frames, 0)), pipe,
+        "sim": large_clusters(((n, q) for n, q, *_ in sim_frames(args.sim, args.frames, 0)), pipe,
                               args.min_length, args.min_width),
     }
     rng = np.random.default_rng(0)

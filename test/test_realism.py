@@ -156,6 +156,57 @@ def test_discriminator_cannot_tell_two_draws_of_one_population():
     assert again == d  # seeded: the same numbers every run
 
 
+def test_texture_along_the_rings_is_a_second_auc_where_only_it_differs():
+    # The two sides share the 12 features; only the real clusters skip fewer returns along their rings
+    # (docs/realism.md item 20). The 12-feature AUC cannot tell them apart, the texture AUC can.
+    from t3d_ros.offline.eval.realism import TEXTURE
+
+    sim, real = _population(30, 6), _population(31, 6)
+    rng = np.random.default_rng(32)
+    for f in sim:
+        f.texture = rng.uniform(0.2, 0.5, len(f.features))
+    for f in real:
+        f.texture = rng.uniform(0.0, 0.3, len(f.features))
+        f.texture[::7] = np.nan  # too few steps: a value of its own, not an error
+    rep = realism_report(sim, real, repeats=1)
+    d = rep["discriminator"]
+    assert 0.35 < d["auc"] < 0.65 and d["auc_texture"] > 0.8, d
+    assert d["feature_auc"][TEXTURE] > 0.8 and len(d["auc_texture_per_sim_set"]) == 1
+    assert rep["sim"][TEXTURE][1] > rep["real"][TEXTURE][1]
+    assert "13th feature" in format_report(rep) and f"| {TEXTURE} (q25" in format_report(rep)
+    real[0].texture = None  # one frame without rings: no texture AUC rather than a wrong one
+    d = realism_report(sim, real, repeats=1)["discriminator"]
+    assert "auc_texture" not in d and TEXTURE not in d["feature_auc"]
+
+
+def test_ring_skips_counts_the_returns_a_cluster_misses_along_its_rings():
+    from t3d_ros.offline.eval.realism import SKIP_MIN_STEPS, ring_skips
+
+    cols = np.arange(1000)
+    az = -np.pi + (cols + 0.5) * 2 * np.pi / 1000
+    xyz, ring, cid = [], [], []
+    for r in range(4):  # four rings once around at 10 m: the frame's column is 1/1000 of a turn
+        keep = np.ones(cols.size, bool)
+        inside = (az > 0.0) & (az < 0.3)  # cluster 0
+        if r == 1:
+            keep &= ~inside | (cols % 2 == 0)  # ring 1 misses every other return inside cluster 0 only
+        c = np.where(inside, 0, np.where((az > 1.0) & (az < 1.3), 1, -1))  # cluster 1: complete
+        c[(r == 0) & (az > 2.0) & (az < 2.0 + 3.5 * 2 * np.pi / 1000)] = 2  # cluster 2: 3 returns, 2 steps
+        xyz.append(np.column_stack([10 * np.cos(az), 10 * np.sin(az), np.full(cols.size, 0.1 * r)])[keep])
+        ring.append(np.full(keep.sum(), r))
+        cid.append(c[keep])
+    xyz, ring, cid = np.concatenate(xyz), np.concatenate(ring), np.concatenate(cid)
+    dup = np.flatnonzero(cid == 1)[:5]  # double returns (the same beam twice) are no step
+    xyz, ring, cid = np.concatenate([xyz, xyz[dup]]), np.concatenate([ring, ring[dup]]), np.concatenate([cid, cid[dup]])
+    n = int(((az > 0.0) & (az < 0.3)).sum())
+    half = int(((az > 0.0) & (az < 0.3) & (cols % 2 == 0)).sum())
+    out = ring_skips(xyz, ring, cid, 3)
+    assert out[0] == pytest.approx((half - 1) / (3 * (n - 1) + half - 1))
+    assert out[1] == 0.0
+    assert np.isnan(out[2]) and SKIP_MIN_STEPS > 2
+    assert np.isnan(ring_skips(xyz[:0], ring[:0], cid[:0], 2)).all()
+
+
 def _drives(seed: int, drives: int, frames: int, clusters: int = 40):
     """Real-like recordings: each drive passes one street, its frames the street's clusters a little moved."""
     rng = np.random.default_rng(seed)
@@ -254,7 +305,9 @@ def test_realism_cli_on_simulated_frames_as_real(tmp_path, capsys):
     d = rep["discriminator"]
     assert {"auc", "auc_std", "clusters", "frames", "feature_auc", "auc_per_sim_set", "auc_frames"} <= set(d)
     assert d["held_out"] == "blocks of one recording"  # one folder: one drive, held out in blocks
-    assert 0 <= d["auc"] <= 1 and d["frames"] == {"sim": 2, "real": 2} and set(d["feature_auc"]) == set(FEATURES)
+    assert 0 <= d["auc"] <= 1 and d["frames"] == {"sim": 2, "real": 2}
+    # .bin scans and simulated frames both give the lasers: the texture along the rings is measured too
+    assert set(d["feature_auc"]) == {*FEATURES, "ring_skips"} and 0 <= d["auc_texture"] <= 1
     assert d["clusters"] == {"sim": sum(rep["sim"]["clusters_per_frame"]),
                              "real": sum(rep["real"]["clusters_per_frame"])}
     assert rep["inputs"]["sim"] == "vlp16" and rep["inputs"]["sim_frames"] == 2
@@ -276,8 +329,8 @@ def test_every_ring_keeps_the_same_lasers_of_real_and_simulated_scans(tmp_path):
     order = np.lexsort((np.degrees(np.arctan2(f.xyz[:, 1], f.xyz[:, 0])) % 360.0, from_top))
     (tmp_path / "drive").mkdir()
     np.c_[f.xyz, f.intensity / 255.0][order].astype("<f4").tofile(tmp_path / "drive" / "000000.bin")
-    (_, real, _, _), = real_frames([tmp_path / "drive"], every=2)
-    (_, sim, _), = sim_frames("hdl64", 1, 3, every=2)
+    (_, real, *_), = real_frames([tmp_path / "drive"], every=2)
+    (_, sim, *_), = sim_frames("hdl64", 1, 3, every=2)
     assert len(sim) == np.sum(from_top % 2 == 0) and 0.3 * len(f.xyz) < len(sim) < 0.7 * len(f.xyz)
     both = {tuple(r) for r in real[:, :3].tolist()} & {tuple(r) for r in sim[:, :3].tolist()}
     assert len(both) > 0.999 * max(len(real), len(sim))  # a return or two at a ring's start may go either way
@@ -300,13 +353,16 @@ def test_kitti_frames_carry_per_point_classes_into_cluster_labels():
     from t3d_ros.cli.realism import real_frames
     from t3d_ros.segment.pipeline import Pipeline
 
-    name, pts, labels, recording = next(iter(real_frames([KITTI])))
+    name, pts, labels, recording, ring = next(iter(real_frames([KITTI])))
     assert pts.shape[1] == 4 and len(labels) == len(pts)
     assert recording == ""  # KITTI's object frames are independent: each is held out on its own
-    drive = [rec for *_, rec in real_frames([KITTI_ODOMETRY])]  # a folder of consecutive frames: one drive
+    drive = [rec for _, _, _, rec, _ in real_frames([KITTI_ODOMETRY])]  # a folder of consecutive frames: one drive
     assert len(drive) == 6 and set(drive) == {str(KITTI_ODOMETRY)}
-    fc = describe_frame(name, pts, Pipeline(), labels)
+    fc = describe_frame(name, pts, Pipeline(), labels, ring=ring)
     assert len(fc.labels) == len(fc.features) > 10
+    assert ring is not None and ring.min() == 0 and ring.max() == 63  # KITTI's storage order gives the lasers
+    ok = np.isfinite(fc.texture)  # most real clusters skip few returns along their rings
+    assert ok.mean() > 0.8 and np.median(fc.texture[ok]) < 0.15
     assert {lab for lab in fc.labels if lab} and set(fc.labels) <= {"", "car", "truck", "pedestrian", "cyclist",
                                                                      "misc", "pole", "vegetation", "structure"}
     assert fc.rings and 0 <= fc.intensity.min() and fc.intensity.max() <= 1

@@ -39,28 +39,35 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "of KITTI's 64 lasers); the real frames must be KITTI .bin scans, whose order gives the lasers")
 
 
-def real_frames(paths: list[Path], every: int = 1) -> Iterator[tuple[str, np.ndarray, list[str] | None, str]]:
-    """(name, points (N, 4), per-point class or None, recording) of every real frame named by ``paths``:
-    labelled KITTI object roots give per-point classes from their boxes and independent frames (recording
-    ""); anything else ``iter_frames`` reads, each path one recording (a folder or a bag: one drive).
-    ``every`` > 1 keeps one laser in ``every`` (``io.kitti.every_ring_mask``): KITTI ``.bin`` scans only."""
+def real_frames(paths: list[Path], every: int = 1,
+                ) -> Iterator[tuple[str, np.ndarray, list[str] | None, str, np.ndarray | None]]:
+    """(name, points (N, 4), per-point class or None, recording, per-point laser or None) of every real
+    frame named by ``paths``: labelled KITTI object roots give per-point classes from their boxes and
+    independent frames (recording ""); anything else ``iter_frames`` reads, each path one recording (a
+    folder or a bag: one drive). KITTI ``.bin`` scans give each return's laser (``io.kitti.kitti_rings``:
+    their storage order), which the texture along the rings needs; other files carry none.
+    ``every`` > 1 keeps one laser in ``every``: KITTI ``.bin`` scans only."""
     from t3d_ros.io.bag import is_bag
     from t3d_ros.io.frames import frame_files, iter_frames
-    from t3d_ros.io.kitti import every_ring_mask
+    from t3d_ros.io.kitti import kitti_rings
 
     for path in paths:
         if (path / "training" / "label_2").is_dir() or (path / "label_2").is_dir():
             frames = ((*frame, "") for frame in _kitti_frames(path))
+            scans = True
         else:
-            if every > 1 and (is_bag(path) or any(f.suffix.lower() != ".bin"
-                                                  for f in (frame_files(path) if path.is_dir() else [path]))):
+            scans = not is_bag(path) and all(f.suffix.lower() == ".bin"
+                                              for f in (frame_files(path) if path.is_dir() else [path]))
+            if every > 1 and not scans:
                 raise ValueError(f"{path}: one laser in {every} needs KITTI .bin scans (their order gives the lasers)")
             frames = ((name, pts, None, str(path)) for name, pts in iter_frames([path]))
         for name, pts, labels, recording in frames:
+            ring = kitti_rings(pts) if scans else None
             if every > 1:
-                keep = every_ring_mask(pts, every)
-                pts, labels = pts[keep], None if labels is None else list(np.asarray(labels, dtype=object)[keep])
-            yield name, pts, labels, recording
+                keep = ring % every == 0
+                pts, ring = pts[keep], ring[keep]
+                labels = None if labels is None else list(np.asarray(labels, dtype=object)[keep])
+            yield name, pts, labels, recording, ring
 
 
 def _kitti_frames(root: Path) -> Iterator[tuple[str, np.ndarray, list[str]]]:
@@ -83,9 +90,11 @@ def _kitti_frames(root: Path) -> Iterator[tuple[str, np.ndarray, list[str]]]:
         yield f"{root.name}/{fid}", pts, list(names)
 
 
-def sim_frames(sensor: str, frames: int, seed: int, every: int = 1) -> Iterator[tuple[str, np.ndarray, list[str]]]:
-    """(name, points (N, 4), per-point class) of ``frames`` simulated scans from ``seed`` on; ``every`` > 1
-    keeps one laser in ``every``, counted from the top as ``real_frames`` counts KITTI's."""
+def sim_frames(sensor: str, frames: int, seed: int, every: int = 1,
+               ) -> Iterator[tuple[str, np.ndarray, list[str], str, np.ndarray]]:
+    """(name, points (N, 4), per-point class, recording "" (every scene its own), per-point laser) of
+    ``frames`` simulated scans from ``seed`` on; ``every`` > 1 keeps one laser in ``every``, counted from
+    the top as ``real_frames`` counts KITTI's."""
     from t3d_ros.classes import CLASSES
     from t3d_ros.offline.sim import simulate
 
@@ -95,7 +104,8 @@ def sim_frames(sensor: str, frames: int, seed: int, every: int = 1) -> Iterator[
         from_top = np.argsort(np.argsort(f.sensor.vertical_angles_deg)[::-1])  # ring -> its place from the top
         keep = from_top[f.ring] % every == 0
         pts = np.column_stack([f.xyz, f.intensity]).astype(np.float32)[keep]
-        yield f"sim-{sensor}/{s}", pts, list(names[np.where(f.label >= 0, f.label, len(CLASSES))][keep])
+        yield (f"sim-{sensor}/{s}", pts, list(names[np.where(f.label >= 0, f.label, len(CLASSES))][keep]), "",
+               from_top[f.ring][keep])
 
 
 def run(args: argparse.Namespace) -> int:

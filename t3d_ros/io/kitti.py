@@ -69,8 +69,7 @@ def thin_rings(points: np.ndarray, every: int) -> np.ndarray:
     """The returns of every ``every``-th laser of a KITTI HDL-64E scan (:func:`every_ring_mask`): 2 gives a
     32-beam scan with 0.7-1.0 degrees between rings, 4 a 16-beam one with 1.3-2.0 (an HDL-32E: 1.33) over
     the same field of view. A sparser sensor's view of real streets, for evaluation."""
-    mask = every_ring_mask(points, every)
-    return points if every == 1 else points[mask]
+    return points if every == 1 else points[every_ring_mask(points, every)]
 
 
 def read_calib(path: str | Path) -> dict[str, np.ndarray]:

@@ -137,30 +137,89 @@ class FrameClusters:
     # frames of one recording (a bag, a folder of consecutive frames) share it and are held out together
     # by the discriminator; "" = a recording of its own (an independent frame, a simulated scene)
     recording: str = ""
+    # (K,) share of each cluster's steps along a ring that skip a return (``ring_skips``; NaN: too few
+    # steps); None where the frame's rings are unknown (files without a ring number, other than KITTI's)
+    texture: np.ndarray | None = None
+
+
+def cluster_majority(point_labels: Sequence[str], input_cluster_id: np.ndarray, k: int) -> list[str]:
+    """(k,) the class of each of ``k`` clusters from its points' classes: the one that holds more than
+    half of them, else "". ``point_labels`` (N,) names every input point's class ("" none),
+    ``input_cluster_id`` (N,) its cluster (-1 none)."""
+    if k == 0:
+        return []
+    names = np.asarray(point_labels, dtype=object)
+    sel = input_cluster_id >= 0
+    classes, inv = np.unique(names[sel].astype(str), return_inverse=True)
+    table = np.zeros((k, len(classes)), np.int64)
+    np.add.at(table, (input_cluster_id[sel], inv.reshape(-1)), 1)
+    best = table.argmax(axis=1)
+    share = table[np.arange(k), best] / np.maximum(table.sum(axis=1), 1)
+    return [str(classes[b]) if s > 0.5 else "" for b, s in zip(best, share, strict=True)]
+
+
+TEXTURE = "ring_skips"  # the name of the texture feature in reports
+SKIP_STEP = 1.5  # a step along a ring of this many columns or more skips a return
+SKIP_MIN_STEPS = 5  # fewer steps inside a cluster than this: no texture (NaN)
+
+
+def ring_skips(xyz: np.ndarray, ring: np.ndarray, input_cluster_id: np.ndarray, k: int) -> np.ndarray:
+    """(k,) the texture of each cluster along the scan lines: the share of steps between consecutive
+    returns of one ring inside the cluster that skip one or more columns (``SKIP_STEP``), NaN for a
+    cluster with fewer than ``SKIP_MIN_STEPS`` steps. ``xyz`` (N, 3) every input point, ``ring`` (N,)
+    its laser, ``input_cluster_id`` (N,) its cluster (-1 none).
+
+    A ring's column is taken as the median azimuth step between its consecutive returns over the whole
+    frame, so no sensor table is needed (KITTI's firing pattern puts some returns half a column on: the
+    median is still the column); steps under a quarter of it are double returns and not counted. Real
+    surfaces return nearly every beam that meets them, so their steps are mostly one column; a
+    simulated surface that loses single returns (per-beam dropout, glossy paint hashed per beam) skips
+    many (docs/realism.md items 11 and 20). The 12 ``FEATURES`` of the box and its points do not see it."""
+    out = np.full(k, np.nan)
+    if k == 0 or len(xyz) < 2:
+        return out
+    ring = np.asarray(ring, np.int64)
+    az = np.arctan2(xyz[:, 1], xyz[:, 0]).astype(np.float64)
+    o = np.lexsort((az, ring))
+    same = ring[o][1:] == ring[o][:-1]
+    d = np.diff(az[o])
+    column = np.full(int(ring.max()) + 1, np.nan)
+    rs, ds = ring[o][1:][same & (d > 1e-6)], d[same & (d > 1e-6)]
+    for r in np.unique(rs):  # at most a few hundred lasers
+        column[r] = np.median(ds[rs == r])
+    cid = np.asarray(input_cluster_id, np.int64)
+    o = np.lexsort((az, ring, cid))
+    o = o[cid[o] >= 0]
+    if len(o) < 2:
+        return out
+    c, r = cid[o], ring[o]
+    step = np.diff(az[o]) / column[r[1:]]
+    inside = (c[1:] == c[:-1]) & (r[1:] == r[:-1]) & np.isfinite(step) & (step >= 0.25)
+    counted = np.bincount(c[1:][inside], minlength=k)
+    skipped = np.bincount(c[1:][inside & (step >= SKIP_STEP)], minlength=k)
+    ok = counted >= SKIP_MIN_STEPS
+    out[ok] = skipped[ok] / counted[ok]
+    return out
 
 
 def describe_frame(name: str, points: np.ndarray, pipeline: Pipeline, point_labels: Sequence[str] | None = None,
-                   recording: str = "") -> FrameClusters:
+                   recording: str = "", ring: np.ndarray | None = None) -> FrameClusters:
     """Segment ``points`` (N, >=3; intensity in column 3, 0..1 or 0..255) and describe its clusters.
     ``point_labels`` (N,) names the class of every input point ("" none): a cluster takes the class
-    that holds most of its points (when that is more than half of them)."""
+    that holds most of its points (when that is more than half of them). ``ring`` (N,) the laser of
+    every point, where known, gives each cluster's texture along the rings (``ring_skips``)."""
     seg = pipeline(points)
     feats = cluster_features(seg.cluster_points, seg.cluster_offsets, seg.boxes)
     k = len(feats)
     labels = [""] * k
     if point_labels is not None and k:
-        names = np.asarray(point_labels, dtype=object)
-        sel = seg.input_cluster_id >= 0
-        classes, inv = np.unique(names[sel].astype(str), return_inverse=True)
-        table = np.zeros((k, len(classes)), np.int64)
-        np.add.at(table, (seg.input_cluster_id[sel], inv.reshape(-1)), 1)
-        best = table.argmax(axis=1)
-        share = table[np.arange(k), best] / np.maximum(table.sum(axis=1), 1)
-        labels = [str(classes[b]) if s > 0.5 else "" for b, s in zip(best, share, strict=True)]
+        labels = cluster_majority(point_labels, seg.input_cluster_id, k)
+    texture = None if ring is None else ring_skips(points[:, :3], ring, seg.input_cluster_id, k)
     inten = points[:, 3].astype(np.float64) if points.shape[1] > 3 else np.zeros(0)
     if len(inten) and np.nanmax(inten) > 1.0:
         inten = inten / 255.0
-    return FrameClusters(name, feats, labels, np.clip(inten, 0, 1), ground_ring_radii(points[:, :3]), recording)
+    return FrameClusters(name, feats, labels, np.clip(inten, 0, 1), ground_ring_radii(points[:, :3]), recording,
+                         texture)
 
 
 def holdout_groups(frames: Sequence[FrameClusters], folds: int = 3) -> tuple[list[str], str]:
@@ -211,10 +270,22 @@ def discriminator(sim: Sequence[FrameClusters], real: Sequence[FrameClusters], r
     for i, name in enumerate(FEATURES):
         a = roc_auc_score(y, x[:, i])
         per_feature[name] = round(float(max(a, 1 - a)), 3)
-    return {"auc": round(float(np.mean(aucs["recordings"])), 3), "auc_std": round(float(np.std(aucs["recordings"])), 3),
-            "auc_frames": round(float(np.mean(aucs["frames"])), 3), "held_out": how,
-            "clusters": {"sim": int((y == 0).sum()), "real": int((y == 1).sum())},
-            "frames": {"sim": len(sim), "real": len(real)}, "feature_auc": per_feature}
+    out = {"auc": round(float(np.mean(aucs["recordings"])), 3), "auc_std": round(float(np.std(aucs["recordings"])), 3),
+           "auc_frames": round(float(np.mean(aucs["frames"])), 3), "held_out": how,
+           "clusters": {"sim": int((y == 0).sum()), "real": int((y == 1).sum())},
+           "frames": {"sim": len(sim), "real": len(real)}, "feature_auc": per_feature}
+    if all(f.texture is not None for f in (*sim, *real)):
+        # the texture along the rings as a 13th feature (NaN where a cluster has too few steps: gradient
+        # boosting takes NaN as a value of its own); the 12-feature AUC above stays the target's measure
+        tex = np.concatenate([f.texture for f in (*sim, *real)])
+        xt = np.column_stack([x, tex])
+        out["auc_texture"] = round(float(np.mean([_fold_auc(xt, y, by_recording, folds, seed + r)
+                                                   for r in range(repeats)])), 3)
+        ok = np.isfinite(tex)
+        if 0 < y[ok].mean() < 1:
+            a = roc_auc_score(y[ok], tex[ok])
+            out["feature_auc"][TEXTURE] = round(float(max(a, 1 - a)), 3)
+    return out
 
 
 def held_out_scores(x: np.ndarray, y: np.ndarray, groups: np.ndarray, folds: int = 3,
@@ -261,6 +332,8 @@ def summarize(frames: Sequence[FrameClusters]) -> dict:
     labels = [lab for f in frames for lab in f.labels]
     inten = np.concatenate([f.intensity for f in frames]) if frames else np.zeros(0)
     clutter = is_clutter(feats)
+    tex = (np.concatenate([f.texture for f in frames]) if frames and all(f.texture is not None for f in frames)
+           else None)
     per_class: dict[str, dict] = {}
     rng, npts = feats[:, 1], 10 ** feats[:, 0]
     for cls in sorted({lab for lab in labels if lab}):
@@ -277,6 +350,7 @@ def summarize(frames: Sequence[FrameClusters]) -> dict:
         "clusters_per_frame_median": float(np.median([len(f.features) for f in frames])) if frames else 0.0,
         "clutter_share": round(float(clutter.mean()), 3) if len(clutter) else None,
         "features": {name: _quantiles(feats[:, i]) for i, name in enumerate(FEATURES)},
+        TEXTURE: _quantiles(tex[np.isfinite(tex)]) if tex is not None else None,
         "points_per_object": per_class,
         "intensity_percentiles_5_25_50_75_95": ([round(float(q), 3) for q in np.percentile(inten, [5, 25, 50, 75, 95])]
                                                if len(inten) else []),
@@ -298,7 +372,11 @@ def realism_report(sim: Sequence[FrameClusters], real: Sequence[FrameClusters], 
     disc["auc_per_sim_set"] = [r["auc"] for r in runs]
     disc["auc_frames"] = round(float(np.mean([r["auc_frames"] for r in runs])), 3)
     disc["auc_frames_per_sim_set"] = [r["auc_frames"] for r in runs]
-    disc["feature_auc"] = {k: round(float(np.mean([r["feature_auc"][k] for r in runs])), 3) for k in FEATURES}
+    disc["feature_auc"] = {k: round(float(np.mean([r["feature_auc"][k] for r in runs])), 3)
+                           for k in (*FEATURES, TEXTURE) if all(k in r["feature_auc"] for r in runs)}
+    if all("auc_texture" in r for r in runs):
+        disc["auc_texture_per_sim_set"] = [r["auc_texture"] for r in runs]
+        disc["auc_texture"] = round(float(np.mean(disc["auc_texture_per_sim_set"])), 3)
     return {"clutter_rule": CLUTTER_RULE, "sim": summarize(sim), "real": summarize(real), "discriminator": disc}
 
 
@@ -316,6 +394,11 @@ def format_report(report: dict) -> str:
                 f"ROC AUC {d['auc']:.3f} +- {d['auc_std']:.3f} (mean of {len(sets)} set(s) of {d['frames']['sim']} "
                 f"sim frames against {d['frames']['real']} real: {', '.join(f'{a:.3f}' for a in sets)}; "
                 f"0.5 = indistinguishable)", ""]
+        if "auc_texture" in d:
+            head += [f"with the texture along the rings as a 13th feature ({TEXTURE}: the share of steps between "
+                     f"consecutive returns of a ring inside a cluster that skip a return; what the network sees and "
+                     f"the 12 features do not): ROC AUC {d['auc_texture']:.3f} "
+                     f"({', '.join(f'{a:.3f}' for a in d['auc_texture_per_sim_set'])})", ""]
         if frames:
             head += [f"with every frame held out on its own (as measured before 2026-12-01; too high where real "
                      f"frames are consecutive): ROC AUC {d['auc_frames']:.3f} "
@@ -328,6 +411,9 @@ def format_report(report: dict) -> str:
     for name in FEATURES:
         lines.append(f"| {name} (q25 / median / q75) | {' / '.join(map(str, s['features'][name]))} | "
                      f"{' / '.join(map(str, r['features'][name]))} | {d['feature_auc'][name]} |")
+    if s.get(TEXTURE) is not None and r.get(TEXTURE) is not None:
+        lines.append(f"| {TEXTURE} (q25 / median / q75) | {' / '.join(map(str, s[TEXTURE]))} | "
+                     f"{' / '.join(map(str, r[TEXTURE]))} | {d['feature_auc'].get(TEXTURE, '')} |")
     lines.append(f"| intensity p5/25/50/75/95 | {s['intensity_percentiles_5_25_50_75_95']} | "
                  f"{r['intensity_percentiles_5_25_50_75_95']} | |")
     lines.append(f"| ground rings ahead, m (first frame) | {(s['ground_ring_radii_m'] or [[]])[0]} | "
@@ -342,7 +428,8 @@ def format_report(report: dict) -> str:
 
 def realism_png(path: str | Path, sim: Sequence[FrameClusters], real: Sequence[FrameClusters], report: dict,
                 title: str = "") -> None:
-    """Sim against real: histograms of the features, points against range, intensity."""
+    """Sim against real: histograms of the features (and of the texture along the rings where both
+    sides have it), points against range, intensity."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -350,7 +437,8 @@ def realism_png(path: str | Path, sim: Sequence[FrameClusters], real: Sequence[F
 
     fs = np.concatenate([f.features for f in sim])
     fr = np.concatenate([f.features for f in real])
-    panels = [*FEATURES, "intensity", "points_vs_range"]
+    texture = all(f.texture is not None for f in (*sim, *real))
+    panels = [*FEATURES, *([TEXTURE] if texture else []), "intensity", "points_vs_range"]
     cols = 5
     rows = int(np.ceil(len(panels) / cols))
     fig, axs = plt.subplots(rows, cols, figsize=(4 * cols, 3.2 * rows), dpi=90)
@@ -361,6 +449,10 @@ def realism_png(path: str | Path, sim: Sequence[FrameClusters], real: Sequence[F
             a = np.concatenate([f.intensity for f in sim])
             b = np.concatenate([f.intensity for f in real])
             bins = np.linspace(0, 1, 41)
+        elif name == TEXTURE:
+            a, b = (np.concatenate([f.texture for f in side]) for side in (sim, real))
+            a, b = np.minimum(a[np.isfinite(a)], 0.6), np.minimum(b[np.isfinite(b)], 0.6)  # the last bin: 0.6 or more
+            bins = np.linspace(0, 0.6, 31)
         elif name == "points_vs_range":
             ax.scatter(fs[:, 1], fs[:, 0], s=3, alpha=0.4, label="sim", color="tab:blue")
             ax.scatter(fr[:, 1], fr[:, 0], s=3, alpha=0.4, label="real", color="tab:orange")
@@ -393,8 +485,9 @@ def realism_png(path: str | Path, sim: Sequence[FrameClusters], real: Sequence[F
 
 
 def describe_frames(frames: Iterable[tuple], pipeline: Pipeline) -> list[FrameClusters]:
-    """``describe_frame`` of every (name, points, point labels or None[, recording])."""
+    """``describe_frame`` of every (name, points, point labels or None[, recording[, ring]])."""
     out = []
-    for name, points, labels, *recording in frames:
-        out.append(describe_frame(name, points, pipeline, labels, recording[0] if recording else ""))
+    for name, points, labels, *rest in frames:
+        out.append(describe_frame(name, points, pipeline, labels, rest[0] if rest else "",
+                                  rest[1] if len(rest) > 1 else None))
     return out
