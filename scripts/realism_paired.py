@@ -18,6 +18,7 @@ were described with it (since 2026-12-01, fourth session).
 from __future__ import annotations
 
 import argparse
+import json
 import pickle
 from pathlib import Path
 
@@ -29,6 +30,21 @@ from t3d_ros.offline.eval.realism import TEXTURE, describe_frames, realism_repor
 from t3d_ros.segment.pipeline import Pipeline
 
 REAL = [Path("../shared/data/kitti"), Path("../shared/data/kitti_odometry")]
+
+
+def discriminate(path: Path) -> dict:
+    """The discriminator's numbers for one pickle, kept beside it (``PATH.disc.json``, valid while the
+    pickle is unchanged): comparing many changes against one "before" then costs one run each."""
+    cache = path.with_name(path.name + ".disc.json")
+    stamp = [path.stat().st_size, path.stat().st_mtime_ns]
+    if cache.exists():
+        doc = json.loads(cache.read_text())
+        if doc.get("stamp") == stamp:
+            return doc["discriminator"]
+    doc = pickle.loads(path.read_bytes())
+    disc = realism_report(doc["sim"], doc["real"])["discriminator"]
+    cache.write_text(json.dumps({"stamp": stamp, "discriminator": disc}))
+    return disc
 
 
 def main() -> None:
@@ -51,10 +67,7 @@ def main() -> None:
         args.out.write_bytes(pickle.dumps(doc))
         print(f"wrote {args.out}: {len(doc['real'])} real, {len(doc['sim'])} simulated frames")
         return
-    runs = []
-    for path in (args.before, args.after):
-        doc = pickle.loads(path.read_bytes())
-        runs.append(realism_report(doc["sim"], doc["real"])["discriminator"])
+    runs = [discriminate(path) for path in (args.before, args.after)]
     keys = [("12 features", "auc_per_sim_set")]
     if all("auc_texture_per_sim_set" in r for r in runs):  # both described with the rings known
         keys.append((f"with {TEXTURE}", "auc_texture_per_sim_set"))

@@ -475,6 +475,7 @@ def realism_png(path: str | Path, sim: Sequence[FrameClusters], real: Sequence[F
         ax.axis("off")
     d = report["discriminator"]
     frames = f"; {d['auc_frames']:.2f} with every frame held out" if "auc_frames" in d else ""
+    frames += f"; {d['auc_texture']:.2f} with {TEXTURE}" if "auc_texture" in d else ""
     fig.suptitle(title or f"simulated vs real clusters: discriminator AUC {d['auc']:.2f} with real "
                  f"{d.get('held_out', 'frames')} held out{frames} "
                  f"({d['clusters']['sim']} sim / {d['clusters']['real']} real clusters)")
