@@ -351,3 +351,31 @@ def test_augment_mirror(sim: ClusterSet) -> None:
     assert Augment().mirror_prob == 0.0
     # the same seed gives the same draws as without the mirror when it is off
     assert np.array_equal(Augment(mirror_prob=0.0)(c, np.random.default_rng(3)), Augment()(c, np.random.default_rng(3)))
+
+
+def test_row_loss_loses_whole_scan_rows(sim: ClusterSet) -> None:
+    """``row_loss``: every scan row is kept or lost whole (the texture of glossy paint or a weak laser,
+    docs/realism.md item 21), about the asked share of rows; off by default, and then the draws are the
+    shipped recipe's."""
+    from t3d_ros.offline.train.augment import row_loss
+
+    compact = [i for i in range(len(sim)) if np.ptp(sim.cluster(i)[:, :2], axis=0).max() < 5.0
+               and sim.meta["sensor"][i] == "vlp16"]
+    c = sim.cluster(max(compact, key=lambda i: sim.sizes[i]))
+    rows = ring_rows(c)
+    assert rows.max() >= 3
+    tagged = c.copy()
+    tagged[:, 3] = np.arange(len(c))  # the point's index rides in the intensity column
+    shares = []
+    for k in range(200):
+        kept = row_loss(tagged, 0.4, np.random.default_rng(k)).astype(np.int64)[:, 3]
+        lost = np.setdiff1d(np.unique(rows), np.unique(rows[kept]))
+        assert np.array_equal(np.sort(kept), np.flatnonzero(~np.isin(rows, lost)))  # whole rows, nothing else
+        shares.append(len(lost) / len(np.unique(rows)))
+    assert 0.3 < np.mean(shares) < 0.5
+    assert len(row_loss(c, 1.0, np.random.default_rng(0), min_points=8)) == len(c)  # never below min_points
+    assert Augment().row_loss_prob == 0.0
+    off = Augment(row_loss_prob=0.0)(c, np.random.default_rng(3))
+    assert np.array_equal(off, Augment()(c, np.random.default_rng(3)))
+    only = Augment(dropout_prob=0, ring_dropout_prob=0, occlusion_prob=0, row_loss_prob=1.0)
+    assert np.mean([len(only(c, np.random.default_rng(k))) for k in range(50)]) < 0.95 * len(c)

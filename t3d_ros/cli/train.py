@@ -75,6 +75,9 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mirror", type=float, default=d.mirror,
                    help="probability of mirroring a training cluster (y -> -y in the sensor frame: streets where "
                         "traffic keeps left); 0 as the shipped recipe")
+    p.add_argument("--row-loss", type=float, default=d.row_loss,
+                   help="probability of losing random whole scan rows of a training cluster (as glossy paint or a "
+                        "weak laser loses them), on top of the returns lost one by one; 0 as the shipped recipe")
     p.add_argument("--balance", type=float, default=d.balance,
                    help="class balancing: a cluster is drawn with weight count(its class)^-balance (0: natural "
                         "frequencies, 1: every class equally often)")
@@ -108,7 +111,8 @@ def run_train(args: argparse.Namespace) -> int:
     cfg = TrainConfig(
         model=args.model, model_config=args.model_config, n_points=args.n_points,
         point_features=args.point_features, global_features=args.global_features, scale=args.scale, frame=args.frame,
-        batch_size=args.batch_size, augment_strength=args.augment_strength, mirror=args.mirror, balance=args.balance,
+        batch_size=args.batch_size, augment_strength=args.augment_strength, mirror=args.mirror, row_loss=args.row_loss,
+        balance=args.balance,
         netaug=args.netaug or args.model == "tiny_netaug", teacher=args.teacher,
         kd_temperature=args.kd_temperature, kd_alpha=args.kd_alpha, kd_teacher_right=args.kd_teacher_right,
         kd_mode=args.kd_mode,

@@ -83,6 +83,18 @@ def ring_dropout(points: np.ndarray, step: int, rng: np.random.Generator, min_po
     return points[keep] if keep.sum() >= min_points else points
 
 
+def row_loss(points: np.ndarray, fraction: float, rng: np.random.Generator, min_points: int = 1) -> np.ndarray:
+    """Lose each scan row (:func:`ring_rows`) with probability ``fraction``, whole: glossy paint at a
+    slant, a dark stripe or a weak laser loses returns a row at a time, where :func:`random_dropout`
+    loses them one by one (docs/realism.md item 21: a network trained on the one reads the other as
+    unlike its class)."""
+    rows = ring_rows(points)
+    if not len(rows):
+        return points
+    keep = ~(rng.random(int(rows.max()) + 1) < fraction)[rows]
+    return points[keep] if keep.sum() >= min_points else points
+
+
 def random_dropout(points: np.ndarray, fraction: float, rng: np.random.Generator, min_points: int = 1) -> np.ndarray:
     """Drop each point with probability ``fraction`` (never below ``min_points`` points)."""
     keep = rng.random(len(points)) >= fraction
@@ -141,6 +153,10 @@ class Augment:
     dropout_max: float = 0.3  # fraction of points dropped at random, uniform in [0, max]
     ring_dropout_prob: float = 0.2
     ring_step_max: int = 3  # keep every k-th ring, k in [2, ring_step_max]
+    # Lose random whole rows (each with a probability uniform in [0, row_loss_max]) with this
+    # probability; 0 by default, as the shipped recipe was trained (and then no random draw is taken).
+    row_loss_prob: float = 0.0
+    row_loss_max: float = 0.3
     jitter_sigma: tuple[float, float] = (0.01, 0.03)  # m, drawn uniformly
     occlusion_prob: float = 0.3
     occlusion_max: float = 0.3  # largest share of the points removed by one occluder
@@ -167,6 +183,8 @@ class Augment:
         # View-dependent removals first, while the geometry is still the one the sensor saw.
         if self.ring_step_max >= 2 and p(self.ring_dropout_prob):
             pts = ring_dropout(pts, int(rng.integers(2, self.ring_step_max + 1)), rng, keep_min)
+        if self.row_loss_prob > 0 and p(self.row_loss_prob):
+            pts = row_loss(pts, rng.uniform(0, self.row_loss_max), rng, keep_min)
         if p(self.occlusion_prob):
             pts = occlude(pts, rng.uniform(0, self.occlusion_max), rng, keep_min)
         if p(self.dropout_prob):

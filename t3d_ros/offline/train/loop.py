@@ -78,6 +78,7 @@ class TrainConfig:
     balance: float = 0.5  # sampling weight per cluster = count(class)^-balance (0: natural frequencies)
     augment_strength: float = 1.0  # small models prefer weaker augmentation (T3DNet)
     mirror: float = 0.0  # probability of mirroring a training cluster (Augment.mirror_prob)
+    row_loss: float = 0.0  # probability of losing random whole scan rows of a cluster (Augment.row_loss_prob)
     netaug: bool = False
     netaug_stop: float = 0.5  # fraction of epochs after which only the base width trains
     teacher: str = ""  # checkpoint of the teacher for distillation; several (comma-separated): their mean logits
@@ -414,7 +415,7 @@ def _make_loader(run: _Run, train_set: ClusterSet, spec: InputSpec, teacher: _Te
     cfg = run.cfg
     augment = None
     if cfg.augment_strength > 0:
-        augment = Augment(strength=cfg.augment_strength, mirror_prob=cfg.mirror)
+        augment = Augment(strength=cfg.augment_strength, mirror_prob=cfg.mirror, row_loss_prob=cfg.row_loss)
     elif cfg.mirror > 0:  # the mirror alone
         augment = Augment(strength=0.0, sensor_yaw_deg=0.0, mirror_prob=cfg.mirror)
     online = teacher is not None and teacher.logits is None
