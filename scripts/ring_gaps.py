@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from t3d_ros.io.kitti import kitti_rings
+from t3d_ros.io.kitti import kitti_rings, read_velodyne
 
 COLUMN = 2 * np.pi / 2083  # HDL-64E at 10 Hz, as in KITTI
 BANDS = ((5, 10), (10, 20), (20, 40), (40, 80))
@@ -123,7 +123,7 @@ def car_table(files: list[Path], args: argparse.Namespace) -> None:
     perception = Perception.from_params(load_ros_params("config/perception.yaml"))
     sides: dict = {"real": {}, "sim": {}}
     for f in files:
-        pts = np.fromfile(f, np.float32).reshape(-1, 4)
+        pts = read_velodyne(f)
         for key, parts in cluster_steps(pts, kitti_rings(pts), np.arctan2(pts[:, 1], pts[:, 0]), perception).items():
             sides["real"].setdefault(key, []).extend(parts)
     for seed in range(args.seed, args.seed + args.frames):
@@ -163,7 +163,7 @@ def main() -> None:
         return car_table(files, args)
     real: dict = {band: [] for band in BANDS}
     for f in files:
-        xyz = np.fromfile(f, np.float32).reshape(-1, 4)[:, :3]
+        xyz = read_velodyne(f)[:, :3]
         for band, parts in steps(xyz, ring_indices(xyz)).items():
             real[band] += parts
     sim: dict = {band: [] for band in BANDS}

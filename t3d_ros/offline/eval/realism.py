@@ -274,10 +274,10 @@ def discriminator(sim: Sequence[FrameClusters], real: Sequence[FrameClusters], r
            "auc_frames": round(float(np.mean(aucs["frames"])), 3), "held_out": how,
            "clusters": {"sim": int((y == 0).sum()), "real": int((y == 1).sum())},
            "frames": {"sim": len(sim), "real": len(real)}, "feature_auc": per_feature}
-    if all(f.texture is not None for f in (*sim, *real)):
+    tex = _textures((*sim, *real))
+    if tex is not None:
         # the texture along the rings as a 13th feature (NaN where a cluster has too few steps: gradient
         # boosting takes NaN as a value of its own); the 12-feature AUC above stays the target's measure
-        tex = np.concatenate([f.texture for f in (*sim, *real)])
         xt = np.column_stack([x, tex])
         out["auc_texture"] = round(float(np.mean([_fold_auc(xt, y, by_recording, folds, seed + r)
                                                    for r in range(repeats)])), 3)
@@ -321,6 +321,13 @@ def _fold_auc(x: np.ndarray, y: np.ndarray, groups: np.ndarray, folds: int, seed
     return float(np.mean(out)) if out else float("nan")
 
 
+def _textures(frames: Sequence[FrameClusters]) -> np.ndarray | None:
+    """(K,) ``ring_skips`` of every cluster of ``frames``, or None unless every frame has them."""
+    if not frames or any(f.texture is None for f in frames):
+        return None
+    return np.concatenate([f.texture for f in frames])
+
+
 def _quantiles(v: np.ndarray) -> list[float]:
     return [round(float(q), 3) for q in np.percentile(v, [25, 50, 75])] if len(v) else []
 
@@ -332,8 +339,7 @@ def summarize(frames: Sequence[FrameClusters]) -> dict:
     labels = [lab for f in frames for lab in f.labels]
     inten = np.concatenate([f.intensity for f in frames]) if frames else np.zeros(0)
     clutter = is_clutter(feats)
-    tex = (np.concatenate([f.texture for f in frames]) if frames and all(f.texture is not None for f in frames)
-           else None)
+    tex = _textures(frames)
     per_class: dict[str, dict] = {}
     rng, npts = feats[:, 1], 10 ** feats[:, 0]
     for cls in sorted({lab for lab in labels if lab}):
@@ -437,7 +443,8 @@ def realism_png(path: str | Path, sim: Sequence[FrameClusters], real: Sequence[F
 
     fs = np.concatenate([f.features for f in sim])
     fr = np.concatenate([f.features for f in real])
-    texture = all(f.texture is not None for f in (*sim, *real))
+    tex_sim, tex_real = _textures(sim), _textures(real)
+    texture = tex_sim is not None and tex_real is not None
     panels = [*FEATURES, *([TEXTURE] if texture else []), "intensity", "points_vs_range"]
     cols = 5
     rows = int(np.ceil(len(panels) / cols))
@@ -450,8 +457,7 @@ def realism_png(path: str | Path, sim: Sequence[FrameClusters], real: Sequence[F
             b = np.concatenate([f.intensity for f in real])
             bins = np.linspace(0, 1, 41)
         elif name == TEXTURE:
-            a, b = (np.concatenate([f.texture for f in side]) for side in (sim, real))
-            a, b = np.minimum(a[np.isfinite(a)], 0.6), np.minimum(b[np.isfinite(b)], 0.6)  # the last bin: 0.6 or more
+            a, b = (np.minimum(t[np.isfinite(t)], 0.6) for t in (tex_sim, tex_real))  # the last bin: 0.6 or more
             bins = np.linspace(0, 0.6, 31)
         elif name == "points_vs_range":
             ax.scatter(fs[:, 1], fs[:, 0], s=3, alpha=0.4, label="sim", color="tab:blue")
