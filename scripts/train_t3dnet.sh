@@ -76,6 +76,9 @@ $PY -m t3d_ros export $RUNS/$SHIP/ckpt_best.pt --out models --name t3d_tiny --me
 # Since 2026-12-01 the shipped weights are stage 3 (as shipped on 2026-11-30, trained before the simulator's glossy
 # paint and glass) fine-tuned once more with stage 3's settings on the glossy simulator, seed 2 of 3 (the rule above):
 #   train --finetune models/t3d_tiny.json (commit 7d7eaa6) ... --mirror 0.5 --seed 2; the card's training.command.
+# Since 2026-12-01 (evening) those weights fine-tuned once more with the same settings and whole scan rows dropped from
+# half the training clusters, seed 2 of 3 (the rule above; docs/classifier.md, "Whole rows lost in training"):
+#   train --finetune models/t3d_tiny.json (commit d285e21) ... --mirror 0.5 --row-loss 0.5 --seed 2; the card's training.command.
 # A run of this script on today's simulator trains every stage on it instead.
 $PY -m t3d_ros eval models/t3d_tiny.json "${evals[@]}" --json models/t3d_tiny_eval.json --png docs/confusion_t3d_tiny.png
 $PY scripts/ablation_table.py "teacher PointNet++ SSG=$RUNS/teacher_ssg/eval.json" "tiny=$RUNS/tiny/eval.json" \
