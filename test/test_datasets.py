@@ -379,3 +379,68 @@ def test_row_loss_loses_whole_scan_rows(sim: ClusterSet) -> None:
     assert np.array_equal(off, Augment()(c, np.random.default_rng(3)))
     only = Augment(dropout_prob=0, ring_dropout_prob=0, occlusion_prob=0, row_loss_prob=1.0)
     assert np.mean([len(only(c, np.random.default_rng(k))) for k in range(50)]) < 0.95 * len(c)
+
+
+def _lattice(rng: np.random.Generator, keep: float = 1.0) -> np.ndarray:
+    """A 3 m x 1.5 m wall 10 m ahead of the sensor, scanned on a 0.4 deg x 0.2 deg lattice (a share
+    ``keep`` of the beams return)."""
+    el, az = np.meshgrid(np.radians(np.arange(-6.0, 2.0, 0.4)), np.radians(np.arange(-8.0, 8.0, 0.2)), indexing="ij")
+    el, az = el.ravel(), az.ravel()
+    y = 10.0 * np.tan(az)
+    pts = np.stack([np.full_like(y, 10.0), y, np.hypot(10.0, y) * np.tan(el), np.full_like(y, 0.3)], 1)
+    pts = pts[(np.abs(pts[:, 1]) < 1.5) & (pts[:, 2] > -1.0) & (pts[:, 2] < 0.5)]
+    return pts[rng.random(len(pts)) < keep].astype(np.float32)
+
+
+def test_push_away_thins_as_a_farther_view() -> None:
+    """``push_away``: twice as far, along the same bearing, a quarter of the returns on rows one sensor
+    row apart; a surface that returned half the beams still returns about half; off by default (no
+    draw), and on in ``Augment`` only up to ``far_max_range`` and ``far_min_points``."""
+    from t3d_ros.offline.train.augment import push_away, resolution_deg
+
+    rng = np.random.default_rng(0)
+    wall = _lattice(rng)
+    far = push_away(wall, 2.0, rng, 0.4, 0.2)
+    assert 0.2 < len(far) / len(wall) < 0.3
+    assert np.hypot(*far[:, :2].mean(0)) == pytest.approx(2 * np.hypot(*wall[:, :2].mean(0)), rel=0.05)
+    assert abs(np.arctan2(*far[:, 1::-1].mean(0)) - np.arctan2(*wall[:, 1::-1].mean(0))) < 0.02  # same bearing
+    assert far[:, 2].min() >= wall[:, 2].min() and far[:, 2].max() <= wall[:, 2].max()  # heights kept
+    el = np.degrees(np.arctan2(far[:, 2], np.hypot(far[:, 0], far[:, 1])))
+    gaps = np.diff(np.unique(np.round(el, 2)))
+    assert np.median(gaps[gaps > 0.1]) == pytest.approx(0.4, abs=0.08)  # rows one sensor row apart there
+    half = _lattice(np.random.default_rng(1), keep=0.5)
+    shares = [len(push_away(half, 2.0, np.random.default_rng(k), 0.4, 0.2)) / len(far) for k in range(20)]
+    assert 0.4 < np.mean(shares) < 0.6  # holes stay holes
+    assert np.array_equal(push_away(wall, 1.0, rng), wall)
+    assert np.array_equal(push_away(wall, 6.0, rng, 0.4, 0.2, min_points=len(wall)), wall)
+    est = push_away(wall, 2.0, np.random.default_rng(2))  # the spacing estimated from the cluster
+    assert 0.2 < len(est) / len(wall) < 0.3
+    assert resolution_deg("hdl64", 0.0) == pytest.approx((10.33 / 31, 360 / 2083), rel=0.01)
+    assert resolution_deg("nope", 0.0) is None
+    assert Augment().far_prob == 0.0
+    off = Augment(far_prob=0.0)(wall, np.random.default_rng(3))
+    assert np.array_equal(off, Augment()(wall, np.random.default_rng(3)))
+    only = Augment(strength=0.0, sensor_yaw_deg=0.0, far_prob=1.0)
+    assert np.array_equal(only(wall, np.random.default_rng(3)), wall)  # strength 0 scales the probability to 0
+    only = Augment(dropout_prob=0, ring_dropout_prob=0, occlusion_prob=0, scale=0, jitter_sigma=(0, 0), tilt_deg=0,
+                   sensor_yaw_deg=0, centre_yaw_deg=0, far_prob=1.0, far_max_range=25.0)
+    ranges = [np.hypot(*only(wall, np.random.default_rng(k), "hdl64")[:, :2].mean(0)) for k in range(30)]
+    assert max(ranges) <= 25.0 + 0.5 and np.mean(ranges) > 13.0
+
+
+def test_training_batches_push_clusters_away(sim: ClusterSet) -> None:
+    """``train --far`` through the training loader (which hands ``Augment`` each simulated cluster's
+    sensor): the batches' ``range`` input grows, never beyond ``far_max_range``."""
+    from t3d_ros.classify.inputs import InputSpec
+    from t3d_ros.offline.train.loader import ClusterBatches
+
+    spec = InputSpec(n_points=32)
+    still = Augment(strength=0.0, sensor_yaw_deg=0.0)
+    far = Augment(dropout_prob=0, ring_dropout_prob=0, occlusion_prob=0, scale=0, jitter_sigma=(0, 0), tilt_deg=0,
+                  sensor_yaw_deg=0, centre_yaw_deg=0, far_prob=1.0, far_max_range=40.0)
+    idx = np.flatnonzero((sim.sizes >= 200) & (sim.ranges < 15))[:16]
+    assert len(idx) >= 4
+    near = ClusterBatches(sim, spec, still, 0).batch(idx, np.random.default_rng(0)).inputs[2][:, -1].numpy() * 50
+    moved = ClusterBatches(sim, spec, far, 0).batch(idx, np.random.default_rng(0)).inputs[2][:, -1].numpy() * 50
+    assert np.all(moved >= near - 0.05) and np.mean(moved) > 1.3 * np.mean(near)
+    assert moved.max() <= 40.5

@@ -78,6 +78,10 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--row-loss", type=float, default=d.row_loss,
                    help="probability of losing random whole scan rows of a training cluster (as glossy paint or a "
                         "weak laser loses them), on top of the returns lost one by one; 0 as the shipped recipe")
+    p.add_argument("--far", type=float, default=d.far,
+                   help="probability of moving a training cluster up to 3x farther away (at most 60 m), thinned to "
+                        "the rows and columns a sensor still puts on it there: far road users are rare in the "
+                        "simulated scenes; 0 as the shipped recipe")
     p.add_argument("--balance", type=float, default=d.balance,
                    help="class balancing: a cluster is drawn with weight count(its class)^-balance (0: natural "
                         "frequencies, 1: every class equally often)")
@@ -112,7 +116,7 @@ def run_train(args: argparse.Namespace) -> int:
         model=args.model, model_config=args.model_config, n_points=args.n_points,
         point_features=args.point_features, global_features=args.global_features, scale=args.scale, frame=args.frame,
         batch_size=args.batch_size, augment_strength=args.augment_strength, mirror=args.mirror, row_loss=args.row_loss,
-        balance=args.balance,
+        far=args.far, balance=args.balance,
         netaug=args.netaug or args.model == "tiny_netaug", teacher=args.teacher,
         kd_temperature=args.kd_temperature, kd_alpha=args.kd_alpha, kd_teacher_right=args.kd_teacher_right,
         kd_mode=args.kd_mode,

@@ -62,7 +62,9 @@ class ClusterBatches(Dataset):
         """Clusters ``idx``, augmented with ``rng``, as network inputs."""
         clusters = [self.cs.cluster(i) for i in idx]
         if self.augment is not None:
-            clusters = [self.augment(c, rng) for c in clusters]
+            sensors = self.cs.meta.get("sensor")  # simulated clusters: the resolution for Augment's push_away
+            clusters = [self.augment(c, rng, str(sensors[i]) if sensors is not None else None)
+                        for c, i in zip(clusters, idx, strict=True)]
         teacher = batch_inputs(clusters, self.teacher_spec) if self.teacher_spec is not None else None
         return Batch(batch_inputs(clusters, self.spec), torch.from_numpy(self.cs.labels[idx]),
                      torch.from_numpy(np.asarray(idx, np.int64)), teacher, torch.from_numpy(self.cs.outlier[idx]))

@@ -79,6 +79,7 @@ class TrainConfig:
     augment_strength: float = 1.0  # small models prefer weaker augmentation (T3DNet)
     mirror: float = 0.0  # probability of mirroring a training cluster (Augment.mirror_prob)
     row_loss: float = 0.0  # probability of losing random whole scan rows of a cluster (Augment.row_loss_prob)
+    far: float = 0.0  # probability of moving a cluster farther away, thinned as seen there (Augment.far_prob)
     netaug: bool = False
     netaug_stop: float = 0.5  # fraction of epochs after which only the base width trains
     teacher: str = ""  # checkpoint of the teacher for distillation; several (comma-separated): their mean logits
@@ -415,7 +416,8 @@ def _make_loader(run: _Run, train_set: ClusterSet, spec: InputSpec, teacher: _Te
     cfg = run.cfg
     augment = None
     if cfg.augment_strength > 0:
-        augment = Augment(strength=cfg.augment_strength, mirror_prob=cfg.mirror, row_loss_prob=cfg.row_loss)
+        augment = Augment(strength=cfg.augment_strength, mirror_prob=cfg.mirror, row_loss_prob=cfg.row_loss,
+                          far_prob=cfg.far)
     elif cfg.mirror > 0:  # the mirror alone
         augment = Augment(strength=0.0, sensor_yaw_deg=0.0, mirror_prob=cfg.mirror)
     online = teacher is not None and teacher.logits is None
