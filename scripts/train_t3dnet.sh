@@ -79,6 +79,9 @@ $PY -m t3d_ros export $RUNS/$SHIP/ckpt_best.pt --out models --name t3d_tiny --me
 # Since 2026-12-01 (evening) those weights fine-tuned once more with the same settings and whole scan rows dropped from
 # half the training clusters, seed 2 of 3 (the rule above; docs/classifier.md, "Whole rows lost in training"):
 #   train --finetune models/t3d_tiny.json (commit d285e21) ... --mirror 0.5 --row-loss 0.5 --seed 2; the card's training.command.
+# Since 2026-12-01 (late evening) the card samples each cluster from its point farthest from its centroid (input.start
+# "far", the same weights, recalibrated: calibrate models/t3d_tiny.json --data sim --sim-seeds 2000); the stages
+# above sample from the first point, as they were trained (train --fps-start far trains for the far start).
 # A run of this script on today's simulator trains every stage on it instead.
 $PY -m t3d_ros eval models/t3d_tiny.json "${evals[@]}" --json models/t3d_tiny_eval.json --png docs/confusion_t3d_tiny.png
 $PY scripts/ablation_table.py "teacher PointNet++ SSG=$RUNS/teacher_ssg/eval.json" "tiny=$RUNS/tiny/eval.json" \

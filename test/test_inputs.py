@@ -115,3 +115,38 @@ def test_torch_tensors_with_no_clusters():
     want = make_inputs(np.zeros((0, 4), np.float32), np.array([0]), spec)
     assert [tuple(t.shape) for t in got.as_list()] == [a.shape for a in want.as_list()]
     assert all(isinstance(t, torch.Tensor) for t in got.as_list())
+
+
+def test_far_start_makes_the_sample_independent_of_the_point_order():
+    """``InputSpec.start`` "far": FPS starts at each cluster's point farthest from its centroid, so the
+    network inputs are the same whatever order the driver gives the points (Velodyne, Ouster and the
+    simulator order them differently); "first" (the cards before it) starts at the first point and
+    changes with the order. numpy and torch give the same inputs; cards without the field are "first"."""
+    import torch
+
+    from t3d_ros.classify.inputs import _far_point_index_reference, far_point_index
+
+    rng = np.random.default_rng(0)
+    clusters = [_box(rng, n, (4.0, 1.8, 1.5), (8.0, 3.0, -1.0)) for n in (700, 40, 5, 1)]
+    offsets = np.r_[0, np.cumsum([len(c) for c in clusters])]
+    points = np.concatenate(clusters).astype(np.float32)
+    shuffled = np.concatenate([c[rng.permutation(len(c))] for c in clusters]).astype(np.float32)
+    levels = ((32, 0.4, 8),)
+    far, first = InputSpec(n_points=64, levels=levels, start="far"), InputSpec(n_points=64, levels=levels)
+    a, b = make_inputs(points, offsets, far), make_inputs(shuffled, offsets, far)
+    assert np.array_equal(a.xyz, b.xyz) and np.array_equal(a.globals, b.globals)
+    assert all(np.array_equal(x, y) for x, y in zip(a.indices, b.indices, strict=True))
+    assert not np.array_equal(make_inputs(points, offsets, first).xyz, make_inputs(shuffled, offsets, first).xyz)
+    t = make_inputs(torch.from_numpy(shuffled), offsets, far, backend="cpu")
+    assert np.array_equal(t.xyz.numpy(), a.xyz) and np.array_equal(t.globals.numpy(), a.globals)
+    idx = far_point_index(points, offsets)
+    big = rng.normal(0, 3, (5000, 4)).astype(np.float32)
+    big_off = np.r_[0, np.sort(rng.choice(np.arange(1, 5000), 40, replace=False)), 5000]
+    assert np.array_equal(far_point_index(big, big_off), _far_point_index_reference(big, big_off))  # numba = numpy
+    for j, c in enumerate(clusters):  # the farthest point of each cluster, by brute force
+        d2 = np.square(c[:, :3].astype(np.float64) - c[:, :3].mean(axis=0, dtype=np.float64)).sum(axis=1)
+        assert idx[j] - offsets[j] == int(np.argmax(d2))
+    assert InputSpec.from_json({"n_points": 64}).start == "first"
+    assert InputSpec.from_json(far.to_json()).start == "far"
+    with pytest.raises(ValueError, match="start"):
+        InputSpec(start="middle")

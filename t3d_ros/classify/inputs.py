@@ -31,6 +31,7 @@ from t3d_ros.classify.ops.sampling import SALevel, sample_and_group, sample_clus
 POINT_FEATURES = {"intensity": 1, "height": 1}
 GLOBAL_FEATURES = {"extent": 3, "log_count": 1, "range": 1}
 FRAMES = ("sensor", "bearing")
+STARTS = ("first", "far")
 
 
 @dataclass(frozen=True)
@@ -47,10 +48,17 @@ class InputSpec:
     # that the sensor lies on the -x side, which removes an exact symmetry of the data from what the
     # network must learn (an object at another bearing is the same object, seen from the same side).
     frame: str = "sensor"
+    # Where farthest point sampling starts in each cluster: "first", at its first point as the points
+    # come (the driver's order: Velodyne and Ouster drivers, and the simulator, order them differently,
+    # so the same object gave another sample and sometimes another label); "far", at the point farthest
+    # from the cluster's centroid, whatever the order (cards since 2026-12-01 evening).
+    start: str = "first"
 
     def __post_init__(self) -> None:
         if self.scale not in ("metric", "unit_sphere"):
             raise ValueError(f"scale={self.scale!r}: must be 'metric' or 'unit_sphere'")
+        if self.start not in STARTS:
+            raise ValueError(f"start={self.start!r}: must be one of {', '.join(STARTS)}")
         if self.frame not in FRAMES:
             raise ValueError(f"frame={self.frame!r}: must be one of {', '.join(FRAMES)}")
         for name in self.point_features:
@@ -84,6 +92,7 @@ class InputSpec:
             global_features=tuple(doc.get("global_features", ())),
             scale=doc.get("scale", "metric"),
             frame=doc.get("frame", "sensor"),  # cards before 2026-11-30 were all "sensor"
+            start=doc.get("start", "first"),  # cards before 2026-12-01 evening were all "first"
         )
 
 
@@ -185,6 +194,8 @@ def make_inputs(points: Any, offsets: Any, spec: InputSpec, backend: str = "auto
     cols = points.shape[1]
     if "intensity" in spec.point_features and cols < 4:
         raise ValueError("the 'intensity' point feature needs (P, 4) points")
+    if spec.start == "far" and k:
+        points, host_points = _far_point_first(points, offsets, host_points)
     if is_tensor(points):
         import torch
 
@@ -219,6 +230,44 @@ def make_inputs(points: Any, offsets: Any, spec: InputSpec, backend: str = "auto
                 indices += [like(np.zeros((0, lv.npoint), np.int64), points),
                             like(np.zeros((0, lv.npoint, lv.nsample), np.int64), points)]
     return ClusterInputs(xyz, feats_arr, glob, indices)
+
+
+def far_point_index(points: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """(K,) int64 index into ``points`` (P, >=3) of every cluster's point farthest from its centroid
+    (float64; of equally far points the first). Non-empty clusters only. ``_far_point_index_reference``
+    is the definition; with numba one pass per cluster (the same numbers)."""
+    off = np.asarray(offsets, np.int64)
+    if _cpu.HAVE_NUMBA and len(off) > 1 and points.dtype == np.float32:
+        return _cpu.far_point_kernel(np.ascontiguousarray(points), off)
+    return _far_point_index_reference(points, off)
+
+
+def _far_point_index_reference(points: np.ndarray, off: np.ndarray) -> np.ndarray:
+    """:func:`far_point_index` in numpy."""
+    k, counts = len(off) - 1, np.diff(off)
+    seg = np.repeat(np.arange(k), counts)
+    xyz = np.asarray(points[:, :3], np.float64)
+    centre = np.stack([np.bincount(seg, xyz[:, j], k) for j in range(3)], 1) / counts[:, None]
+    d2 = np.square(xyz - centre[seg]).sum(axis=1)
+    best = np.maximum.reduceat(d2, off[:-1])
+    hits = np.flatnonzero(d2 == best[seg])
+    return hits[np.unique(seg[hits], return_index=True)[1]]
+
+
+def _far_point_first(points: Any, offsets: np.ndarray, host_points: np.ndarray | None) -> tuple[Any, np.ndarray]:
+    """``points`` with every cluster's first point and its point farthest from the centroid swapped
+    (``InputSpec.start`` "far"): FPS starts there whatever order the points came in; and the same
+    order of the host copy. Found on the host, so numpy and torch (any device) get the same order."""
+    host = points if not is_tensor(points) else host_points if host_points is not None else to_numpy(points, np.float32)
+    far, first = far_point_index(host, offsets), np.asarray(offsets[:-1], np.int64)
+    order = np.arange(len(host))
+    order[first], order[far] = far, first
+    host = np.asarray(host)[order]
+    if is_tensor(points):
+        import torch
+
+        return points[torch.as_tensor(order, device=points.device)], host
+    return host, host
 
 
 # The centring means (and the unit-sphere radius) are summed in float64 and rounded to float32: the

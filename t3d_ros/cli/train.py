@@ -37,7 +37,7 @@ def _add_data_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def add_train_arguments(p: argparse.ArgumentParser) -> None:
-    from t3d_ros.classify.inputs import FRAMES
+    from t3d_ros.classify.inputs import FRAMES, STARTS
     from t3d_ros.offline.train.loop import FINETUNE_DEFAULTS, TrainConfig
 
     d, f = TrainConfig(), FINETUNE_DEFAULTS
@@ -68,6 +68,10 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
                    help="comma list of extent,log_count,range ('' for none)")
     p.add_argument("--scale", default=d.scale, choices=("metric", "unit_sphere"),
                    help="cluster coordinates in metres (default) or rescaled to the unit sphere (ablation)")
+    p.add_argument("--fps-start", default=d.fps_start, choices=("", *STARTS),
+                   help="where sampling starts in each cluster at run time: 'far', the point farthest from its "
+                        "centroid (the same sample whatever order the driver gives the points; trained on random "
+                        "starts), or 'first', its first point; default: the fine-tuned card's, else 'first'")
     p.add_argument("--frame", default=d.frame, choices=FRAMES,
                    help="cluster xy as in the sensor frame (default) or turned so that the sensor lies at -x "
                         "(removes the bearing, an exact symmetry, from what the network must learn)")
@@ -115,6 +119,7 @@ def run_train(args: argparse.Namespace) -> int:
     cfg = TrainConfig(
         model=args.model, model_config=args.model_config, n_points=args.n_points,
         point_features=args.point_features, global_features=args.global_features, scale=args.scale, frame=args.frame,
+        fps_start=args.fps_start,
         batch_size=args.batch_size, augment_strength=args.augment_strength, mirror=args.mirror, row_loss=args.row_loss,
         far=args.far, balance=args.balance,
         netaug=args.netaug or args.model == "tiny_netaug", teacher=args.teacher,

@@ -281,3 +281,37 @@ def cluster_moments_kernel(points, offsets):  # pragma: no cover - compiled
         out[i, 5] = zlo
         out[i, 6] = zhi
     return out
+
+
+@njit(cache=True)
+def far_point_kernel(points, offsets):  # pragma: no cover - compiled
+    """Per packed cluster: the index of its point farthest from its centroid (float64 means summed in
+    point order; of equally far points the first). For ``inputs.far_point_index``."""
+    k = offsets.shape[0] - 1
+    out = np.empty(k, np.int64)
+    for i in range(k):
+        lo = offsets[i]
+        hi = offsets[i + 1]
+        n = max(hi - lo, 1)
+        sx = 0.0
+        sy = 0.0
+        sz = 0.0
+        for p in range(lo, hi):
+            sx += np.float64(points[p, 0])
+            sy += np.float64(points[p, 1])
+            sz += np.float64(points[p, 2])
+        mx = sx / n
+        my = sy / n
+        mz = sz / n
+        best = -1.0
+        arg = lo
+        for p in range(lo, hi):
+            dx = np.float64(points[p, 0]) - mx
+            dy = np.float64(points[p, 1]) - my
+            dz = np.float64(points[p, 2]) - mz
+            d = dx * dx + dy * dy + dz * dz
+            if d > best:
+                best = d
+                arg = p
+        out[i] = arg
+    return out

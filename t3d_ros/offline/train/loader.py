@@ -14,6 +14,7 @@ resumed run the same as an uninterrupted one.
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
 from collections.abc import Iterator
 from typing import NamedTuple
@@ -46,11 +47,28 @@ def batch_inputs(clusters: list[np.ndarray], spec: InputSpec,
     return [torch.from_numpy(a) for a in make_inputs(pts, offsets, spec, backend="cpu").as_list()]
 
 
+def _random_point_first(points: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """``points`` with a random point swapped to the front: sampling (start "first") starts there."""
+    j = int(rng.integers(len(points))) if len(points) else 0
+    if j == 0:
+        return points
+    out = points.copy()
+    out[[0, j]] = points[[j, 0]]
+    return out
+
+
 class ClusterBatches(Dataset):
     """Item ``(epoch, b, idx)``: batch ``b`` of ``epoch``, the clusters ``idx`` of ``cs``."""
 
     def __init__(self, cs: ClusterSet, spec: InputSpec, augment: Augment | None, seed: int, rank: int = 0,
                  teacher_spec: InputSpec | None = None):
+        # A network that samples from the farthest point at run time (InputSpec.start "far") trains on
+        # random starts: the sample varies from batch to batch, and the network learns not to depend on
+        # where sampling starts (a fixed start in training gave toy runs 0.65 instead of 0.8+).
+        self.random_start = spec.start == "far"
+        if self.random_start:
+            spec = dataclasses.replace(spec, start="first")
+            teacher_spec = dataclasses.replace(teacher_spec, start="first") if teacher_spec is not None else None
         self.cs, self.spec, self.augment, self.teacher_spec = cs, spec, augment, teacher_spec
         self.seed, self.rank = seed, rank
 
@@ -65,6 +83,8 @@ class ClusterBatches(Dataset):
             sensors = self.cs.meta.get("sensor")  # simulated clusters: the resolution for Augment's push_away
             clusters = [self.augment(c, rng, str(sensors[i]) if sensors is not None else None)
                         for c, i in zip(clusters, idx, strict=True)]
+        if self.random_start:
+            clusters = [_random_point_first(c, rng) for c in clusters]
         teacher = batch_inputs(clusters, self.teacher_spec) if self.teacher_spec is not None else None
         return Batch(batch_inputs(clusters, self.spec), torch.from_numpy(self.cs.labels[idx]),
                      torch.from_numpy(np.asarray(idx, np.int64)), teacher, torch.from_numpy(self.cs.outlier[idx]))

@@ -68,6 +68,9 @@ class TrainConfig:
     global_features: tuple[str, ...] = ("extent", "log_count", "range")
     scale: str = "metric"  # InputSpec.scale: "metric" or "unit_sphere" (ablation)
     frame: str = "sensor"  # InputSpec.frame: "sensor" or "bearing" (clusters turned so the sensor lies at -x)
+    # InputSpec.start: FPS from the point farthest from the centroid ("far": trained on random starts) or
+    # from the first point; "" = the fine-tuned card's start, else "first" (the recipe's)
+    fps_start: str = ""
     epochs: int = 40
     batch_size: int = 64
     lr: float = 1e-3
@@ -124,7 +127,7 @@ FINETUNE_DEFAULTS = {"lr": 2e-4, "epochs": 10, "lr_step": 5}
 
 def _spec(cfg: TrainConfig, model: nn.Module) -> InputSpec:
     return InputSpec(cfg.n_points, tuple(tuple(lv) for lv in model.levels), tuple(cfg.point_features),
-                     tuple(cfg.global_features), cfg.scale, cfg.frame)
+                     tuple(cfg.global_features), cfg.scale, cfg.frame, cfg.fps_start or "first")
 
 
 @torch.no_grad()
@@ -308,7 +311,8 @@ def _finetune_source(cfg: TrainConfig) -> tuple[TrainConfig, dict]:
         raise ValueError(f"netaug: {cfg.finetune} is a {source['model']!r}, not a NetAug supernet")
     cfg = dataclasses.replace(cfg, model=source["model"], model_config=dict(source.get("model_config", {})),
                               n_points=spec.n_points, point_features=tuple(spec.point_features),
-                              global_features=tuple(spec.global_features), scale=spec.scale, frame=spec.frame)
+                              global_features=tuple(spec.global_features), scale=spec.scale, frame=spec.frame,
+                              fps_start=cfg.fps_start or spec.start)
     return cfg, source
 
 
