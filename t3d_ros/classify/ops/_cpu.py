@@ -244,6 +244,20 @@ def sample_group(xyz: np.ndarray, npoints: list[int], nsamples: list[int], r2s: 
 
 
 @njit(cache=True)
+def _mean_xyz(points, lo, hi):  # pragma: no cover - compiled
+    """Mean x, y, z of ``points[lo:hi]`` (float64 sums in point order, as ``np.bincount``'s)."""
+    n = max(hi - lo, 1)
+    sx = 0.0
+    sy = 0.0
+    sz = 0.0
+    for p in range(lo, hi):
+        sx += np.float64(points[p, 0])
+        sy += np.float64(points[p, 1])
+        sz += np.float64(points[p, 2])
+    return sx / n, sy / n, sz / n
+
+
+@njit(cache=True)
 def cluster_moments_kernel(points, offsets):  # pragma: no cover - compiled
     """Per packed cluster: mean x, mean y, sums of dx^2, dx*dy, dy^2 about the mean (float64, in
     point order: ``np.bincount``'s sums), min z, max z. For ``inputs._global_features``."""
@@ -252,14 +266,7 @@ def cluster_moments_kernel(points, offsets):  # pragma: no cover - compiled
     for i in range(k):
         lo = offsets[i]
         hi = offsets[i + 1]
-        n = max(hi - lo, 1)
-        sx = 0.0
-        sy = 0.0
-        for p in range(lo, hi):
-            sx += np.float64(points[p, 0])
-            sy += np.float64(points[p, 1])
-        mx = sx / n
-        my = sy / n
+        mx, my, _ = _mean_xyz(points, lo, hi)
         sxx = 0.0
         sxy = 0.0
         syy = 0.0
@@ -292,17 +299,7 @@ def far_point_kernel(points, offsets):  # pragma: no cover - compiled
     for i in range(k):
         lo = offsets[i]
         hi = offsets[i + 1]
-        n = max(hi - lo, 1)
-        sx = 0.0
-        sy = 0.0
-        sz = 0.0
-        for p in range(lo, hi):
-            sx += np.float64(points[p, 0])
-            sy += np.float64(points[p, 1])
-            sz += np.float64(points[p, 2])
-        mx = sx / n
-        my = sy / n
-        mz = sz / n
+        mx, my, mz = _mean_xyz(points, lo, hi)
         best = -1.0
         arg = lo
         for p in range(lo, hi):
