@@ -144,6 +144,32 @@ def test_node_detects_simulated_objects(perception, ros_node):
     assert correct >= 0.8 * named, f"shipped model labels {correct} of the {named} objects it names correctly"
 
 
+def test_labels_do_not_depend_on_the_order_of_the_points(perception, ros_node):
+    """The same simulated frame in the simulator's order and in reverse (drivers order clouds
+    differently): every cluster found in both with the same returns gets the same label and score
+    (the shipped card samples from each cluster's farthest point, docs/classifier.md)."""
+    from std_msgs.msg import Header
+
+    from t3d_ros.offline.sim import SENSORS, simulate
+    from t3d_ros.ros.convert import array_to_msg
+    from t3d_ros.ros.sim_lidar_node import frame_to_array
+
+    node, pub, out = perception
+    _, frame = simulate(300_013, "hdl64")
+    arr, _ = frame_to_array(frame, SENSORS["hdl64"], False)
+    dets = []
+    for i, rows in enumerate((arr, arr[::-1].copy())):
+        msg = array_to_msg(rows, Header(frame_id="velodyne"), is_dense=True)
+        _, det = _send(ros_node, pub, msg, out, 1_700_000_050_000_000_000 + i * 100_000_000)
+        assert det is not None, node.output()
+        dets.append({(round(d["center"][0], 2), round(d["center"][1], 2), d["num_points"]): (d["label"], d["score"])
+                     for d in det["detections"]})
+    same = set(dets[0]) & set(dets[1])
+    assert len(same) >= 0.8 * len(dets[0]) > 10, (len(same), len(dets[0]))
+    assert all(dets[0][key] == dets[1][key] for key in same), [(k, dets[0][k], dets[1][k]) for k in same
+                                                              if dets[0][k] != dets[1][k]]
+
+
 def _bad(kind: str):
     from sensor_msgs.msg import PointCloud2, PointField
 
