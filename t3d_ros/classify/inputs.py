@@ -51,7 +51,7 @@ class InputSpec:
     # Where farthest point sampling starts in each cluster: "first", at its first point as the points
     # come (the driver's order: Velodyne and Ouster drivers, and the simulator, order them differently,
     # so the same object gave another sample and sometimes another label); "far", at the point farthest
-    # from the cluster's centroid, whatever the order (cards since 2026-12-01 evening).
+    # from the cluster's centroid, whatever the order (the shipped card since 2026-12-01, late evening).
     start: str = "first"
 
     def __post_init__(self) -> None:
@@ -92,7 +92,7 @@ class InputSpec:
             global_features=tuple(doc.get("global_features", ())),
             scale=doc.get("scale", "metric"),
             frame=doc.get("frame", "sensor"),  # cards before 2026-11-30 were all "sensor"
-            start=doc.get("start", "first"),  # cards before 2026-12-01 evening were all "first"
+            start=doc.get("start", "first"),  # cards before 2026-12-01 (late evening) were all "first"
         )
 
 
