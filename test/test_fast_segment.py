@@ -211,9 +211,12 @@ def test_wall_split_identical_to_the_reference(monkeypatch):
         ids = np.flatnonzero(np.bincount(lab) >= 60)
         xy_all = xyz[members][:, :2]
         cand = np.ones(len(ids), bool)
-        is_wall, dist = _fast.wall_fronts_kernel(xy_all, offsets, cand, ids.astype(np.int64), W.SAMPLE, W._DRAWS,
-                                                 W.ITERATIONS, W.MIN_PAIR_DISTANCE, 0.1, 0.4, 0.0, 10)
-        ref_walls = dict(W._walls_reference(xy_all, offsets, cand, ids, 0.1, 0.4, 0.0, 10))
+        seeds = np.diff(offsets[:len(ids) + 1])
+        sub_idx, sub_off = W.fit_subsamples(xy_all, offsets[:len(ids) + 1], cand)
+        sub = xy_all[sub_idx].astype(np.float64)
+        is_wall, dist = _fast.wall_fronts_kernel(xy_all, offsets, cand, seeds, sub, sub_off, W._DRAWS, W.ITERATIONS,
+                                                 W.MIN_PAIR_DISTANCE, 0.1, 0.4, 0.0, 10)
+        ref_walls = dict(W._walls_reference(xy_all, offsets, cand, seeds, 0.1, 0.4, 0.0, 10))
         assert sorted(ref_walls) == np.flatnonzero(is_wall).tolist()
         for k, d in ref_walls.items():
             np.testing.assert_array_equal(dist[offsets[k]:offsets[k + 1]], d)
@@ -221,7 +224,8 @@ def test_wall_split_identical_to_the_reference(monkeypatch):
     blob = rng.uniform(0, 0.3, (100, 3)).astype(np.float32)
     none = np.zeros(100, np.int64)
     is_wall, _ = _fast.wall_fronts_kernel(blob[:, :2], np.array([0, 100]), np.ones(1, bool), np.zeros(1, np.int64),
-                                          W.SAMPLE, W._DRAWS, W.ITERATIONS, W.MIN_PAIR_DISTANCE, 0.1, 0.4, 0.0, 10)
+                                          blob[:, :2].astype(np.float64), np.array([0, 100]), W._DRAWS, W.ITERATIONS,
+                                          W.MIN_PAIR_DISTANCE, 0.1, 0.4, 0.0, 10)
     assert not is_wall.any()
     np.testing.assert_array_equal(W.split_walls(blob, none, lambda sub: np.zeros(len(sub), np.int64), min_points=60),
                                   none)

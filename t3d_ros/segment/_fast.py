@@ -479,13 +479,14 @@ def wall_line_kernel(xy, step, draws, seed, iterations, min_pair, tolerance):  #
 
 
 @njit(cache=True)
-def wall_fronts_kernel(xy, offsets, cand, seeds, sample, draws, iterations, min_pair, tolerance, min_share,
-                       min_length, min_piece):  # pragma: no cover - compiled
+def wall_fronts_kernel(xy, offsets, cand, seeds, sub_xy, sub_off, draws, iterations, min_pair, tolerance,
+                       min_share, min_length, min_piece):  # pragma: no cover - compiled
     """``walls._walls_reference`` for every cluster at once: cluster k is the rows
-    offsets[k]:offsets[k+1] of ``xy`` (M, 2), checked when ``cand[k]``, its RANSAC drawn with
-    ``seeds[k]``. Returns ``wall`` (K,) bool (a wall with ``min_piece`` returns or more in front of it)
-    and ``dist`` (M,) float64, each return's signed distance to its cluster's wall (+: the sensor's
-    side; set for the walls only). The reference's float64 arithmetic in its order: the inliers'
+    offsets[k]:offsets[k+1] of ``xy`` (M, 2), checked when ``cand[k]``, its RANSAC scored on the rows
+    sub_off[k]:sub_off[k+1] of ``sub_xy`` (``walls.fit_subsamples``) and drawn with ``seeds[k]``.
+    Returns ``wall`` (K,) bool (a wall with ``min_piece`` returns or more in front of it) and
+    ``dist`` (M,) float64, each return's signed distance to its cluster's wall (+: the sensor's side;
+    set for the walls only). The reference's float64 arithmetic in its order: the inliers'
     mean and the scatter's sums row by row, products and sums in separate steps."""
     k_all = cand.shape[0]
     dist = np.zeros(xy.shape[0], np.float64)
@@ -495,8 +496,7 @@ def wall_fronts_kernel(xy, offsets, cand, seeds, sample, draws, iterations, min_
             continue
         a = offsets[k]
         b = offsets[k + 1]
-        n = b - a
-        sub, inl = wall_line_kernel(xy[a:b], (n + sample - 1) // sample, draws, seeds[k], iterations,
+        sub, inl = wall_line_kernel(sub_xy[sub_off[k]:sub_off[k + 1]], 1, draws, seeds[k], iterations,
                                     min_pair, tolerance)
         if inl.shape[0] == 0:  # no pair of returns min_pair apart: no line
             continue
