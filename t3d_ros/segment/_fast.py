@@ -432,18 +432,13 @@ def closeness_kernel(x, y, c, s, start, length, d0):  # pragma: no cover - compi
 
 
 @njit(cache=True)
-def wall_line_kernel(xy, step, draws, seed, iterations, min_pair, tolerance):  # pragma: no cover - compiled
-    """``walls.fit_wall_line`` up to its least-squares refit: the subsample ``sub`` (S, 2) float64 of
-    every ``step``-th point of ``xy`` (n, 2), the line hypotheses through pairs of its points drawn by
-    column (k - seed) mod 256 of ``draws`` (2, 256), each scored by the points within ``tolerance``,
-    and the inlier mask (S,) of the best (the first of the most votes; empty when no pair lies
-    ``min_pair`` apart). The reference's float64 arithmetic in its order, without its (S, H) matrix."""
-    n = xy.shape[0]
-    ns = (n + step - 1) // step
-    sub = np.empty((ns, 2), np.float64)
-    for s in range(ns):
-        sub[s, 0] = xy[s * step, 0]
-        sub[s, 1] = xy[s * step, 1]
+def wall_line_kernel(sub, draws, seed, iterations, min_pair, tolerance):  # pragma: no cover - compiled
+    """``walls.fit_wall_line`` up to its least-squares refit, on its subsample ``sub`` (S, 2) float64
+    (``walls.fit_subsamples``): the line hypotheses through pairs of its points drawn by column
+    (k - seed) mod 256 of ``draws`` (2, 256), each scored by the points within ``tolerance``, and the
+    inlier mask (S,) of the best (the first of the most votes; empty when no pair lies ``min_pair``
+    apart). The reference's float64 arithmetic in its order, without its (S, H) matrix."""
+    ns = sub.shape[0]
     nx = np.empty(iterations, np.float64)
     ny = np.empty(iterations, np.float64)
     c = np.empty(iterations, np.float64)
@@ -461,7 +456,7 @@ def wall_line_kernel(xy, step, draws, seed, iterations, min_pair, tolerance):  #
             c[h] = sub[i, 0] * nx[h] + sub[i, 1] * ny[h]
             h += 1
     if h == 0:
-        return sub, np.zeros(0, np.bool_)
+        return np.zeros(0, np.bool_)
     best = 0
     most = -1
     for k in range(h):
@@ -475,7 +470,7 @@ def wall_line_kernel(xy, step, draws, seed, iterations, min_pair, tolerance):  #
     inl = np.empty(ns, np.bool_)
     for s in range(ns):
         inl[s] = abs(sub[s, 0] * nx[best] + sub[s, 1] * ny[best] - c[best]) < tolerance
-    return sub, inl
+    return inl
 
 
 @njit(cache=True)
@@ -496,8 +491,8 @@ def wall_fronts_kernel(xy, offsets, cand, seeds, sub_xy, sub_off, draws, iterati
             continue
         a = offsets[k]
         b = offsets[k + 1]
-        sub, inl = wall_line_kernel(sub_xy[sub_off[k]:sub_off[k + 1]], 1, draws, seeds[k], iterations,
-                                    min_pair, tolerance)
+        sub = sub_xy[sub_off[k]:sub_off[k + 1]]
+        inl = wall_line_kernel(sub, draws, seeds[k], iterations, min_pair, tolerance)
         if inl.shape[0] == 0:  # no pair of returns min_pair apart: no line
             continue
         ns = sub.shape[0]

@@ -89,13 +89,13 @@ def fit_wall_line(xy: np.ndarray, tolerance: float, iterations: int = ITERATIONS
     if n < 3:
         return None
     idx, _ = fit_subsamples(xy, np.array([0, n]), np.ones(1, bool), sample)
+    sub = np.ascontiguousarray(xy[idx, :2], np.float64)  # <= ~sample points, in the hash's order
     if _fast.HAVE_NUMBA:  # the same hypotheses and inliers in one pass, no (S, H) matrix
-        sub, inl = _fast.wall_line_kernel(np.ascontiguousarray(xy[idx, :2], np.float64), 1, _DRAWS, seed,
-                                          min(iterations, _DRAWS.shape[1]), MIN_PAIR_DISTANCE, float(tolerance))
+        inl = _fast.wall_line_kernel(sub, _DRAWS, seed, min(iterations, _DRAWS.shape[1]), MIN_PAIR_DISTANCE,
+                                     float(tolerance))
         if not len(inl):
             return None
     else:
-        sub = np.asarray(xy[idx, :2], np.float64)  # <= ~sample points, in the hash's order
         draws = np.roll(_DRAWS, seed, axis=1)[:, :iterations]
         i, j = (draws * len(sub)).astype(np.int64)
         d = sub[j] - sub[i]
