@@ -87,3 +87,18 @@ def test_bev_iou_and_yaw_error():
     c[6] = np.pi / 2
     assert bev_iou(a, c) == pytest.approx(4 / 12)
     assert yaw_error(0.1, np.pi + 0.1) == pytest.approx(0.0, abs=1e-9)
+
+
+@pytest.mark.parametrize("method", list(boxes.BOX_METHODS))
+def test_boxes_do_not_depend_on_the_order_of_the_points(method):
+    """Drivers order a cluster's points differently. The L-shape search scores its angles on a subsample
+    chosen by a hash of the coordinates, not every n-th point: before, 8 % of the real clusters of the 9
+    KITTI frames turned by more than 5 degrees when their points were shuffled."""
+    xyz, off, _ = _rectangles(seed=2)
+    assert np.diff(off).max() > 400  # the search subsamples these
+    base = boxes.fit_boxes(xyz, off, method)
+    rng = np.random.default_rng(0)
+    for perm in (np.concatenate([np.arange(a, b)[::-1] for a, b in zip(off[:-1], off[1:], strict=True)]),
+                 np.concatenate([a + rng.permutation(b - a) for a, b in zip(off[:-1], off[1:], strict=True)])):
+        got = boxes.fit_boxes(xyz[perm], off, method)
+        np.testing.assert_allclose(got, base, atol=1e-5, rtol=0)

@@ -17,6 +17,7 @@ from t3d_ros.segment.cluster import (
 )
 from t3d_ros.segment.ground import envelope_ground, envelope_ground_reference
 from t3d_ros.segment.pipeline import Pipeline, PipelineConfig
+from t3d_ros.segment.subsample import hash_subsample
 
 pytestmark = pytest.mark.skipif(not _fast.HAVE_NUMBA, reason="numba not installed: the references run anyway")
 FIELDS = ("points", "ground", "cluster_id", "cluster_offsets", "cluster_points", "boxes", "input_cluster_id",
@@ -212,7 +213,7 @@ def test_wall_split_identical_to_the_reference(monkeypatch):
         xy_all = xyz[members][:, :2]
         cand = np.ones(len(ids), bool)
         seeds = np.diff(offsets[:len(ids) + 1])
-        sub_idx, sub_off = W.fit_subsamples(xy_all, offsets[:len(ids) + 1], cand)
+        sub_idx, sub_off = hash_subsample(xy_all, offsets[:len(ids) + 1], W.SAMPLE, cand)
         sub = xy_all[sub_idx].astype(np.float64)
         is_wall, dist = _fast.wall_fronts_kernel(xy_all, offsets, cand, seeds, sub, sub_off, W._DRAWS, W.ITERATIONS,
                                                  W.MIN_PAIR_DISTANCE, 0.1, 0.4, 0.0, 10)

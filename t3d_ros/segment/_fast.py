@@ -432,9 +432,49 @@ def closeness_kernel(x, y, c, s, start, length, d0):  # pragma: no cover - compi
 
 
 @njit(cache=True)
+def hash_subsample_kernel(bits, offsets, sample, select):  # pragma: no cover - compiled
+    """``subsample.hash_subsample_reference`` in one pass a cluster: the same indices (T,) and
+    offsets (K+1,). bits: (S, >=2) uint32, the float32 x, y[, ...] of the packed points viewed as integers."""
+    k = len(offsets) - 1
+    m1 = np.uint64(0x9E3779B97F4A7C15)
+    m2 = np.uint64(0xC2B2AE3D27D4EB4F)
+    h = np.empty(offsets[k], np.uint64)
+    limit = np.empty(k, np.uint64)
+    sub_off = np.zeros(k + 1, np.int64)
+    for c in range(k):
+        a, b = offsets[c], offsets[c + 1]
+        n = b - a
+        limit[c] = np.uint64((np.int64(sample) << 32) // n) if n > sample else np.uint64(1) << np.uint64(32)
+        kept = 0
+        if select[c]:
+            for i in range(a, b):
+                v = (np.uint64(bits[i, 0]) * m1) ^ (np.uint64(bits[i, 1]) * m2)
+                v = (v ^ (v >> np.uint64(29))) >> np.uint64(32)
+                h[i] = v
+                if v < limit[c]:
+                    kept += 1
+        sub_off[c + 1] = sub_off[c] + kept
+    idx = np.empty(sub_off[k], np.int64)
+    for c in range(k):
+        if not select[c]:
+            continue
+        lo = sub_off[c]
+        j = lo
+        for i in range(offsets[c], offsets[c + 1]):
+            if h[i] < limit[c]:
+                idx[j] = i
+                j += 1
+        rows = idx[lo:j].copy()
+        order = np.argsort(h[rows], kind="mergesort")  # stable: equal hashes by position, as the reference
+        for t in range(j - lo):
+            idx[lo + t] = rows[order[t]]
+    return idx, sub_off
+
+
+@njit(cache=True)
 def wall_line_kernel(sub, draws, seed, iterations, min_pair, tolerance):  # pragma: no cover - compiled
     """``walls.fit_wall_line`` up to its least-squares refit, on its subsample ``sub`` (S, 2) float64
-    (``walls.fit_subsamples``): the line hypotheses through pairs of its points drawn by column
+    (``subsample.hash_subsample``): the line hypotheses through pairs of its points drawn by column
     (k - seed) mod 256 of ``draws`` (2, 256), each scored by the points within ``tolerance``, and the
     inlier mask (S,) of the best (the first of the most votes; empty when no pair lies ``min_pair``
     apart). The reference's float64 arithmetic in its order, without its (S, H) matrix."""
@@ -478,7 +518,7 @@ def wall_fronts_kernel(xy, offsets, cand, seeds, sub_xy, sub_off, draws, iterati
                        min_share, min_length, min_piece):  # pragma: no cover - compiled
     """``walls._walls_reference`` for every cluster at once: cluster k is the rows
     offsets[k]:offsets[k+1] of ``xy`` (M, 2), checked when ``cand[k]``, its RANSAC scored on the rows
-    sub_off[k]:sub_off[k+1] of ``sub_xy`` (``walls.fit_subsamples``) and drawn with ``seeds[k]``.
+    sub_off[k]:sub_off[k+1] of ``sub_xy`` (``subsample.hash_subsample``) and drawn with ``seeds[k]``.
     Returns ``wall`` (K,) bool (a wall with ``min_piece`` returns or more in front of it) and
     ``dist`` (M,) float64, each return's signed distance to its cluster's wall (+: the sensor's side;
     set for the walls only). The reference's float64 arithmetic in its order: the inliers'

@@ -20,6 +20,7 @@ import math
 import numpy as np
 
 from t3d_ros.segment import _fast
+from t3d_ros.segment.subsample import hash_subsample
 
 
 def _cluster_ids(offsets: np.ndarray) -> np.ndarray:
@@ -62,18 +63,6 @@ def _finish(
 def aabb_boxes(xyz: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     """Axis-aligned boxes (K, 7) float32 (yaw 0 or -pi/2 when y is the longer side)."""
     return _finish(xyz, offsets, np.zeros(len(offsets) - 1))
-
-
-def _subsample(offsets: np.ndarray, max_points: int) -> tuple[np.ndarray, np.ndarray]:
-    """Evenly strided indices (T,) of at most ``max_points`` points per cluster and their offsets."""
-    n = np.diff(offsets)
-    m = np.minimum(n, max_points)
-    sub_off = np.zeros(len(n) + 1, np.int64)
-    np.cumsum(m, out=sub_off[1:])
-    cid = np.repeat(np.arange(len(n)), m)
-    rank = np.arange(sub_off[-1]) - sub_off[:-1][cid]
-    idx = offsets[:-1][cid] + (rank * n[cid]) // m[cid]
-    return idx, sub_off
 
 
 def _closeness(
@@ -126,14 +115,15 @@ def lshape_boxes(
     """L-shape fitting (closeness criterion) for all clusters at once: boxes (K, 7) float32.
 
     The angle search covers [0, 90) degrees at ``coarse_step_deg``, then +-``coarse_step_deg``
-    around the best at ``fine_step_deg``. The score uses at most ``max_points`` evenly strided
-    points per cluster (the criterion saturates long before that); the final extents use all
-    points so that the box contains every one. ``d0`` (m) caps the reward of points on an edge.
+    around the best at ``fine_step_deg``. The score uses about ``max_points`` points per cluster (the
+    criterion saturates long before that), chosen and ordered by a hash of their coordinates
+    (``subsample.hash_subsample``), so that the box does not depend on the order of the points; the
+    final extents use all points so that the box contains every one. ``d0`` (m) caps the reward of points on an edge.
     """
     k = len(offsets) - 1
     if k == 0:
         return np.zeros((0, 7), np.float32)
-    idx, sub_off = _subsample(offsets, max_points)
+    idx, sub_off = hash_subsample(xyz, offsets, max_points)
     cid = _cluster_ids(sub_off)
     start = sub_off[:-1]
     x = xyz[idx, 0].astype(np.float32)

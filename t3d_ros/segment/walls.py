@@ -39,56 +39,28 @@ import numpy as np
 
 from t3d_ros.segment import _fast
 from t3d_ros.segment.cluster import pack_labels
+from t3d_ros.segment.subsample import hash_subsample
 
 MIN_PAIR_DISTANCE = 1.0  # m: the two returns that propose a line lie at least this far apart
 ITERATIONS = 48  # line hypotheses a cluster
-SAMPLE = 400  # returns they are scored on (every (n / SAMPLE)-th)
+SAMPLE = 400  # about this many returns they are scored on (subsample.hash_subsample)
 DEPTH_FACTOR = 2.5  # a piece split off reaches at least this many tolerances in front of the wall
 
 
 _DRAWS = np.random.default_rng(0).random((2, 256))  # fixed draws: deterministic, and no generator per call
 
 
-def _coord_hash(xy: np.ndarray) -> np.ndarray:
-    """(n,) uint64 in [0, 2^32): a hash of each point's float32 x and y bits. It depends on the
-    point, not on where it came in the cloud."""
-    bits = np.ascontiguousarray(xy[:, :2], dtype=np.float32).view(np.uint32).astype(np.uint64)
-    h = bits[:, 0] * np.uint64(0x9E3779B97F4A7C15) ^ bits[:, 1] * np.uint64(0xC2B2AE3D27D4EB4F)  # wraps mod 2^64
-    return (h ^ (h >> np.uint64(29))) >> np.uint64(32)
-
-
-def fit_subsamples(xy: np.ndarray, offsets: np.ndarray, cand: np.ndarray, sample: int = SAMPLE
-                   ) -> tuple[np.ndarray, np.ndarray]:
-    """The returns the wall fit of every candidate cluster k (rows offsets[k]:offsets[k+1] of ``xy``,
-    ``cand[k]``) scores its lines on, in the order it draws them: indices (S,) into ``xy`` and offsets
-    (K+1,) into them. All of a cluster's returns up to ``sample``, else those whose :func:`_coord_hash`
-    falls under sample / n of its range (about ``sample``); ordered by that hash (ties: by position).
-    Neither depends on the order the points came in: the same cluster gets the same wall whatever order
-    the driver gave its cloud."""
-    offsets = np.asarray(offsets, np.int64)
-    n = np.diff(offsets)
-    k = len(n)
-    cid = np.repeat(np.arange(k), n)
-    h = _coord_hash(xy[:offsets[-1]])
-    limit = np.where(n > sample, (np.int64(sample) << 32) // np.maximum(n, 1), np.int64(1) << 32).astype(np.uint64)
-    idx = np.flatnonzero(np.asarray(cand, bool)[cid] & (h < limit[cid]))
-    idx = idx[np.argsort((cid[idx].astype(np.uint64) << np.uint64(32)) | h[idx], kind="stable")]
-    sub_off = np.zeros(k + 1, np.int64)
-    np.cumsum(np.bincount(cid[idx], minlength=k), out=sub_off[1:])
-    return idx, sub_off
-
-
 def fit_wall_line(xy: np.ndarray, tolerance: float, iterations: int = ITERATIONS, sample: int = SAMPLE,
                   seed: int = 0) -> tuple[np.ndarray, np.ndarray, float] | None:
     """The dominant line of bird's-eye points ``xy`` (n, 2): (a point on it (2,), its unit normal (2,),
     the share of the points within ``tolerance`` of it, estimated on the ~``sample`` points it was
-    fitted to: :func:`fit_subsamples`), or None with fewer than 3 points or no pair of points
+    fitted to: ``subsample.hash_subsample``), or None with fewer than 3 points or no pair of points
     ``MIN_PAIR_DISTANCE`` apart. The line hypotheses join pairs of those points chosen by fixed
     random draws (``seed`` picks which of them; at most 256 ``iterations``)."""
     n = len(xy)
     if n < 3:
         return None
-    idx, _ = fit_subsamples(xy, np.array([0, n]), np.ones(1, bool), sample)
+    idx, _ = hash_subsample(xy, np.array([0, n]), sample)
     sub = np.ascontiguousarray(xy[idx, :2], np.float64)  # <= ~sample points, in the hash's order
     if _fast.HAVE_NUMBA:  # the same hypotheses and inliers in one pass, no (S, H) matrix
         inl = _fast.wall_line_kernel(sub, _DRAWS, seed, min(iterations, _DRAWS.shape[1]), MIN_PAIR_DISTANCE,
@@ -185,7 +157,7 @@ def split_walls(xyz: np.ndarray, labels: np.ndarray, recluster: Callable[[np.nda
         cand = np.ones(len(ids), bool)
     seeds = np.diff(offsets[:len(ids) + 1]).astype(np.int64)  # by size, not by number: the order changes numbers
     if _fast.HAVE_NUMBA:  # every candidate's plane and checks in one pass; the same walls and distances
-        sub_idx, sub_off = fit_subsamples(xy_all, offsets[:len(ids) + 1], cand, SAMPLE)
+        sub_idx, sub_off = hash_subsample(xy_all, offsets[:len(ids) + 1], SAMPLE, cand)
         is_wall, dist_all = _fast.wall_fronts_kernel(
             xy_all, offsets, cand, seeds, np.ascontiguousarray(xy_all[sub_idx], np.float64), sub_off, _DRAWS,
             ITERATIONS, MIN_PAIR_DISTANCE,
