@@ -12,9 +12,11 @@ from pathlib import Path
 import numpy as np
 
 from t3d_ros.config import load_ros_params, unknown_params
+from t3d_ros.detection import to_cloud_frame
 from t3d_ros.io import _decode
 from t3d_ros.io.frames import frame_files, read_points
 from t3d_ros.perception import Perception, reuse_freed_memory
+from t3d_ros.segment.level import turn_points
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -103,17 +105,19 @@ def run(args: argparse.Namespace) -> int:
         if len(points) == 0:
             print(f"warning: {name}: 0 points (an empty frame: no detections)", file=sys.stderr)
         res = perception.process(points)
+        level = perception.config.level_rotation  # a tilted sensor: found level, written in the cloud's frame
         results.append({
             "frame": name,
             **extra,
-            "detections": [d.to_json() for d in res.detections],
+            "detections": [d.to_json() for d in to_cloud_frame(res.detections, None if level is None else level.T)],
             "timing_ms": {k: round(v, 3) for k, v in res.timings_ms.items()},
         })
         if args.png:
             from t3d_ros.offline.viz import bev_png
 
             png = args.png if total == 1 else args.png / f"{stem}.png"
-            bev_png(png, points, res.detections, title=f"{title}: {len(res.detections)} detections",
+            seen = points if level is None else turn_points(points, level)  # from above: the level frame
+            bev_png(png, seen, res.detections, title=f"{title}: {len(res.detections)} detections",
                     ground_truth=gt)
         ms = sum(res.timings_ms.values())
         if bag_counts:

@@ -44,6 +44,12 @@ def array_to_msg(array: np.ndarray, header: Header, height: int = 1, is_dense: b
     return msg
 
 
+def _quaternion(det: Detection) -> Quaternion:
+    """The box's orientation in the cloud's frame (its yaw, or a tilted sensor's full turn)."""
+    x, y, z, w = det.quaternion()
+    return Quaternion(x=x, y=y, z=z, w=w)
+
+
 def _color(label: str, alpha: float) -> ColorRGBA:
     r, g, b = CLASS_COLORS.get(label, CLASS_COLORS[UNKNOWN])
     return ColorRGBA(r=r, g=g, b=b, a=alpha)
@@ -76,7 +82,7 @@ def detections_to_markers(
         box = copy.copy(box_t)
         box.id = 2 * i
         box.pose = Pose(position=Point(x=cx, y=cy, z=cz),
-                        orientation=Quaternion(z=float(np.sin(det.yaw / 2)), w=float(np.cos(det.yaw / 2))))
+                        orientation=_quaternion(det))
         sx, sy, sz = (max(float(v), 0.05) for v in det.size)
         box.scale = Vector3(x=sx, y=sy, z=sz)
         box.color = colors[det.label][0]
@@ -117,7 +123,7 @@ def detections_to_detection3d_array(detections: Sequence[Detection], header: Hea
     for det in detections:
         cx, cy, cz = (float(v) for v in det.center)
         pose = Pose(position=Point(x=cx, y=cy, z=cz),
-                    orientation=Quaternion(z=float(np.sin(det.yaw / 2)), w=float(np.cos(det.yaw / 2))))
+                    orientation=_quaternion(det))
         pwc = copy.copy(pwc_t)
         pwc.pose = pose
         d = copy.copy(det_t)

@@ -32,6 +32,7 @@ from visualization_msgs.msg import MarkerArray
 
 from t3d_ros.classes import CLASSES, UNKNOWN_ID
 from t3d_ros.config import NODE_PARAMS, TRACK_PARAMS, pipeline_config, tracker_config, unknown_params
+from t3d_ros.detection import to_cloud_frame
 from t3d_ros.io import _decode
 from t3d_ros.io.cloud import CloudError, points_from_view
 from t3d_ros.io.stamps import SkippedFrames
@@ -44,6 +45,7 @@ from t3d_ros.ros.convert import (
     msg_view,
 )
 from t3d_ros.ros.spin import interrupted, run_node
+from t3d_ros.segment.level import turn_points
 from t3d_ros.segment.pipeline import PipelineConfig
 from t3d_ros.track import Tracker
 
@@ -245,6 +247,9 @@ class PerceptionNode(Node):
         if self.tracker is not None:
             stamp_s = (stamp_ns or self.get_clock().now().nanoseconds) * 1e-9
             detections = with_tracks(detections, self.tracker.update(detections, stamp_s))
+        level = self.perception.config.level_rotation
+        if level is not None:  # a tilted sensor: found (and tracked) level, published in the cloud's frame
+            detections = to_cloud_frame(detections, level.T)
         t1 = time.perf_counter()
         self._report_oversize(res.segmentation.n_oversize)
         p = self._params()
@@ -252,7 +257,10 @@ class PerceptionNode(Node):
             self.pub_markers.publish(detections_to_markers(detections, header, p["marker_lifetime"]))
         if p["publish_clusters"] and self._wanted(self.pub_clusters):
             ids = np.array([CLASSES.index(d.label) if d.label in CLASSES else UNKNOWN_ID for d in detections])
-            arr = clusters_to_array(res.segmentation.cluster_points, res.segmentation.cluster_offsets, ids)
+            cluster_points = res.segmentation.cluster_points
+            if level is not None:
+                cluster_points = turn_points(cluster_points, level.T)
+            arr = clusters_to_array(cluster_points, res.segmentation.cluster_offsets, ids)
             self.pub_clusters.publish(array_to_msg(arr, header))
         if p["publish_detections"] and self.pub_detections is not None and self._wanted(self.pub_detections):
             self.pub_detections.publish(detections_to_detection3d_array(detections, header))

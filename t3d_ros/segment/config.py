@@ -7,7 +7,10 @@ import math
 import numbers
 from dataclasses import dataclass, field, fields
 
+import numpy as np
+
 from t3d_ros.segment.boxes import BOX_METHODS
+from t3d_ros.segment.level import mount_rotation
 
 GROUND_METHODS = ("envelope", "grid", "patchwork", "none")
 CLUSTER_METHODS = ("cellgraph", "voxel", "kdtree", "grid2d")
@@ -28,8 +31,14 @@ def _p(default, description: str, unit: str = ""):
 
 @dataclass
 class PipelineConfig:
-    """Parameters of ``segment``. Lengths in metres, angles in degrees, sensor frame (z up)."""
+    """Parameters of ``segment``. Lengths in metres, angles in degrees, sensor frame (z up); with the
+    mounting angles set, the level frame (``segment/level.py``) for everything after them."""
 
+    # How the sensor is mounted: the cloud is turned level first (segment/level.py).
+    sensor_roll_deg: float = _p(0.0, "Sensor mounting roll (about x; positive lowers the right side): clouds are "
+                                "turned level first, boxes published back in the cloud's frame", "deg")
+    sensor_pitch_deg: float = _p(0.0, "Sensor mounting pitch (about y; positive looks down), as a URDF joint's rpy "
+                                 "relative to a level base", "deg")
     # Region of interest in the sensor frame.
     x_min: float = _p(-60.0, "ROI lower x bound", "m")
     x_max: float = _p(60.0, "ROI upper x bound", "m")
@@ -94,6 +103,11 @@ class PipelineConfig:
     box_method: str = _p("lshape", "Oriented boxes: lshape (closeness criterion), minarea or aabb")
 
     @property
+    def level_rotation(self) -> np.ndarray | None:
+        """R (3, 3) turning sensor-frame points level (p_level = R @ p), or None when mounted level."""
+        return mount_rotation(self.sensor_roll_deg, self.sensor_pitch_deg)
+
+    @property
     def self_box(self) -> tuple[float, float, float, float] | None:
         """(x_min, x_max, y_min, y_max) of the vehicle footprint whose returns are dropped, or None (off)."""
         if self.self_x_max <= self.self_x_min:
@@ -120,6 +134,8 @@ class PipelineConfig:
             if not ok:
                 raise ValueError(f"{name}={getattr(self, name)!r}: must be {allowed}")
 
+        for name in ("sensor_roll_deg", "sensor_pitch_deg"):
+            check(name, abs(getattr(self, name)) <= 45.0, "in [-45, 45] degrees")
         check("x_max", self.x_max > self.x_min, f"> x_min ({self.x_min})")
         check("y_max", self.y_max > self.y_min, f"> y_min ({self.y_min})")
         check("z_max", self.z_max > self.z_min, f"> z_min ({self.z_min})")

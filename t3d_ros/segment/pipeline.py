@@ -19,13 +19,16 @@ from t3d_ros.segment import cluster as _cluster
 from t3d_ros.segment import ground as _ground
 from t3d_ros.segment import walls as _walls
 from t3d_ros.segment.config import PipelineConfig
+from t3d_ros.segment.level import turn_points
 from t3d_ros.segment.preprocess import crop_mask, voxel_downsample
 
 __all__ = ["Pipeline", "PipelineConfig", "Segmentation", "segment"]
 
 @dataclass
 class Segmentation:
-    """Result of ``segment``. M: points after crop/voxel; K: kept clusters; C: input columns."""
+    """Result of ``segment``. M: points after crop/voxel; K: kept clusters; C: input columns. Points
+    and boxes are in the level frame when the config has mounting angles (``segment/level.py``), else
+    in the sensor frame."""
 
     points: np.ndarray  # (M, C) float32, the cloud that was segmented
     ground: np.ndarray  # (M,) bool
@@ -119,6 +122,9 @@ class Pipeline:
         n_in, ncol = points.shape
         t = {}
         t0 = time.perf_counter()
+        level = c.level_rotation
+        if level is not None:  # a tilted sensor: everything below works in the level frame
+            points = turn_points(points, level)
         xyz = None
         if _fast.HAVE_NUMBA and points.dtype == np.float32:
             # One pass: the test, the kept rows and their xyz (the numpy path below makes 3 copies).
