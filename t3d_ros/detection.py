@@ -83,7 +83,7 @@ def to_cloud_frame(detections: Sequence[Detection], level_to_cloud: np.ndarray |
     None (a level sensor): the detections as they are."""
     if level_to_cloud is None:
         return list(detections)
-    from t3d_ros.segment.level import box_rotation, quaternion_of
+    from t3d_ros.geometry import box_rotation, quaternion_of
 
     m = np.asarray(level_to_cloud, np.float64)
     return [replace(d, center=m @ np.asarray(d.center, np.float64),

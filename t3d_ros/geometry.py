@@ -7,6 +7,7 @@ z. Box-frame coordinates ``(u, v)`` are along the length and across it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -95,3 +96,19 @@ def yaw_error(a: float | np.ndarray, b: float | np.ndarray) -> np.ndarray:
     """Absolute yaw difference modulo pi (a box has no front), radians in [0, pi/2]."""
     d = (np.asarray(a, float) - np.asarray(b, float)) % np.pi
     return np.minimum(d, np.pi - d)
+
+
+def quaternion_of(rotation: np.ndarray) -> tuple[float, float, float, float]:
+    """(x, y, z, w) unit quaternion of the rotation matrix ``rotation`` (3, 3)."""
+    from scipy.spatial.transform import Rotation
+
+    return tuple(float(v) for v in Rotation.from_matrix(rotation).as_quat())
+
+
+def box_rotation(yaw: float, level_to_cloud: np.ndarray | None = None) -> np.ndarray:
+    """R (3, 3) of a box with heading ``yaw`` (about the level frame's z) in the cloud's frame:
+    ``level_to_cloud`` @ Rz(yaw) (the transpose of ``segment.level.mount_rotation``; None: a level
+    sensor, Rz(yaw) alone)."""
+    c, s = math.cos(yaw), math.sin(yaw)
+    rz = np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+    return rz if level_to_cloud is None else np.asarray(level_to_cloud, np.float64) @ rz

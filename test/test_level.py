@@ -12,8 +12,8 @@ from scipy.spatial.transform import Rotation
 
 from t3d_ros.config import load_ros_params, pipeline_config
 from t3d_ros.detection import Detection, to_cloud_frame
-from t3d_ros.geometry import box_corners_xy
-from t3d_ros.segment.level import box_rotation, mount_rotation, quaternion_of, turn_points
+from t3d_ros.geometry import box_corners_xy, box_rotation, quaternion_of
+from t3d_ros.segment.level import mount_rotation, turn_points
 from t3d_ros.segment.pipeline import Pipeline, PipelineConfig
 
 SHIPPED = Path(__file__).resolve().parents[1] / "config" / "perception.yaml"
@@ -59,9 +59,10 @@ def test_detections_found_level_are_written_in_the_clouds_frame():
     assert "orientation" not in det.to_json()
 
 
-@pytest.mark.parametrize("roll, pitch", [(0.0, 10.0), (0.0, 15.0), (-8.0, 6.0)])
+@pytest.mark.parametrize("roll, pitch", [(0.0, 10.0), (0.0, 15.0), (-8.0, 6.0), (180.0, 0.0)])
 def test_a_tilted_cloud_with_its_angles_is_segmented_as_the_level_one(roll, pitch):
-    """Simulated HDL-64E frames seen by a sensor tilted by (roll, pitch): without the angles the
+    """Simulated HDL-64E frames seen by a sensor tilted by (roll, pitch) (roll 180: mounted upside down,
+    under a bar): without the angles the
     envelope ground loses much of the ground (at 10 degrees of pitch 18 %, at 15 degrees 62 %, over three
     frames) and clusters merge through it; with them the ground and the clusters are the level ones."""
     from t3d_ros.offline.sim import simulate
@@ -89,6 +90,6 @@ def test_a_tilted_cloud_with_its_angles_is_segmented_as_the_level_one(roll, pitc
 
 def test_mounting_angles_are_validated():
     with pytest.raises(ValueError, match="sensor_pitch_deg"):
-        PipelineConfig(sensor_pitch_deg=60.0).validate()
+        PipelineConfig(sensor_pitch_deg=200.0).validate()
     assert pipeline_config({"sensor_roll_deg": 2.5}).level_rotation is not None
     assert PipelineConfig().level_rotation is None

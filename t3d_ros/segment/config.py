@@ -135,7 +135,7 @@ class PipelineConfig:
                 raise ValueError(f"{name}={getattr(self, name)!r}: must be {allowed}")
 
         for name in ("sensor_roll_deg", "sensor_pitch_deg"):
-            check(name, abs(getattr(self, name)) <= 45.0, "in [-45, 45] degrees")
+            check(name, abs(getattr(self, name)) <= 180.0, "in [-180, 180] degrees")
         check("x_max", self.x_max > self.x_min, f"> x_min ({self.x_min})")
         check("y_max", self.y_max > self.y_min, f"> y_min ({self.y_min})")
         check("z_max", self.z_max > self.z_min, f"> z_min ({self.z_min})")

@@ -13,8 +13,6 @@ about y, in degrees; a positive pitch looks down, a positive roll lowers the rig
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 
@@ -37,18 +35,3 @@ def turn_points(points: np.ndarray, rotation: np.ndarray) -> np.ndarray:
     for i in range(3):  # column by column in float32: 0.5 ms for 125k points, a (N, 3) matmul 1.7-3 ms
         out[:, i] = r[i, 0] * x + r[i, 1] * y + r[i, 2] * z
     return out
-
-
-def quaternion_of(rotation: np.ndarray) -> tuple[float, float, float, float]:
-    """(x, y, z, w) unit quaternion of the rotation matrix ``rotation`` (3, 3)."""
-    from scipy.spatial.transform import Rotation
-
-    return tuple(float(v) for v in Rotation.from_matrix(rotation).as_quat())
-
-
-def box_rotation(yaw: float, level_to_cloud: np.ndarray | None = None) -> np.ndarray:
-    """R (3, 3) of a box with heading ``yaw`` (about the level frame's z) in the cloud's frame:
-    ``level_to_cloud`` @ Rz(yaw) (the mount rotation's transpose; None: level, Rz(yaw) alone)."""
-    c, s = math.cos(yaw), math.sin(yaw)
-    rz = np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
-    return rz if level_to_cloud is None else np.asarray(level_to_cloud, np.float64) @ rz
