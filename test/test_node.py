@@ -171,33 +171,46 @@ def test_labels_do_not_depend_on_the_order_of_the_points(perception, ros_node):
                                                               if dets[0][k] != dets[1][k]]
 
 
-def test_a_tilted_sensor_gets_the_level_sensors_boxes_in_its_own_frame(start_node, ros_node):
-    """A sensor mounted 10 degrees down and rolled by -4 (sensor_pitch_deg / sensor_roll_deg): the node
-    turns each cloud level, finds what the level sensor finds (the same labels and boxes as the in-process
-    pipeline on the level frame), and publishes the boxes in the cloud's frame with their full orientation."""
-    from rclpy.qos import QoSProfile, ReliabilityPolicy
-    from scipy.spatial.transform import Rotation
-    from sensor_msgs.msg import PointCloud2
-    from std_msgs.msg import Header
-
+def _tilted_frame(roll: float, pitch: float):
+    """Simulated HDL-64E frame 300011 as a sensor mounted with (roll, pitch) reports it: (the level
+    structured array, the tilted one, the mount rotation)."""
     from t3d_ros.offline.sim import SENSORS, simulate
-    from t3d_ros.perception import Perception
-    from t3d_ros.ros.convert import array_to_msg
     from t3d_ros.ros.sim_lidar_node import frame_to_array
     from t3d_ros.segment.level import mount_rotation, turn_points
 
-    roll, pitch = -4.0, 10.0
     r = mount_rotation(roll, pitch)
     _, frame = simulate(300_011, "hdl64")
     arr, _ = frame_to_array(frame, SENSORS["hdl64"], False)
     tilted = arr.copy()
     xyz = turn_points(np.c_[arr["x"], arr["y"], arr["z"]], r.T)  # what the tilted sensor reports
     tilted["x"], tilted["y"], tilted["z"] = xyz[:, 0], xyz[:, 1], xyz[:, 2]
+    return arr, tilted, r
+
+
+def _tilt_node(start_node, ros_node, *extra: str):
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
+    from sensor_msgs.msg import PointCloud2
+
     node = start_node("perception_node", "-p", f"cloud_topic:={TOPIC}", "-p", "publish_detections_json:=true",
-                      "-p", "tracking:=false", "-p", f"sensor_roll_deg:={roll}", "-p", f"sensor_pitch_deg:={pitch}",
-                      params="perception.yaml")
+                      "-p", "tracking:=false", *extra, params="perception.yaml")
     pub = ros_node.create_publisher(PointCloud2, TOPIC, QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE))
-    out = Outputs(ros_node)
+    return node, pub, Outputs(ros_node)
+
+
+def test_a_tilted_sensor_gets_the_level_sensors_boxes_in_its_own_frame(start_node, ros_node):
+    """A sensor mounted 10 degrees down and rolled by -4 (sensor_pitch_deg / sensor_roll_deg): the node
+    turns each cloud level, finds what the level sensor finds (the same labels and boxes as the in-process
+    pipeline on the level frame), and publishes the boxes in the cloud's frame with their full orientation."""
+    from scipy.spatial.transform import Rotation
+    from std_msgs.msg import Header
+
+    from t3d_ros.perception import Perception
+    from t3d_ros.ros.convert import array_to_msg
+
+    roll, pitch = -4.0, 10.0
+    arr, tilted, r = _tilted_frame(roll, pitch)
+    node, pub, out = _tilt_node(start_node, ros_node, "-p", f"sensor_roll_deg:={roll}", "-p",
+                                f"sensor_pitch_deg:={pitch}")
     try:
         assert spin_until(ros_node, lambda: pub.get_subscription_count() > 0, 60), node.output()
         _, det = _send(ros_node, pub, array_to_msg(tilted, Header(frame_id="velodyne"), is_dense=True), out,
@@ -218,6 +231,35 @@ def test_a_tilted_sensor_gets_the_level_sensors_boxes_in_its_own_frame(start_nod
         assert level_box[2, 2] == pytest.approx(1.0, abs=1e-6)
         assert np.arctan2(level_box[1, 0], level_box[0, 0]) == pytest.approx(d["yaw"], abs=1e-4)
     assert len(want) > 10 and len(set(got) & want) >= 0.95 * len(want), (len(set(got) & want), len(want))
+
+
+def test_a_tilted_sensor_not_told_its_angles_is_named_in_a_log_line(start_node, ros_node):
+    """The same tilted sensor with the shipped (level) params: after TILT_WINDOW x TILT_EVERY frames the
+    node names the mounting angles that would level the ground (the simulated street leans about 1
+    degree of its own) in one log line, and /diagnostics carries the lean."""
+    from std_msgs.msg import Header
+
+    from t3d_ros.ros.convert import array_to_msg
+    from t3d_ros.ros.perception_node import TILT_EVERY, TILT_WINDOW
+
+    _, tilted, _ = _tilted_frame(-4.0, 10.0)
+    msg = array_to_msg(tilted, Header(frame_id="velodyne"), is_dense=True)
+    node, pub, out = _tilt_node(start_node, ros_node)
+    try:
+        assert spin_until(ros_node, lambda: pub.get_subscription_count() > 0, 60), node.output()
+        for i in range(TILT_WINDOW * TILT_EVERY + 1):
+            _, det = _send(ros_node, pub, msg, out, 1_700_000_070_000_000_000 + i * 100_000_000)
+            assert det is not None, node.output()
+        assert _wait_for_log(node, "set sensor_roll_deg: ", 10.0), node.output()
+        line = next(ln for ln in node.output().splitlines() if "set sensor_roll_deg: " in ln)
+        found = re.search(r"sensor_roll_deg: (\S+) and sensor_pitch_deg: (\S+) ", line)
+        roll, pitch = float(found.group(1)), float(found.group(2))
+        assert abs(roll + 4.0) < 2.5 and abs(pitch - 10.0) < 2.5, line
+        values = _wait_diag(ros_node, out, lambda v: v.get("ground_tilt_pitch_deg", "n/a") != "n/a")
+        assert abs(float(values["ground_tilt_pitch_deg"]) - 10.0) < 2.5, values
+    finally:
+        out.close()
+        ros_node.destroy_publisher(pub)
 
 
 def _bad(kind: str):

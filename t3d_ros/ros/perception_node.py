@@ -45,7 +45,7 @@ from t3d_ros.ros.convert import (
     msg_view,
 )
 from t3d_ros.ros.spin import interrupted, run_node
-from t3d_ros.segment.level import turn_points
+from t3d_ros.segment.level import ground_tilt, suggested_angles, turn_points
 from t3d_ros.segment.pipeline import PipelineConfig
 from t3d_ros.track import Tracker
 
@@ -57,6 +57,12 @@ LOST_WINDOW_S = 10.0
 # Stamps further than this from the node's clock (a bag replayed without use_sim_time, a sensor
 # clock that is not synchronised) cannot be judged by age: max_frame_age is not applied to them.
 CLOCK_MISMATCH_S = 60.0
+# A tilted sensor that was not told its angles: the ground around it is measured every TILT_EVERY-th
+# frame (segment/level.py ground_tilt, 0.3 ms), and when the median of the last TILT_WINDOW
+# measurements leans more than TILT_WARN_DEG, a log line gives the angles to set.
+TILT_EVERY = 5
+TILT_WINDOW = 20
+TILT_WARN_DEG = 3.0
 
 def _descriptor(name: str, description: str, read_only: bool, value_range, value) -> ParameterDescriptor:
     d = ParameterDescriptor(name=name, description=description, read_only=read_only)
@@ -132,6 +138,8 @@ class PerceptionNode(Node):
         self.frames_skipped = 0
         self._skipped = SkippedFrames()
         self._window: deque[tuple[float, int, int]] = deque()  # (time, frames processed, frames lost)
+        self._tilts: deque[tuple[float, float]] = deque(maxlen=TILT_WINDOW)  # ground (roll, pitch), degrees
+        self._leaning = 0  # measurements after which the window's median leaned TILT_WARN_DEG or more
         self.get_logger().info(
             f"listening on '{self.sub.topic_name}' (best effort); {self.mode}, "
             f"ground={self.perception.config.ground_method}, cluster={self.perception.config.cluster_method}"
@@ -252,6 +260,8 @@ class PerceptionNode(Node):
             detections = to_cloud_frame(detections, level.T)
         t1 = time.perf_counter()
         self._report_oversize(res.segmentation.n_oversize)
+        if self.frames % TILT_EVERY == 0:
+            self._check_tilt(res.segmentation)
         p = self._params()
         if p["publish_markers"] and self._wanted(self.pub_markers):
             self.pub_markers.publish(detections_to_markers(detections, header, p["marker_lifetime"]))
@@ -282,6 +292,32 @@ class PerceptionNode(Node):
         self._latencies.append(total_ms)
         self._last_clusters = len(detections)
         self.frames += 1
+
+    def _ground_tilt(self) -> tuple[float, float] | None:
+        """Median (roll, pitch) in degrees of the ground's lean over the last TILT_WINDOW measurements."""
+        if len(self._tilts) < TILT_WINDOW:
+            return None
+        roll, pitch = np.median(np.array(self._tilts), axis=0)
+        return float(roll), float(pitch)
+
+    def _check_tilt(self, seg) -> None:
+        """Measure the ground's lean around the sensor; when it leans TILT_WARN_DEG or more for the whole
+        window, say which mounting angles would level it (a street's slope also leans: the line says so)."""
+        tilt = ground_tilt(seg.points, seg.ground)
+        if tilt is None:
+            return
+        self._tilts.append(tilt)
+        median = self._ground_tilt()
+        if median is None or max(abs(median[0]), abs(median[1])) < TILT_WARN_DEG:
+            return
+        self._leaning += 1
+        c = self.perception.config
+        roll, pitch = suggested_angles(c.sensor_roll_deg, c.sensor_pitch_deg, median)
+        self._log_limited("tilt", f"the ground around the sensor leans by roll {median[0]:+.1f}, pitch "
+                          f"{median[1]:+.1f} degrees (median of the last {TILT_WINDOW} measurements, one every "
+                          f"{TILT_EVERY} frames): if the sensor is mounted tilted, set sensor_roll_deg: {roll:.1f} "
+                          f"and sensor_pitch_deg: {pitch:.1f} (now {c.sensor_roll_deg:g}, {c.sensor_pitch_deg:g}); "
+                          "on a sloping street this is the slope, and it passes", count=self._leaning)
 
     def _wanted(self, publisher) -> bool:
         """Whether to build this output's message: someone subscribes (or the harness wants all)."""
@@ -336,6 +372,8 @@ class PerceptionNode(Node):
             "oversize_clusters_last_frame": self._last_oversize,
             "oversize_clusters_left_out": self.oversize_total,
             "frames_skipped_estimate": self.frames_skipped,
+            "ground_tilt_roll_deg": "n/a" if (tilt := self._ground_tilt()) is None else f"{tilt[0]:.1f}",
+            "ground_tilt_pitch_deg": "n/a" if tilt is None else f"{tilt[1]:.1f}",
             "mode": self.mode,
         }
         values.update({f"rejected.{cause}": n for cause, n in sorted(self.rejected.items())})

@@ -13,6 +13,8 @@ about y, in degrees; a positive pitch looks down, a positive roll lowers the rig
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 
@@ -35,3 +37,48 @@ def turn_points(points: np.ndarray, rotation: np.ndarray) -> np.ndarray:
     for i in range(3):  # column by column in float32: 0.5 ms for 125k points, a (N, 3) matmul 1.7-3 ms
         out[:, i] = r[i, 0] * x + r[i, 1] * y + r[i, 2] * z
     return out
+
+
+SAMPLE = 4000  # ground returns ground_tilt fits its plane to (every n-th)
+
+
+def ground_tilt(xyz: np.ndarray, ground: np.ndarray, min_range: float = 3.0, max_range: float = 25.0,
+                tolerance: float = 0.15, min_returns: int = 200) -> tuple[float, float] | None:
+    """(roll_deg, pitch_deg) of the ground around the sensor: the mounting angles that would make it
+    level, from a plane z = a x + b y + c fitted to the ground returns ``xyz[ground]`` (N, 3) between
+    ``min_range`` and ``max_range`` m (least squares, then again on the returns within ``tolerance`` m
+    of the first plane). About 0 for a level sensor on level ground; a street's own slope shows as well,
+    so a caller looks at many frames before it believes a mounting error. None with fewer than
+    ``min_returns`` ground returns there. Fitted to about ``SAMPLE`` of the ground returns (every n-th).
+
+    The plane of the ground seen by a sensor with angles (roll r, pitch p) is
+    z = (sin p x - cos p sin r y - h) / (cos p cos r): a = tan p / cos r, b = -tan r."""
+    rows = np.flatnonzero(ground)
+    rows = rows[:: max(1, len(rows) // SAMPLE)]  # a few thousand returns fix three numbers
+    pts = xyz[rows, :3].astype(np.float64)
+    r2 = pts[:, 0] ** 2 + pts[:, 1] ** 2
+    pts = pts[(r2 >= min_range * min_range) & (r2 <= max_range * max_range)]
+    if len(pts) < min_returns:
+        return None
+    a = np.c_[pts[:, :2], np.ones(len(pts))]
+    z = pts[:, 2]
+    coef = np.linalg.lstsq(a, z, rcond=None)[0]
+    near = np.abs(a @ coef - z) <= tolerance
+    if near.sum() >= min_returns:
+        coef = np.linalg.lstsq(a[near], z[near], rcond=None)[0]
+    roll = -math.atan(coef[1])
+    pitch = math.atan(coef[0] * math.cos(roll))
+    return math.degrees(roll), math.degrees(pitch)
+
+
+def suggested_angles(roll_deg: float, pitch_deg: float, tilt: tuple[float, float]) -> tuple[float, float]:
+    """The mounting angles (roll, pitch) in degrees that level the ground whose remaining ``tilt`` (roll,
+    pitch) :func:`ground_tilt` measured with ``roll_deg`` / ``pitch_deg`` set: the two turns composed
+    (their yaw, a fraction of a degree for small angles, dropped)."""
+    from scipy.spatial.transform import Rotation
+
+    now = mount_rotation(roll_deg, pitch_deg)
+    rest = mount_rotation(*tilt)
+    total = (np.eye(3) if rest is None else rest) @ (np.eye(3) if now is None else now)
+    roll, pitch, _ = Rotation.from_matrix(total).as_euler("xyz", degrees=True)
+    return float(roll), float(pitch)
