@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -54,6 +55,32 @@ def test_sim_then_detect_on_its_files(tmp_path):
     assert all(d["label"] != UNKNOWN or "guess" in d for d in dets)  # the network saw every cluster
     assert any(d["label"] != UNKNOWN for d in dets)
     assert len(list((tmp_path / "png").glob("*.png"))) == 2
+    assert "leans" not in proc.stderr  # a level sensor: no word on its mounting
+
+
+def test_detect_names_the_angles_of_a_tilted_sensor_and_takes_them(tmp_path):
+    """A frame from a sensor pitched 8 degrees down: detect with the level params says which angles to
+    set; with them in --params it says nothing, and every detection carries its box's orientation in
+    the cloud's frame."""
+    from t3d_ros.offline.sim import simulate
+    from t3d_ros.segment.level import mount_rotation, turn_points
+
+    _, frame = simulate(300_001, "hdl64")
+    tilted = turn_points(np.c_[frame.xyz, frame.intensity].astype(np.float32), mount_rotation(0.0, 8.0).T)
+    tilted.tofile(tmp_path / "000000.bin")
+    proc = _run("detect", str(tmp_path / "000000.bin"), "--json", str(tmp_path / "level.json"))
+    assert proc.returncode == 0, proc.stderr
+    found = re.search(r"set sensor_roll_deg: (\S+) and sensor_pitch_deg: (\S+) ", proc.stderr)
+    assert found, proc.stderr
+    assert abs(float(found.group(1))) < 2.5 and abs(float(found.group(2)) - 8.0) < 2.5, found.group(0)
+    params = (REPO / "config" / "perception.yaml").read_text().replace("sensor_pitch_deg: 0.0", "sensor_pitch_deg: 8.0")
+    (tmp_path / "tilted.yaml").write_text(params)
+    proc = _run("detect", str(tmp_path / "000000.bin"), "--json", str(tmp_path / "told.json"),
+                "--params", str(tmp_path / "tilted.yaml"))
+    assert proc.returncode == 0, proc.stderr
+    assert "leans" not in proc.stderr, proc.stderr
+    dets = json.loads((tmp_path / "told.json").read_text())["detections"]
+    assert len(dets) > 10 and all(len(d["orientation"]) == 4 for d in dets)
 
 
 @needs_kitti

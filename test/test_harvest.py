@@ -146,9 +146,11 @@ def test_harvest_every_nth_frame_min_points_and_range(tmp_path):
 
     frames = [(f"f{i}", np.fromfile(p, "<f4").reshape(-1, 4))
               for i, p in enumerate(_sim_bins(tmp_path / "rec", seeds=(301, 302, 303)))]
+    tilts = []
     got = harvest(iter(frames), Perception(PipelineConfig()), tmp_path / "out", min_points=50, max_range=30.0,
-                  every=2)
+                  every=2, tilts=tilts)
     assert got and {h.frame for h in got} == {"f0", "f2"}
+    assert len(tilts) == 2 and np.all(np.abs(tilts) < 3.0)  # the ground's lean in each harvested frame: level
     assert all(len(h.points) >= 50 and h.range_m <= 30.0 for h in got)
     assert all(h.label == UNKNOWN and h.guess == UNKNOWN and h.score == 1.0 for h in got)  # clustering only
     assert sorted((tmp_path / "out" / "unsorted").glob("*.npy")) == sorted(h.file for h in got)

@@ -16,7 +16,7 @@ from t3d_ros.detection import to_cloud_frame
 from t3d_ros.io import _decode
 from t3d_ros.io.frames import frame_files, read_points
 from t3d_ros.perception import Perception, reuse_freed_memory
-from t3d_ros.segment.level import turn_points
+from t3d_ros.segment.level import ground_tilt, tilt_advice, turn_points
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -101,10 +101,13 @@ def run(args: argparse.Namespace) -> int:
     total = sum(sum(c.values()) for c in bag_counts.values()) + len(args.files) - len(bag_counts)
     bar = _progress(total, enabled=bool(bag_counts))
     results = []
+    tilts = []  # the ground's lean in every frame: a tilted sensor not told its angles is named at the end
     for name, stem, title, points, extra, gt in _frames(args, bag_counts):
         if len(points) == 0:
             print(f"warning: {name}: 0 points (an empty frame: no detections)", file=sys.stderr)
         res = perception.process(points)
+        if (tilt := ground_tilt(res.segmentation.points, res.segmentation.ground)) is not None:
+            tilts.append(tilt)
         level = perception.config.level_rotation  # a tilted sensor: found level, written in the cloud's frame
         results.append({
             "frame": name,
@@ -126,6 +129,9 @@ def run(args: argparse.Namespace) -> int:
         else:
             print(f"{name}: {len(res.detections)} detections in {ms:.1f} ms", file=sys.stderr)
     bar.close()
+    c = perception.config
+    if advice := tilt_advice(tilts, c.sensor_roll_deg, c.sensor_pitch_deg, f"median over {len(tilts)} frame(s)"):
+        print(f"warning: {advice}", file=sys.stderr)
     out = results[0] if len(results) == 1 else results
     text = json.dumps(out, indent=1)
     if args.json is None or str(args.json) == "-":

@@ -28,6 +28,7 @@ def run(args: argparse.Namespace) -> int:
     from t3d_ros.io.frames import iter_frames
     from t3d_ros.offline.harvest import contact_sheets, harvest
     from t3d_ros.perception import Perception
+    from t3d_ros.segment.level import tilt_advice
 
     params = load_ros_params(args.params) if args.params else {}
     labels = None
@@ -42,8 +43,12 @@ def run(args: argparse.Namespace) -> int:
             return 2
     model = args.model if args.model is not None else params.get("model_path") or SHIPPED_MODEL
     perception = Perception.from_params(params, model=model, device="cpu", warn=lambda m: print(m, file=sys.stderr))
+    tilts: list[tuple[float, float]] = []
     clusters = harvest(iter_frames(args.inputs), perception, args.out, args.min_points, args.max_range,
-                       max(args.every, 1), labels)
+                       max(args.every, 1), labels, tilts)
+    c = perception.config
+    if advice := tilt_advice(tilts, c.sensor_roll_deg, c.sensor_pitch_deg, f"median over {len(tilts)} frame(s)"):
+        print(f"warning: {advice}; harvest again with those angles in --params", file=sys.stderr)
     sheets = contact_sheets(clusters, args.out, args.per_sheet)
     print(f"harvested {len(clusters)} clusters into {args.out / 'unsorted'}; {len(sheets)} contact sheet(s) "
           f"{args.out}/sheet_*.png. Move files into {args.out}/<class>/ folders, then: python -m t3d_ros train "

@@ -21,6 +21,7 @@ import numpy as np
 
 from t3d_ros.classes import CLASS_COLORS, UNKNOWN
 from t3d_ros.perception import Perception
+from t3d_ros.segment.level import ground_tilt
 
 UNSORTED = "unsorted"  # harvested, not labelled yet; load_folder leaves it (and "ignore") out
 
@@ -42,10 +43,12 @@ class Harvested:
 
 def harvest(frames: Iterable[tuple[str, np.ndarray]], perception: Perception, out: str | Path,
             min_points: int = 10, max_range: float = 80.0, every: int = 1,
-            labels: Iterable[str] | None = None) -> list[Harvested]:
+            labels: Iterable[str] | None = None, tilts: list[tuple[float, float]] | None = None) -> list[Harvested]:
     """Write the clusters of ``frames`` ((name, points (N, >=3)) pairs; every ``every``-th frame) with
     at least ``min_points`` returns within ``max_range`` m (and, with ``labels``, only those the node
-    labels so: e.g. the road users, to check them by eye); returns them in the order written."""
+    labels so: e.g. the road users, to check them by eye); returns them in the order written. ``tilts``,
+    when given, gets the lean of the ground around the sensor in every frame (``level.ground_tilt``):
+    clusters of a tilted sensor not told its angles lean too."""
     wanted = set(labels) if labels is not None else None
     out = Path(out)
     (out / UNSORTED).mkdir(parents=True, exist_ok=True)
@@ -55,6 +58,8 @@ def harvest(frames: Iterable[tuple[str, np.ndarray]], perception: Perception, ou
             continue
         res = perception.process(points)
         seg = res.segmentation
+        if tilts is not None and (tilt := ground_tilt(seg.points, seg.ground)) is not None:
+            tilts.append(tilt)
         for k, det in enumerate(res.detections):
             pts = np.zeros((det.num_points, 4), np.float32)
             cl = seg.cluster(k)

@@ -45,7 +45,7 @@ from t3d_ros.ros.convert import (
     msg_view,
 )
 from t3d_ros.ros.spin import interrupted, run_node
-from t3d_ros.segment.level import ground_tilt, suggested_angles, turn_points
+from t3d_ros.segment.level import ground_tilt, tilt_advice, turn_points
 from t3d_ros.segment.pipeline import PipelineConfig
 from t3d_ros.track import Tracker
 
@@ -59,10 +59,9 @@ LOST_WINDOW_S = 10.0
 CLOCK_MISMATCH_S = 60.0
 # A tilted sensor that was not told its angles: the ground around it is measured every TILT_EVERY-th
 # frame (segment/level.py ground_tilt, 0.3 ms), and when the median of the last TILT_WINDOW
-# measurements leans more than TILT_WARN_DEG, a log line gives the angles to set.
+# measurements leans level.TILT_WARN_DEG or more, a log line gives the angles to set (level.tilt_advice).
 TILT_EVERY = 5
 TILT_WINDOW = 20
-TILT_WARN_DEG = 3.0
 
 def _descriptor(name: str, description: str, read_only: bool, value_range, value) -> ParameterDescriptor:
     d = ParameterDescriptor(name=name, description=description, read_only=read_only)
@@ -301,23 +300,21 @@ class PerceptionNode(Node):
         return float(roll), float(pitch)
 
     def _check_tilt(self, seg) -> None:
-        """Measure the ground's lean around the sensor; when it leans TILT_WARN_DEG or more for the whole
-        window, say which mounting angles would level it (a street's slope also leans: the line says so)."""
+        """Measure the ground's lean around the sensor; when its median over the window leans
+        level.TILT_WARN_DEG or more, say which mounting angles would level it (a street's slope also
+        leans: the line says so)."""
         tilt = ground_tilt(seg.points, seg.ground)
         if tilt is None:
             return
         self._tilts.append(tilt)
-        median = self._ground_tilt()
-        if median is None or max(abs(median[0]), abs(median[1])) < TILT_WARN_DEG:
+        if len(self._tilts) < TILT_WINDOW:
             return
-        self._leaning += 1
         c = self.perception.config
-        roll, pitch = suggested_angles(c.sensor_roll_deg, c.sensor_pitch_deg, median)
-        self._log_limited("tilt", f"the ground around the sensor leans by roll {median[0]:+.1f}, pitch "
-                          f"{median[1]:+.1f} degrees (median of the last {TILT_WINDOW} measurements, one every "
-                          f"{TILT_EVERY} frames): if the sensor is mounted tilted, set sensor_roll_deg: {roll:.1f} "
-                          f"and sensor_pitch_deg: {pitch:.1f} (now {c.sensor_roll_deg:g}, {c.sensor_pitch_deg:g}); "
-                          "on a sloping street this is the slope, and it passes", count=self._leaning)
+        advice = tilt_advice(self._tilts, c.sensor_roll_deg, c.sensor_pitch_deg,
+                             f"median of the last {TILT_WINDOW} measurements, one every {TILT_EVERY} frames")
+        if advice:
+            self._leaning += 1
+            self._log_limited("tilt", advice, count=self._leaning)
 
     def _wanted(self, publisher) -> bool:
         """Whether to build this output's message: someone subscribes (or the harness wants all)."""

@@ -14,6 +14,7 @@ about y, in degrees; a positive pitch looks down, a positive roll lowers the rig
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -40,6 +41,7 @@ def turn_points(points: np.ndarray, rotation: np.ndarray) -> np.ndarray:
 
 
 SAMPLE = 4000  # ground returns ground_tilt fits its plane to (every n-th)
+TILT_WARN_DEG = 3.0  # a median lean of the ground this large is worth a line (streets slope 1-2 degrees)
 
 
 def ground_tilt(xyz: np.ndarray, ground: np.ndarray, min_range: float = 3.0, max_range: float = 25.0,
@@ -82,3 +84,20 @@ def suggested_angles(roll_deg: float, pitch_deg: float, tilt: tuple[float, float
     total = (np.eye(3) if rest is None else rest) @ (np.eye(3) if now is None else now)
     roll, pitch, _ = Rotation.from_matrix(total).as_euler("xyz", degrees=True)
     return float(roll), float(pitch)
+
+
+def tilt_advice(tilts: Sequence[tuple[float, float]], roll_deg: float, pitch_deg: float, over: str,
+                warn_deg: float = TILT_WARN_DEG) -> str:
+    """One line on a sensor that seems to be mounted tilted ('' when it does not): the median (roll,
+    pitch) of the :func:`ground_tilt` measurements ``tilts`` leans ``warn_deg`` or more; it names the
+    angles to set (:func:`suggested_angles`, with ``roll_deg`` / ``pitch_deg`` those set now). ``over``
+    says what the median was taken over ("the last 20 measurements")."""
+    if not len(tilts):
+        return ""
+    roll, pitch = (float(v) for v in np.median(np.asarray(tilts, np.float64), axis=0))
+    if max(abs(roll), abs(pitch)) < warn_deg:
+        return ""
+    new_roll, new_pitch = suggested_angles(roll_deg, pitch_deg, (roll, pitch))
+    return (f"the ground around the sensor leans by roll {roll:+.1f}, pitch {pitch:+.1f} degrees ({over}): if the "
+            f"sensor is mounted tilted, set sensor_roll_deg: {new_roll:.1f} and sensor_pitch_deg: {new_pitch:.1f} "
+            f"(now {roll_deg:g}, {pitch_deg:g}); on a sloping street this is the slope, and it passes")
