@@ -13,18 +13,21 @@ from __future__ import annotations
 import sys
 import time
 
+import numpy as np
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rclpy.node import Node
+from rclpy.parameter import Parameter
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import PointCloud2
 from std_msgs.msg import Header
 from visualization_msgs.msg import MarkerArray
 
-from t3d_ros.detection import Detection
+from t3d_ros.detection import Detection, to_cloud_frame
 from t3d_ros.offline.sim import SENSORS, simulate
 from t3d_ros.offline.sim.driver import frame_to_array, ground_truth_detections  # also imported from here by tests
 from t3d_ros.ros.convert import array_to_msg, detections_to_markers
 from t3d_ros.ros.spin import run_node
+from t3d_ros.segment.level import mount_rotation, turn_points
 
 
 class SimLidarNode(Node):
@@ -32,6 +35,9 @@ class SimLidarNode(Node):
         super().__init__("sim_lidar_node", **kwargs)
 
         def declare(name, default, description, rng=None):
+            given = self._parameter_overrides.get(name)  # an integer for a double (mount_pitch_deg:=10): taken
+            if isinstance(default, float) and given is not None and given.type_ == Parameter.Type.INTEGER:
+                self._parameter_overrides[name] = Parameter(name, Parameter.Type.DOUBLE, float(given.value))
             d = ParameterDescriptor(name=name, description=description, read_only=True)
             if rng and isinstance(default, float):
                 d.floating_point_range = [FloatingPointRange(from_value=rng[0], to_value=rng[1])]
@@ -53,6 +59,11 @@ class SimLidarNode(Node):
         organized = declare("organized", True, "Publish organized clouds (rings x columns, NaN = no return).")
         self.publish_gt = declare("publish_ground_truth", True, "Publish ~/ground_truth boxes (MarkerArray).")
         topic = declare("topic", "points", "Output PointCloud2 topic.")
+        roll = declare("mount_roll_deg", 0.0, "Publish the clouds (and ground truth) as a sensor mounted with this "
+                       "roll reports them [deg; positive lowers the right side]: the scan is taken level, then "
+                       "turned. To try perception_node's sensor_roll_deg.", (-180.0, 180.0))
+        pitch = declare("mount_pitch_deg", 0.0, "The same for the pitch [deg; positive looks down]: perception_node "
+                        "needs sensor_pitch_deg set to the same value.", (-180.0, 180.0))
         if sensor_name not in SENSORS:
             raise ValueError(f"parameter sensor={sensor_name!r} is not one of {', '.join(SENSORS)}")
         sensor = SENSORS[sensor_name]
@@ -60,9 +71,14 @@ class SimLidarNode(Node):
 
         t0 = time.perf_counter()
         self.pool: list[tuple[PointCloud2, list[Detection]]] = []
+        mount = mount_rotation(roll, pitch)  # p_level = mount @ p_sensor
         for frame, truth in (_sequence(seed, sensor_name, pool, density) if sequence else
                              _scenes(seed, sensor_name, pool, density)):
             array, height = frame_to_array(frame, sensor, organized)
+            if mount is not None:  # what a sensor mounted so reports (NaN slots stay NaN)
+                xyz = turn_points(np.c_[array["x"], array["y"], array["z"]], mount.T)
+                array["x"], array["y"], array["z"] = xyz[:, 0], xyz[:, 1], xyz[:, 2]
+                truth = to_cloud_frame(truth, mount.T)
             msg = array_to_msg(array, Header(frame_id=frame_id), height=height, is_dense=not organized)
             self.pool.append((msg, truth))
         self.get_logger().info(
@@ -70,6 +86,7 @@ class SimLidarNode(Node):
             f"{time.perf_counter() - t0:.1f} s; publishing "
             f"'{self.resolve_topic_name(topic)}' at {rate or sensor.rate_hz:g} Hz in the {sensor.layout} layout"
             f"{' (organized)' if organized else ''}"
+            f"{f', as a sensor mounted with roll {roll:g} and pitch {pitch:g} degrees' if mount is not None else ''}"
         )
         # Drivers publish sensor data best effort; a best-effort subscriber would miss nothing here.
         qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.BEST_EFFORT)
