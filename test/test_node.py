@@ -257,6 +257,18 @@ def test_a_tilted_sensor_not_told_its_angles_is_named_in_a_log_line(start_node, 
         assert abs(roll + 4.0) < 2.5 and abs(pitch - 10.0) < 2.5, line
         values = _wait_diag(ros_node, out, lambda v: v.get("ground_tilt_pitch_deg", "n/a") != "n/a")
         assert abs(float(values["ground_tilt_pitch_deg"]) - 10.0) < 2.5, values
+        # the angles it names, set at run time: the boxes come with their orientation from the next frame on
+        from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
+        from rcl_interfaces.srv import SetParameters
+
+        client = ros_node.create_client(SetParameters, "/perception_node/set_parameters")
+        assert client.wait_for_service(timeout_sec=20), node.output()
+        fut = client.call_async(SetParameters.Request(parameters=[
+            Parameter(name=n, value=ParameterValue(type=ParameterType.PARAMETER_DOUBLE, double_value=v))
+            for n, v in (("sensor_roll_deg", roll), ("sensor_pitch_deg", pitch))]))
+        assert spin_until(ros_node, fut.done, 10) and all(r.successful for r in fut.result().results)
+        _, det = _send(ros_node, pub, msg, out, 1_700_000_090_000_000_000)
+        assert det is not None and det["detections"] and all("orientation" in d for d in det["detections"])
     finally:
         out.close()
         ros_node.destroy_publisher(pub)

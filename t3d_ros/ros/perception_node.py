@@ -196,6 +196,8 @@ class PerceptionNode(Node):
             self.perception.set_thresholds(thresholds)
         if "size_check" in changes:
             self.perception.check_sizes = bool(changes["size_check"])
+        if "sensor_roll_deg" in changes or "sensor_pitch_deg" in changes:
+            self._tilts.clear()  # measured with the old angles: the lean starts over
         return SetParametersResult(successful=True)
 
     def _log_limited(self, cause: str, message: str, error: bool = False, count: int | None = None) -> None:
