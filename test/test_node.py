@@ -201,24 +201,36 @@ def test_a_tilted_sensor_gets_the_level_sensors_boxes_in_its_own_frame(start_nod
     """A sensor mounted 10 degrees down and rolled by -4 (sensor_pitch_deg / sensor_roll_deg): the node
     turns each cloud level, finds what the level sensor finds (the same labels and boxes as the in-process
     pipeline on the level frame), and publishes the boxes in the cloud's frame with their full orientation."""
+    from scipy.spatial import cKDTree
     from scipy.spatial.transform import Rotation
+    from sensor_msgs.msg import PointCloud2
     from std_msgs.msg import Header
 
     from t3d_ros.perception import Perception
-    from t3d_ros.ros.convert import array_to_msg
+    from t3d_ros.ros.convert import array_to_msg, msg_view
 
     roll, pitch = -4.0, 10.0
     arr, tilted, r = _tilted_frame(roll, pitch)
     node, pub, out = _tilt_node(start_node, ros_node, "-p", f"sensor_roll_deg:={roll}", "-p",
                                 f"sensor_pitch_deg:={pitch}")
+    clusters = []
+    sub = ros_node.create_subscription(PointCloud2, "/perception_node/clusters", clusters.append, 10)
     try:
         assert spin_until(ros_node, lambda: pub.get_subscription_count() > 0, 60), node.output()
         _, det = _send(ros_node, pub, array_to_msg(tilted, Header(frame_id="velodyne"), is_dense=True), out,
                        1_700_000_060_000_000_000)
         assert det is not None, node.output()
+        assert spin_until(ros_node, lambda: clusters, 10), node.output()
     finally:
         out.close()
+        ros_node.destroy_subscription(sub)
         ros_node.destroy_publisher(pub)
+    # ~/clusters carries the returns as the tilted sensor gave them, not the level ones
+    view = msg_view(clusters[-1])
+    published = np.c_[view["x"].ravel(), view["y"].ravel(), view["z"].ravel()]
+    assert len(published) > 1000
+    gap, _ = cKDTree(np.c_[tilted["x"], tilted["y"], tilted["z"]]).query(published)
+    assert gap.max() < 1e-4, gap.max()
     level = Perception.from_params(load_ros_params(REPO / "config" / "perception.yaml")).process(
         np.c_[arr["x"], arr["y"], arr["z"], arr["intensity"]].astype(np.float32))
     want = {(tuple(np.round(d.center, 1)), d.label) for d in level.detections}
