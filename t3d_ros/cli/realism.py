@@ -49,7 +49,7 @@ def real_frames(paths: list[Path], every: int = 1,
     ``every`` > 1 keeps one laser in ``every``: KITTI ``.bin`` scans only."""
     from t3d_ros.io.bag import is_bag
     from t3d_ros.io.frames import frame_files, iter_frames
-    from t3d_ros.io.kitti import kitti_rings
+    from t3d_ros.io.kitti import every_ring_mask, kitti_rings
 
     for path in paths:
         if (path / "training" / "label_2").is_dir() or (path / "label_2").is_dir():
@@ -64,7 +64,7 @@ def real_frames(paths: list[Path], every: int = 1,
         for name, pts, labels, recording in frames:
             ring = kitti_rings(pts) if scans else None
             if every > 1:
-                keep = ring % every == 0
+                keep = every_ring_mask(pts, every, ring)
                 pts, ring = pts[keep], ring[keep]
                 labels = None if labels is None else list(np.asarray(labels, dtype=object)[keep])
             yield name, pts, labels, recording, ring

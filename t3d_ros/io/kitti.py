@@ -57,12 +57,14 @@ def kitti_rings(xyz: np.ndarray, min_gap: int = 200) -> np.ndarray:
     return np.maximum(np.cumsum(wraps) - (az < start), 0).astype(np.int32)
 
 
-def every_ring_mask(points: np.ndarray, every: int) -> np.ndarray:
+def every_ring_mask(points: np.ndarray, every: int, rings: np.ndarray | None = None) -> np.ndarray:
     """(N,) bool: the returns of every ``every``-th laser of a KITTI HDL-64E scan, counted from the top
-    (:func:`kitti_rings`)."""
+    (:func:`kitti_rings`; ``rings``: those already found for ``points``)."""
     if every < 1:
         raise ValueError(f"every must be >= 1, got {every}")
-    return np.ones(len(points), bool) if every == 1 else kitti_rings(points) % every == 0
+    if every == 1:
+        return np.ones(len(points), bool)
+    return (kitti_rings(points) if rings is None else np.asarray(rings)) % every == 0
 
 
 def thin_rings(points: np.ndarray, every: int) -> np.ndarray:
