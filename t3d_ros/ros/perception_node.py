@@ -63,6 +63,7 @@ CLOCK_MISMATCH_S = 60.0
 TILT_EVERY = 5
 TILT_WINDOW = 20
 
+
 def _descriptor(name: str, description: str, read_only: bool, value_range, value) -> ParameterDescriptor:
     d = ParameterDescriptor(name=name, description=description, read_only=read_only)
     if value_range is not None and isinstance(value, float):

@@ -39,7 +39,8 @@ class PipelineConfig:
                                 "turned level first, boxes published back in the cloud's frame", "deg")
     sensor_pitch_deg: float = _p(0.0, "Sensor mounting pitch (about y; positive looks down), as a URDF joint's rpy "
                                  "relative to a level base", "deg")
-    # Region of interest in the sensor frame.
+
+    # Region of interest in the sensor frame (the level frame when the mounting angles are set).
     x_min: float = _p(-60.0, "ROI lower x bound", "m")
     x_max: float = _p(60.0, "ROI upper x bound", "m")
     y_min: float = _p(-60.0, "ROI lower y bound", "m")
