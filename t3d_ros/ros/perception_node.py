@@ -44,7 +44,7 @@ from t3d_ros.ros.convert import (
     detections_to_markers,
     msg_view,
 )
-from t3d_ros.ros.spin import interrupted, run_node
+from t3d_ros.ros.spin import declare, interrupted, run_node
 from t3d_ros.segment.level import ground_tilt, tilt_advice, turn_points
 from t3d_ros.segment.pipeline import PipelineConfig
 from t3d_ros.track import Tracker
@@ -155,13 +155,10 @@ class PerceptionNode(Node):
             meta = f.metadata
             desc = meta.get("description", f.name) + (f" [{meta['unit']}]" if meta.get("unit") else "")
             specs.append((f.name, f.default, desc, False, meta.get("range")))
-        overrides = self._parameter_overrides  # what --params-file and -p gave this node (rclpy's own dict)
         for name, default, desc, read_only, rng in specs:
-            given = overrides.get(name)
-            if isinstance(default, float) and given is not None and given.type_ == Parameter.Type.INTEGER:
-                overrides[name] = Parameter(name, Parameter.Type.DOUBLE, float(given.value))
-            self.declare_parameter(name, default, _descriptor(name, desc, read_only, rng, default))
-        unknown = unknown_params(n for n in overrides if not self.has_parameter(n))
+            declare(self, name, default, _descriptor(name, desc, read_only, rng, default))
+        # what --params-file and -p gave this node (rclpy's own dict)
+        unknown = unknown_params(n for n in self._parameter_overrides if not self.has_parameter(n))
         if unknown:
             self.get_logger().warning(f"unknown parameter(s) in the params file or -p, ignored: {', '.join(unknown)}; "
                                       "the node runs with their defaults")

@@ -16,7 +16,6 @@ import time
 import numpy as np
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rclpy.node import Node
-from rclpy.parameter import Parameter
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import PointCloud2
 from std_msgs.msg import Header
@@ -26,7 +25,7 @@ from t3d_ros.detection import Detection, to_cloud_frame
 from t3d_ros.offline.sim import SENSORS, simulate
 from t3d_ros.offline.sim.driver import frame_to_array, ground_truth_detections  # also imported from here by tests
 from t3d_ros.ros.convert import array_to_msg, detections_to_markers
-from t3d_ros.ros.spin import run_node
+from t3d_ros.ros.spin import declare, run_node
 from t3d_ros.segment.level import mount_rotation, turn_points
 
 
@@ -34,35 +33,32 @@ class SimLidarNode(Node):
     def __init__(self, **kwargs) -> None:
         super().__init__("sim_lidar_node", **kwargs)
 
-        def declare(name, default, description, rng=None):
-            given = self._parameter_overrides.get(name)  # an integer for a double (mount_pitch_deg:=10): taken
-            if isinstance(default, float) and given is not None and given.type_ == Parameter.Type.INTEGER:
-                self._parameter_overrides[name] = Parameter(name, Parameter.Type.DOUBLE, float(given.value))
+        def param(name, default, description, rng=None):
             d = ParameterDescriptor(name=name, description=description, read_only=True)
             if rng and isinstance(default, float):
                 d.floating_point_range = [FloatingPointRange(from_value=rng[0], to_value=rng[1])]
             elif rng:
                 d.integer_range = [IntegerRange(from_value=rng[0], to_value=rng[1], step=1)]
-            return self.declare_parameter(name, default, d).value
+            return declare(self, name, default, d).value
 
-        sensor_name = declare("sensor", "hdl64", f"Sensor model: {', '.join(SENSORS)}.")
-        rate = declare("rate_hz", 0.0, "Publish rate [Hz]; 0 = the sensor's spin rate.", (0.0, 100.0))
-        seed = declare("seed", 0, "Scene seed; frame i uses seed + i.", (0, 2**31 - 1))
-        frame_id = declare("frame_id", "lidar", "frame_id of the published clouds.")
-        density = declare("density", 1.0, "Scene density: scales the number of objects (1 = a busy street).",
+        sensor_name = param("sensor", "hdl64", f"Sensor model: {', '.join(SENSORS)}.")
+        rate = param("rate_hz", 0.0, "Publish rate [Hz]; 0 = the sensor's spin rate.", (0.0, 100.0))
+        seed = param("seed", 0, "Scene seed; frame i uses seed + i.", (0, 2**31 - 1))
+        frame_id = param("frame_id", "lidar", "frame_id of the published clouds.")
+        density = param("density", 1.0, "Scene density: scales the number of objects (1 = a busy street).",
                           (0.0, 5.0))
-        pool = declare("pool_size", 8, "Distinct scenes simulated at start-up and published in turn (with "
+        pool = param("pool_size", 8, "Distinct scenes simulated at start-up and published in turn (with "
                        "sequence: the frames of the one moving scene).", (1, 1000))
-        sequence = declare("sequence", False, "Publish one scene in motion (traffic and people moving, the sensor "
+        sequence = param("sequence", False, "Publish one scene in motion (traffic and people moving, the sensor "
                            "driving on, ground truth with track ids; `sim --sequence`) instead of independent "
                            "scenes; its pool_size frames are published in a loop.")
-        organized = declare("organized", True, "Publish organized clouds (rings x columns, NaN = no return).")
-        self.publish_gt = declare("publish_ground_truth", True, "Publish ~/ground_truth boxes (MarkerArray).")
-        topic = declare("topic", "points", "Output PointCloud2 topic.")
-        roll = declare("mount_roll_deg", 0.0, "Publish the clouds (and ground truth) as a sensor mounted with this "
+        organized = param("organized", True, "Publish organized clouds (rings x columns, NaN = no return).")
+        self.publish_gt = param("publish_ground_truth", True, "Publish ~/ground_truth boxes (MarkerArray).")
+        topic = param("topic", "points", "Output PointCloud2 topic.")
+        roll = param("mount_roll_deg", 0.0, "Publish the clouds (and ground truth) as a sensor mounted with this "
                        "roll reports them [deg; positive lowers the right side]: the scan is taken level, then "
                        "turned. To try perception_node's sensor_roll_deg.", (-180.0, 180.0))
-        pitch = declare("mount_pitch_deg", 0.0, "The same for the pitch [deg; positive looks down]: perception_node "
+        pitch = param("mount_pitch_deg", 0.0, "The same for the pitch [deg; positive looks down]: perception_node "
                         "needs sensor_pitch_deg set to the same value.", (-180.0, 180.0))
         if sensor_name not in SENSORS:
             raise ValueError(f"parameter sensor={sensor_name!r} is not one of {', '.join(SENSORS)}")

@@ -1,4 +1,5 @@
-"""The ``main`` of every node executable: start, report configuration errors clearly, spin, stop."""
+"""The ``main`` of every node executable: start, report configuration errors clearly, spin, stop; and
+how every node declares its parameters."""
 
 from __future__ import annotations
 
@@ -6,8 +7,10 @@ import sys
 from collections.abc import Callable
 
 import rclpy
+from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
+from rclpy.parameter import Parameter
 
 
 def init_rclpy(name: str, args: list[str] | None, **options) -> bool:
@@ -19,6 +22,16 @@ def init_rclpy(name: str, args: list[str] | None, **options) -> bool:
         print(f"[FATAL] [{name}]: cannot start: {e}", file=sys.stderr)
         return False
     return True
+
+
+def declare(node: Node, name: str, default, descriptor: ParameterDescriptor) -> Parameter:
+    """``node.declare_parameter(name, default, descriptor)``, taking an integer that the params file or
+    ``-p`` gave for a double parameter (``cluster_tolerance: 1``, ``mount_pitch_deg:=10``) as that double,
+    as the CLI does (rclpy would refuse it and stop the node)."""
+    given = node._parameter_overrides.get(name)  # what --params-file and -p gave this node (rclpy's own dict)
+    if isinstance(default, float) and given is not None and given.type_ == Parameter.Type.INTEGER:
+        node._parameter_overrides[name] = Parameter(name, Parameter.Type.DOUBLE, float(given.value))
+    return node.declare_parameter(name, default, descriptor)
 
 
 def interrupted(error: BaseException) -> bool:
