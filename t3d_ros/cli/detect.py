@@ -102,13 +102,13 @@ def run(args: argparse.Namespace) -> int:
     bar = _progress(total, enabled=bool(bag_counts))
     results = []
     tilts = []  # the ground's lean in every frame: a tilted sensor not told its angles is named at the end
+    level = perception.config.level_rotation  # a tilted sensor: found level, written in the cloud's frame
     for name, stem, title, points, extra, gt in _frames(args, bag_counts):
         if len(points) == 0:
             print(f"warning: {name}: 0 points (an empty frame: no detections)", file=sys.stderr)
         res = perception.process(points)
         if (tilt := ground_tilt(res.segmentation.points, res.segmentation.ground)) is not None:
             tilts.append(tilt)
-        level = perception.config.level_rotation  # a tilted sensor: found level, written in the cloud's frame
         results.append({
             "frame": name,
             **extra,
