@@ -30,8 +30,14 @@ Heading: a box's yaw is defined modulo pi (it has no front), so a measured yaw w
 the track's yaw + pi is flipped by pi first; then the track's yaw moves ``yaw_gain`` of the way to it
 along the shorter arc (wrapped to [-pi, pi)). The heading is not tied to the direction of motion.
 
-No ego-motion compensation: tracks live in the cloud's frame. On a moving vehicle static objects
-move at minus the ego velocity, which the constant-velocity model follows (turns less well).
+Ego motion (``ego.py``): given the sensor's pose in a fixed frame at each frame (``update(...,
+ego=pose)``, from the vehicle's odometry), the tracks live in that fixed frame: the detections' centres
+and headings are moved into it before the association and the filter, so standing objects stand still
+also in turns, and the velocities are over the ground; the outputs (velocity, yaw) are turned back into
+the sensor's axes of that frame. Without it (``ego=None``) the tracks live in the cloud's frame: on a
+moving vehicle standing objects move at minus the ego velocity, which the constant-velocity model
+follows on a straight road and badly in a turn. A tracker switched from one to the other (odometry
+starts or stops) drops its tracks: they are in the other frame.
 """
 
 from __future__ import annotations
@@ -46,6 +52,7 @@ from scipy.optimize import linear_sum_assignment
 
 from t3d_ros.classes import UNKNOWN
 from t3d_ros.detection import Detection
+from t3d_ros.track.ego import Pose2D
 from t3d_ros.track.kalman import ConstantVelocityKF
 
 _FORBIDDEN = 1e9  # cost of a pair beyond the gate: the assignment takes it only when it must, then drops it
@@ -96,8 +103,8 @@ class TrackedObject:
     track_id: int  # > 0 for a confirmed track; 0 while the track is tentative (not yet min_hits)
     label: str  # the track's class from its accumulated evidence (or "unknown")
     score: float  # share of the evidence of that class, in [0, 1]
-    velocity: np.ndarray  # (2,) m/s in the cloud frame, from the filter
-    yaw: float  # smoothed heading [rad]
+    velocity: np.ndarray  # (2,) m/s in the cloud frame's axes, from the filter; over the ground with ego poses
+    yaw: float  # smoothed heading [rad], cloud frame
     hits: int  # detections the track has had
     age: int  # frames since the track was born
 
@@ -155,6 +162,7 @@ class Tracker:
         self._tracks: list[Track] = []
         self._stamp: float | None = None
         self._next_id = 1  # survives reset: an id is never given to two tracks
+        self._fixed: bool | None = None  # whether the tracks live in a fixed frame (ego poses given)
 
     @property
     def tracks(self) -> list[Track]:
@@ -165,15 +173,22 @@ class Tracker:
         """Drop every track (ids already given are not reused)."""
         self._tracks = []
         self._stamp = None
+        self._fixed = None
 
-    def update(self, detections: Sequence[Detection], stamp_s: float) -> list[TrackedObject]:
-        """Take one frame's detections (stamped ``stamp_s`` seconds); return one ``TrackedObject`` per
-        detection, in their order."""
+    def update(self, detections: Sequence[Detection], stamp_s: float,
+               ego: Pose2D | None = None) -> list[TrackedObject]:
+        """Take one frame's detections (stamped ``stamp_s`` seconds, in the cloud's frame); return one
+        ``TrackedObject`` per detection, in their order. ``ego``: the sensor's pose in a fixed frame at
+        ``stamp_s`` (tracks in that frame, velocities over the ground), or None (tracks in the cloud's
+        frame)."""
         if not math.isfinite(stamp_s):
             raise ValueError(f"stamp_s={stamp_s!r}: must be a finite time [s]")
         cfg = self.config
         if self._stamp is not None and not 0 <= stamp_s - self._stamp <= cfg.reset_after_s:
             self.reset()
+        if self._fixed is not None and self._fixed != (ego is not None):
+            self.reset()  # the tracks are in the other frame
+        self._fixed = ego is not None
         dt = 0.0 if self._stamp is None else stamp_s - self._stamp
         self._stamp = stamp_s
         for t in self._tracks:
@@ -183,6 +198,9 @@ class Tracker:
                 t.evidence[cls] *= cfg.evidence_decay
 
         centers = np.array([np.asarray(d.center, dtype=np.float64)[:2] for d in detections]).reshape(-1, 2)
+        turn = 0.0
+        if ego is not None:  # into the fixed frame; outputs are turned back by -turn
+            centers, turn = ego.apply(centers), ego.yaw
         valid = np.isfinite(centers).all(axis=1)  # a broken box never continues nor starts a track
         det_track: list[Track | None] = [None] * len(detections)
         matched: set[int] = set()
@@ -210,13 +228,14 @@ class Tracker:
         out = []
         for j, det in enumerate(detections):
             t = det_track[j]
+            det_yaw = float(det.yaw) + turn
             if t is None and valid[j]:
-                yaw = _wrap(float(det.yaw)) if math.isfinite(det.yaw) else 0.0
+                yaw = _wrap(det_yaw) if math.isfinite(det_yaw) else 0.0
                 t = Track(ConstantVelocityKF(centers[j], cfg.accel_std, cfg.meas_std), yaw=yaw)
                 self._tracks.append(t)
             elif t is not None:
                 t.kf.update(centers[j])
-                t.add_yaw(float(det.yaw), cfg.yaw_gain)
+                t.add_yaw(det_yaw, cfg.yaw_gain)
             if t is None:
                 out.append(TrackedObject(0, det.label, float(det.score), np.zeros(2), float(det.yaw), 0, 0))
                 continue
@@ -225,5 +244,8 @@ class Tracker:
             t.misses = 0
             if t.track_id == 0 and t.hits >= cfg.min_hits:
                 t.track_id, self._next_id = self._next_id, self._next_id + 1
-            out.append(TrackedObject(t.track_id, t.label, t.score, t.kf.velocity, t.yaw, t.hits, t.age))
+            velocity, yaw = t.kf.velocity, t.yaw
+            if ego is not None:  # back into the cloud frame's axes
+                velocity, yaw = Pose2D(0.0, 0.0, -turn).rotate(velocity)[0], _wrap(yaw - turn)
+            out.append(TrackedObject(t.track_id, t.label, t.score, velocity, yaw, t.hits, t.age))
         return out
