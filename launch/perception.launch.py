@@ -2,6 +2,7 @@
 
     ros2 launch t3d_ros perception.launch.py cloud_topic:=/points
     ros2 launch t3d_ros perception.launch.py params_file:=/path/my.yaml model:=/path/model.onnx device:=cpu
+    ros2 launch t3d_ros perception.launch.py cloud_topic:=/points odom_topic:=/odometry/filtered
 """
 
 from launch.actions import DeclareLaunchArgument, OpaqueFunction
@@ -20,6 +21,9 @@ def _node(context, *args, **kwargs):
     model = LaunchConfiguration("model").perform(context)
     if model:  # empty keeps the params file's model_path
         overrides["model_path"] = model
+    odom = LaunchConfiguration("odom_topic").perform(context)
+    if odom:  # empty keeps the params file's odom_topic
+        overrides["odom_topic"] = odom
     return [
         Node(
             package="t3d_ros",
@@ -40,5 +44,8 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument("model", default_value="",
                               description="classifier model bundle; empty = the params file's model_path"),
         DeclareLaunchArgument("device", default_value="auto", description="classifier device: auto, cpu, cuda"),
+        DeclareLaunchArgument("odom_topic", default_value="",
+                              description="the vehicle's nav_msgs/Odometry: tracks in its fixed frame, velocities "
+                                          "over the ground; empty = the params file's odom_topic"),
         OpaqueFunction(function=_node),
     ])

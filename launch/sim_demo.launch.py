@@ -40,7 +40,8 @@ def generate_launch_description() -> LaunchDescription:
             name="perception_node",
             output="screen",
             parameters=[PathJoinSubstitution([share, "config", "perception.yaml"]),
-                        {"cloud_topic": "points", "sensor_roll_deg": LaunchConfiguration("mount_roll_deg"),
+                        {"cloud_topic": "points", "odom_topic": "odom",  # the simulated ego's odometry
+                         "sensor_roll_deg": LaunchConfiguration("mount_roll_deg"),
                          "sensor_pitch_deg": LaunchConfiguration("mount_pitch_deg")}],
         ),
         Node(

@@ -44,6 +44,18 @@ NODE_PARAMS: list[tuple[str, object, str, bool, tuple[float, float] | None]] = [
      False, (0.1, 20.0)),
     ("track_min_hits", 2, "Detections before a track is confirmed and gets an id.", False, (1, 100)),
     ("track_max_misses", 3, "Frames in a row without a detection before a track ends.", False, (0, 100)),
+    ("odom_topic", "", "nav_msgs/Odometry of the vehicle (wheel odometry, robot_localization's odometry/filtered, "
+     "a LiDAR odometry); when set, tracks live in its fixed frame: standing objects stand still also in turns "
+     "and track velocities are over the ground (else relative to the sensor). Empty = off.", True, None),
+    ("odom_max_gap", 0.2, "Largest time [s] between odometry poses around a cloud's stamp, and beyond the newest "
+     "pose, at which the pose is still interpolated (extrapolated); a cloud without one is published untracked.",
+     False, (0.01, 5.0)),
+    ("sensor_x", 0.0, "The sensor's position ahead of the odometry's child frame (base_link) [m]; with odom_topic.",
+     True, (-100.0, 100.0)),
+    ("sensor_y", 0.0, "The sensor's position left of the odometry's child frame (base_link) [m]; with odom_topic.",
+     True, (-100.0, 100.0)),
+    ("sensor_yaw_deg", 0.0, "The sensor's heading on the vehicle against base_link's x axis [deg, counter-clockwise "
+     "seen from above]; with odom_topic.", True, (-180.0, 180.0)),
     ("marker_lifetime", 1.0, "Marker lifetime [s]; boxes vanish this long after the last frame (0 = forever).",
      False, (0.0, 3600.0)),
     ("diagnostics_period", 1.0, "Period of /diagnostics messages [s].", True, (0.1, 60.0)),

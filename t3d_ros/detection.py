@@ -42,7 +42,9 @@ class Detection:
     unknown_reason: str = ""
     hypotheses: tuple[tuple[str, float], ...] = ()
     track_id: int = 0  # > 0: the confirmed track this detection continues (0: untracked or tentative)
-    velocity: np.ndarray | None = None  # (2,) m/s in the cloud frame (a tilted sensor: level), from the track
+    # (2,) m/s in the cloud frame's axes (a tilted sensor: level), from the track: over the ground with
+    # odometry (odom_topic), else relative to the sensor
+    velocity: np.ndarray | None = None
     frame_label: str = ""  # set when the track's label (from its history) differs from this frame's
     clearance: float = float("nan")  # m, lowest return above the local ground; NaN: no ground seen near it
     orientation: tuple[float, float, float, float] | None = None  # (x, y, z, w) in the cloud's frame; None: yaw

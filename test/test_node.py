@@ -940,9 +940,11 @@ def test_typed_detections_carry_stable_track_ids(start_node, ros_node):
 
 def test_sim_sequence_into_the_node_gives_tracks_that_last(start_node, ros_node):
     """sim_lidar_node publishing one moving scene (sequence:=true) into perception_node with the shipped
-    params: the simulator's ground truth carries track ids, and the node's typed detections keep their
-    track ids over consecutive frames."""
+    params, the simulator's odometry into the node's odom_topic: the simulator's ground truth carries
+    track ids, the node's typed detections keep their track ids over consecutive frames, and it tracks
+    in the odometry's frame."""
     from conftest import IN_CI
+    from diagnostic_msgs.msg import DiagnosticArray
     from visualization_msgs.msg import MarkerArray
 
     try:
@@ -952,11 +954,13 @@ def test_sim_sequence_into_the_node_gives_tracks_that_last(start_node, ros_node)
             pytest.fail("vision_msgs is not importable: `make setup` builds it (scripts/build_vision_msgs.sh)")
         pytest.skip("vision_msgs not built here (make setup builds it)")
     sim = start_node("sim_lidar_node", "-p", "sensor:=vlp16", "-p", "sequence:=true", "-p", "pool_size:=60",
-                     "-p", "seed:=5", "-p", "topic:=/seq/points", params="sim.yaml")
-    per = start_node("perception_node", "-p", "cloud_topic:=/seq/points", params="perception.yaml")
-    arrays, truth = [], []
+                     "-p", "seed:=5", "-p", "topic:=/seq/points", "-p", "odom_topic:=/seq/odom", params="sim.yaml")
+    per = start_node("perception_node", "-p", "cloud_topic:=/seq/points", "-p", "odom_topic:=/seq/odom",
+                     params="perception.yaml")
+    arrays, truth, diagnostics = [], [], []
     subs = [ros_node.create_subscription(Detection3DArray, "/perception_node/detections", arrays.append, 50),
-            ros_node.create_subscription(MarkerArray, "/sim_lidar_node/ground_truth", truth.append, 10)]
+            ros_node.create_subscription(MarkerArray, "/sim_lidar_node/ground_truth", truth.append, 10),
+            ros_node.create_subscription(DiagnosticArray, "/diagnostics", diagnostics.append, 10)]
     try:
         ok = spin_until(ros_node, lambda: len(arrays) >= 15 and truth, 90)
         assert ok, f"sim:\n{sim.output()}\nperception:\n{per.output()}"
@@ -964,9 +968,118 @@ def test_sim_sequence_into_the_node_gives_tracks_that_last(start_node, ros_node)
         ids = [{d.id for d in a.detections} - {""} for a in arrays[-10:]]
         lasting = set.intersection(*ids)
         assert len(lasting) >= 5, f"ids over 10 frames: {ids}"  # the same objects keep their ids
+        diagnostics.clear()
+        assert spin_until(ros_node, lambda: diagnostics, 5)
+        values = {kv.key: kv.value for kv in diagnostics[-1].status[0].values}
+        assert values["tracking_frame"] == "odom", values
+        # discovery may bring a few clouds before the odometry; then every frame has its pose
+        assert int(values["frames_processed"]) - int(values["frames_without_odometry"]) >= 10, values
     finally:
         for s in subs:
             ros_node.destroy_subscription(s)
+
+
+def _turning_sequence(frames: int, omega: float):
+    """A simulated moving scene (HDL-32E, ego 5 m/s along +x) as a vehicle that also turns at ``omega``
+    rad/s sees it: per frame (stamp offset [s], the sensor's pose (x, y, yaw) in the world, the turned
+    cloud as a structured array, the standing road users' centres (M, 2) in the turned frame). A 360
+    degree scan from the same place with another heading is the same returns turned about z."""
+    from t3d_ros.offline.sim import SENSORS
+    from t3d_ros.offline.sim.sequence import iter_sequence
+    from t3d_ros.ros.sim_lidar_node import frame_to_array
+    from t3d_ros.track import Pose2D
+
+    out = []
+    for sf in iter_sequence(12, "hdl32", frames=frames, ego_speed=5.0):
+        pose = Pose2D(float(sf.ego_position[0]), float(sf.ego_position[1]), omega * sf.stamp_s)
+        arr, _ = frame_to_array(sf.frame, SENSORS["hdl32"], False)
+        turn = Pose2D(0.0, 0.0, -pose.yaw)  # sensor axes parallel to the world's -> the turned sensor's
+        xy = turn.apply(np.c_[arr["x"], arr["y"]])
+        arr["x"], arr["y"] = xy[:, 0], xy[:, 1]
+        standing = [o.center[:2] for o in sf.objects if not o.moving and o.num_points >= 40
+                    and o.label in ("car", "truck") and np.hypot(*o.center[:2]) < 30]
+        out.append((sf.stamp_s, pose, arr, turn.apply(np.array(standing).reshape(-1, 2))))
+    return out
+
+
+def test_odometry_puts_the_tracks_in_the_fixed_frame(start_node, ros_node):
+    """perception_node with odom_topic: clouds of a vehicle driving 5 m/s and turning 0.5 rad/s, its
+    nav_msgs/Odometry (base_link 0.8 m behind the sensor: sensor_x) at other stamps than the clouds'.
+    The node's tracks are the library's tracker given the sensor's poses (``test_ego.py`` checks that
+    those stand still), not the tracks in the sensor's frame; a cloud before any odometry is published
+    untracked with one log line; /diagnostics names the tracking frame."""
+    from nav_msgs.msg import Odometry
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
+    from sensor_msgs.msg import PointCloud2
+    from std_msgs.msg import Header
+
+    from t3d_ros.config import tracker_config
+    from t3d_ros.perception import Perception, with_tracks
+    from t3d_ros.ros.convert import array_to_msg
+    from t3d_ros.track import Pose2D, Tracker
+
+    speed, omega = 5.0, 0.5
+    seq = _turning_sequence(8, omega)
+    node = start_node("perception_node", "-p", f"cloud_topic:={TOPIC}", "-p", "publish_detections_json:=true",
+                      "-p", "odom_topic:=/t3d_test/odom", "-p", "sensor_x:=0.8", params="perception.yaml")
+    pub = ros_node.create_publisher(PointCloud2, TOPIC, QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE))
+    odom = ros_node.create_publisher(Odometry, "/t3d_test/odom",
+                                     QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE))
+    out = Outputs(ros_node)
+    t0 = 1_700_000_300_000_000_000
+
+    def send_odometry(stamp_s: float) -> None:
+        sensor = Pose2D(speed * stamp_s, 0.0, omega * stamp_s)
+        base = sensor.compose(Pose2D(-0.8, 0.0, 0.0))
+        m = Odometry(child_frame_id="base_link")
+        m.header.frame_id = "odom"
+        m.header.stamp.sec, m.header.stamp.nanosec = divmod(t0 + round(stamp_s * 1e9), 10**9)
+        m.pose.pose.position.x, m.pose.pose.position.y = base.x, base.y
+        m.pose.pose.orientation.z, m.pose.pose.orientation.w = np.sin(base.yaw / 2), np.cos(base.yaw / 2)
+        odom.publish(m)
+
+    try:
+        assert spin_until(ros_node, lambda: pub.get_subscription_count() > 0
+                          and odom.get_subscription_count() > 0, 60), node.output()
+        _, first = _send(ros_node, pub, array_to_msg(seq[0][2], Header(frame_id="velodyne"), is_dense=True),
+                         out, t0 - 10**9)
+        assert first is not None and not any(d.get("track_id") for d in first["detections"]), node.output()
+        assert "no odometry received yet" in node.output()
+        for stamp_s, *_ in seq:  # the drive's odometry first, 0.03 s before and 0.04 s after each cloud
+            send_odometry(stamp_s - 0.03)
+            send_odometry(stamp_s + 0.04)
+        spin_until(ros_node, lambda: False, 1.0)
+        docs = []
+        for stamp_s, _, arr, _ in seq:
+            _, doc = _send(ros_node, pub, array_to_msg(arr, Header(frame_id="velodyne"), is_dense=True), out,
+                           t0 + round(stamp_s * 1e9))
+            assert doc is not None, node.output()
+            docs.append(doc)
+        values = _wait_diag(ros_node, out, lambda v: v.get("tracking_frame") == "odom")
+        assert values["tracking_frame"] == "odom" and values["frames_without_odometry"] == "1", values
+    finally:
+        out.close()
+        ros_node.destroy_publisher(pub)
+        ros_node.destroy_publisher(odom)
+    params = load_ros_params(REPO / "config" / "perception.yaml")
+    perception = Perception.from_params(params)
+    fixed, moving = Tracker(tracker_config(params)), Tracker(tracker_config(params))
+    same = differ = compared = 0
+    for doc, (stamp_s, pose, arr, _) in zip(docs, seq, strict=True):
+        dets = perception.process(np.c_[arr["x"], arr["y"], arr["z"], arr["intensity"]].astype(np.float32)).detections
+        want = with_tracks(dets, fixed.update(dets, stamp_s, ego=pose))
+        naive = with_tracks(dets, moving.update(dets, stamp_s))
+        got = {tuple(np.round(d["center"][:2], 2)): d for d in doc["detections"]}
+        for w, n in zip(want, naive, strict=True):
+            g = got.get(tuple(np.round(w.center[:2], 2)))
+            if g is None or not w.track_id or not g.get("velocity") or n.velocity is None:
+                continue
+            compared += 1
+            same += np.hypot(*(np.array(g["velocity"]) - w.velocity)) < 0.05
+            differ += np.hypot(*(np.array(g["velocity"]) - n.velocity)) > 0.5
+    assert compared >= 50, compared
+    assert same >= 0.9 * compared, (same, compared)  # the node tracks as the library does with the poses
+    assert differ >= 0.8 * compared, (differ, compared)  # ... and not as in the sensor's frame
 
 
 def test_marker_text_names_the_label_track_and_the_guess_of_an_unknown():

@@ -57,8 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     logs = args.png.parent
     procs = [
         _start(args.install, "sim_lidar_node", "sim.yaml", ["-p", f"sensor:={args.sensor}"], logs / "demo_sim.log"),
-        _start(args.install, "perception_node", "perception.yaml", ["-p", "publish_detections_json:=true"],
-               logs / "demo_perception.log"),
+        _start(args.install, "perception_node", "perception.yaml",  # tracks in the simulated ego's odometry frame
+               ["-p", "publish_detections_json:=true", "-p", "odom_topic:=odom"], logs / "demo_perception.log"),
     ]
     rclpy.init()
     node = Node("t3d_demo_monitor")

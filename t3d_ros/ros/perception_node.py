@@ -1,8 +1,9 @@
 """perception_node: PointCloud2 in, labelled boxes out. Wiring only; the work is in ``t3d_ros.perception``.
 
 Subscribes ``cloud_topic`` (sensor-data QoS: best effort, keep last 1, so reliable and best-effort
-publishers are both received and a slow frame never builds a queue). Publishes, stamped with the
-input header:
+publishers are both received and a slow frame never builds a queue) and, with ``odom_topic`` set,
+``nav_msgs/Odometry`` (best effort, keep last 50): the tracker then works in the odometry's fixed frame
+(``t3d_ros.track.ego``). Publishes, stamped with the input header:
   ~/markers     visualization_msgs/MarkerArray  DELETEALL + oriented CUBE and TEXT per object
   ~/clusters    sensor_msgs/PointCloud2         cluster points with instance and class_id fields
   ~/detections  vision_msgs/Detection3DArray     boxes, class + score (and runners-up), track id
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import sys
 import time
 import traceback
@@ -47,7 +49,7 @@ from t3d_ros.ros.convert import (
 from t3d_ros.ros.spin import declare, interrupted, run_node
 from t3d_ros.segment.level import ground_tilt, tilt_advice, turn_points
 from t3d_ros.segment.pipeline import PipelineConfig
-from t3d_ros.track import Tracker
+from t3d_ros.track import OdometryBuffer, Pose2D, Tracker, yaw_of_quaternion
 
 LOG_INTERVAL_S = 10.0  # at most one log line per fault cause in this period
 # /diagnostics goes WARN when more than LOST_SHARE_WARN of the sensor's frames were skipped (never
@@ -115,6 +117,12 @@ class PerceptionNode(Node):
         self.publish_unsubscribed = False
         tracker_cfg = tracker_config(p)
         self.tracker = Tracker(tracker_cfg) if tracker_cfg is not None else None
+        self.odometry: OdometryBuffer | None = None
+        self.frames_without_odometry = 0
+        self.odometry_rejected = 0  # odometry messages with a NaN or infinite pose
+        self._odometry_reported = 0
+        if p["odom_topic"]:
+            self._subscribe_odometry(p)
         self.pub_processing = self.create_publisher(Float64, "~/debug/processing_time_ms", 5)
         self.pub_latency = self.create_publisher(Float64, "~/debug/pipeline_latency_ms", 5)
         self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 5)
@@ -144,6 +152,55 @@ class PerceptionNode(Node):
             f"listening on '{self.sub.topic_name}' (best effort); {self.mode}, "
             f"ground={self.perception.config.ground_method}, cluster={self.perception.config.cluster_method}"
         )
+
+    def _subscribe_odometry(self, p: dict) -> None:
+        """Ego motion from the vehicle's odometry (``odom_topic``): poses buffered by stamp; the sensor's
+        place on the vehicle from ``sensor_x``, ``sensor_y``, ``sensor_yaw_deg``."""
+        try:
+            from nav_msgs.msg import Odometry
+        except ImportError:
+            raise RuntimeError(f"odom_topic={p['odom_topic']!r} needs nav_msgs: install ros-<distro>-nav-msgs "
+                               "(rosdep install --from-paths src), or set odom_topic:='' to track in the "
+                               "cloud's frame") from None
+        self.odometry = OdometryBuffer()
+        self.sensor_on_base = Pose2D(p["sensor_x"], p["sensor_y"], math.radians(p["sensor_yaw_deg"]))
+        self._odom_frames = ("", "")  # (frame_id, child_frame_id) of the last odometry message
+        qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=50, reliability=ReliabilityPolicy.BEST_EFFORT)
+        self.sub_odom = self.create_subscription(Odometry, p["odom_topic"], self._on_odometry, qos)
+
+    def _on_odometry(self, msg) -> None:
+        o = msg.pose.pose.orientation
+        stamp_s = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+        pose = Pose2D(msg.pose.pose.position.x, msg.pose.pose.position.y, yaw_of_quaternion(o.x, o.y, o.z, o.w))
+        try:
+            self.odometry.add(stamp_s, pose)
+        except ValueError as e:
+            self.odometry_rejected += 1
+            self._log_limited("odometry_not_finite", f"ignored an odometry message on '{self.sub_odom.topic_name}': "
+                              f"{e}", count=self.odometry_rejected)
+            return
+        frames = (msg.header.frame_id, msg.child_frame_id)
+        if frames != self._odom_frames:
+            self._odom_frames = frames
+            self.get_logger().info(f"ego motion from '{self.sub_odom.topic_name}' ({frames[0] or '?'} -> "
+                                   f"{frames[1] or '?'}): tracks live in '{frames[0] or '?'}', velocities over ground")
+
+    def _ego_pose(self, stamp_s: float) -> Pose2D | None:
+        """The sensor's pose in the odometry's frame at ``stamp_s``, or None (counted and logged) when
+        the odometry cannot say."""
+        buf = self.odometry
+        base = buf.pose_at(stamp_s, self.get_parameter("odom_max_gap").value)
+        if base is not None:
+            return base.compose(self.sensor_on_base)
+        self.frames_without_odometry += 1
+        newest = buf.latest_stamp
+        where = ("no odometry received yet" if newest is None
+                 else f"the newest of {len(buf)} odometry poses is {stamp_s - newest:+.3f} s from it")
+        self._log_limited("no_odometry", f"no pose on '{self.sub_odom.topic_name}' at the cloud's stamp ({where}): "
+                          "the frame is published untracked. Check that the odometry runs, that its stamps "
+                          "share the clouds' clock (use_sim_time with bags), or raise odom_max_gap",
+                          count=self.frames_without_odometry)
+        return None
 
     def _declare_parameters(self) -> None:
         """One ROS parameter per node setting and per PipelineConfig field. An integer given for a
@@ -253,7 +310,9 @@ class PerceptionNode(Node):
         t_track = time.perf_counter()
         if self.tracker is not None:
             stamp_s = (stamp_ns or self.get_clock().now().nanoseconds) * 1e-9
-            detections = with_tracks(detections, self.tracker.update(detections, stamp_s))
+            ego = None if self.odometry is None else self._ego_pose(stamp_s)
+            if self.odometry is None or ego is not None:  # without a pose: untracked, the tracks coast
+                detections = with_tracks(detections, self.tracker.update(detections, stamp_s, ego))
         level = self.perception.config.level_rotation
         if level is not None:  # a tilted sensor: found (and tracked) level, published in the cloud's frame
             detections = to_cloud_frame(detections, level.T)
@@ -371,6 +430,10 @@ class PerceptionNode(Node):
             "frames_skipped_estimate": self.frames_skipped,
             "ground_tilt_roll_deg": "n/a" if (tilt := self._ground_tilt()) is None else f"{tilt[0]:.1f}",
             "ground_tilt_pitch_deg": "n/a" if tilt is None else f"{tilt[1]:.1f}",
+            "tracking_frame": ("off" if self.tracker is None else "cloud" if self.odometry is None
+                               else self._odom_frames[0] or "odometry"),
+            "frames_without_odometry": self.frames_without_odometry,
+            "odometry_rejected": self.odometry_rejected,
             "mode": self.mode,
         }
         values.update({f"rejected.{cause}": n for cause, n in sorted(self.rejected.items())})
@@ -392,6 +455,14 @@ class PerceptionNode(Node):
                 status.level, status.message = DiagnosticStatus.WARN, lost_text
             else:
                 status.message += f"; {lost_text}"
+        new_blind, self._odometry_reported = (self.frames_without_odometry - self._odometry_reported,
+                                              self.frames_without_odometry)
+        if new_blind:  # WARN while it happens: odometry late, stopped or on another clock
+            text = f"{new_blind} frame(s) without odometry since the last report: published untracked"
+            if status.level == DiagnosticStatus.OK:
+                status.level, status.message = DiagnosticStatus.WARN, text
+            else:
+                status.message += f"; {text}"
         new_stale, self._stale_reported = self.frames_stale - self._stale_reported, self.frames_stale
         if new_stale:  # WARN only while it happens: a stale frame now and then is not a lasting fault
             text = f"{new_stale} stale cloud(s) dropped since the last report (older than max_frame_age)"

@@ -5,7 +5,9 @@ Scenes come from ``t3d_ros.offline.sim``; each frame is published in the chosen 
 48-byte padded point, organized rings x columns), NaN where a beam has no return. ``pool_size``
 distinct scenes are simulated and serialised once at start-up and then published in turn at the
 sensor rate, so publishing costs nothing per frame and the simulator never competes with the
-perception node for the CPU. Optional ground-truth boxes go to ``~/ground_truth`` (MarkerArray).
+perception node for the CPU. Optional ground-truth boxes go to ``~/ground_truth`` (MarkerArray). With
+``sequence`` the sensor's motion goes to ``odom_topic`` (``nav_msgs/Odometry``, odom -> the cloud's
+frame, stamped like each cloud and sent before it), as a vehicle's odometry would.
 """
 
 from __future__ import annotations
@@ -55,6 +57,9 @@ class SimLidarNode(Node):
         organized = param("organized", True, "Publish organized clouds (rings x columns, NaN = no return).")
         self.publish_gt = param("publish_ground_truth", True, "Publish ~/ground_truth boxes (MarkerArray).")
         topic = param("topic", "points", "Output PointCloud2 topic.")
+        odom_topic = param("odom_topic", "odom", "With sequence: the sensor's pose in the scene's fixed frame "
+                           "'odom' (nav_msgs/Odometry, child frame = frame_id), for perception_node's odom_topic; "
+                           "empty = off.")
         roll = param("mount_roll_deg", 0.0, "Publish the clouds (and ground truth) as a sensor mounted with this "
                        "roll reports them [deg; positive lowers the right side]: the scan is taken level, then "
                        "turned. To try perception_node's sensor_roll_deg.", (-180.0, 180.0))
@@ -66,17 +71,17 @@ class SimLidarNode(Node):
         self.frame_id = frame_id
 
         t0 = time.perf_counter()
-        self.pool: list[tuple[PointCloud2, list[Detection]]] = []
+        self.pool: list[tuple[PointCloud2, list[Detection], np.ndarray | None]] = []
         mount = mount_rotation(roll, pitch)  # p_level = mount @ p_sensor
-        for frame, truth in (_sequence(seed, sensor_name, pool, density) if sequence else
-                             _scenes(seed, sensor_name, pool, density)):
+        for frame, truth, ego in (_sequence(seed, sensor_name, pool, density) if sequence else
+                                  _scenes(seed, sensor_name, pool, density)):
             array, height = frame_to_array(frame, sensor, organized)
             if mount is not None:  # what a sensor mounted so reports (NaN slots stay NaN)
                 xyz = turn_points(np.c_[array["x"], array["y"], array["z"]], mount.T)
                 array["x"], array["y"], array["z"] = xyz[:, 0], xyz[:, 1], xyz[:, 2]
                 truth = to_cloud_frame(truth, mount.T)
             msg = array_to_msg(array, Header(frame_id=frame_id), height=height, is_dense=not organized)
-            self.pool.append((msg, truth))
+            self.pool.append((msg, truth, ego))
         self.get_logger().info(
             f"simulated {pool} {sensor_name} frame(s){' of one moving scene' if sequence else ''} in "
             f"{time.perf_counter() - t0:.1f} s; publishing "
@@ -88,34 +93,50 @@ class SimLidarNode(Node):
         qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.BEST_EFFORT)
         self.pub = self.create_publisher(PointCloud2, topic, qos)
         self.pub_gt = self.create_publisher(MarkerArray, "~/ground_truth", 2)
+        self.pub_odom = None
+        if sequence and odom_topic:
+            from nav_msgs.msg import Odometry
+
+            self._odometry = Odometry(child_frame_id=frame_id)
+            self._odometry.header.frame_id = "odom"
+            self._odometry.pose.pose.orientation.w = 1.0  # the simulated ego drives straight along +x
+            self.pub_odom = self.create_publisher(Odometry, odom_topic, 10)
         self.index = 0
         self.create_timer(1.0 / (rate or sensor.rate_hz), self._tick)
 
     def _tick(self) -> None:
-        msg, truth = self.pool[self.index % len(self.pool)]
+        msg, truth, ego = self.pool[self.index % len(self.pool)]
         self.index += 1
         msg.header.stamp = self.get_clock().now().to_msg()
+        if self.pub_odom is not None and ego is not None:  # first: the pose is there when the cloud arrives
+            odom = self._odometry
+            odom.header.stamp = msg.header.stamp
+            position = odom.pose.pose.position
+            position.x, position.y, position.z = (float(v) for v in ego[:3])
+            odom.twist.twist.linear.x = float(ego[3])
+            self.pub_odom.publish(odom)
         self.pub.publish(msg)
         if self.publish_gt:
             self.pub_gt.publish(detections_to_markers(truth, msg.header, 0.0, ns="ground_truth"))
 
 
 def _scenes(seed: int, sensor: str, n: int, density: float):
-    """(frame, ground truth) of ``n`` independent scenes."""
+    """(frame, ground truth, None) of ``n`` independent scenes."""
     for i in range(n):
         scene, frame = simulate(seed + i, sensor, density)
-        yield frame, ground_truth_detections(scene, frame)
+        yield frame, ground_truth_detections(scene, frame), None
 
 
 def _sequence(seed: int, sensor: str, n: int, density: float):
-    """(frame, ground truth with track ids and velocities) of ``n`` frames of one moving scene."""
+    """(frame, ground truth with track ids and velocities, the sensor's (x, y, z, speed) in the scene)
+    of ``n`` frames of one moving scene."""
     from t3d_ros.offline.sim.sequence import iter_sequence
 
     for sf in iter_sequence(seed, sensor, frames=n, density=density):
         truth = [Detection(o.label, 1.0, o.center, o.size, o.yaw, o.num_points, track_id=o.instance_id,
                            velocity=o.velocity - sf.ego_velocity)  # relative to the sensor, like the node's
                  for o in sf.objects if o.num_points >= 5]
-        yield sf.frame, truth
+        yield sf.frame, truth, np.r_[sf.ego_position, sf.ego_velocity[0]]
 
 
 def main(args: list[str] | None = None) -> int:
