@@ -247,7 +247,7 @@ def test_tracking_bench_on_a_sequence_and_the_real_frames(tmp_path):
     if odometry is None and IN_CI:
         pytest.fail(f"CI=true but no frames in {KITTI_ODOMETRY}")
     args = ["--sequences", "1", "--frames", "8", "--sensor", "vlp16", "--out", str(tmp_path / "trk"),
-            "--params", str(REPO / "config" / "perception.yaml")]
+            "--params", str(REPO / "config" / "perception.yaml"), "--turn-deg-s", "60"]
     if odometry is not None:
         args += ["--odometry", str(odometry), "--png", str(tmp_path / "trk.png")]
     assert main(args) == 0
@@ -262,6 +262,12 @@ def test_tracking_bench_on_a_sequence_and_the_real_frames(tmp_path):
     tl = res["sim"]["track_labels"]
     assert tl["tracks"] > 0 and tl["outputs"] >= tl["tracks"]
     assert tl["vote_changes"] <= tl["frame_label_changes"] + tl["first_vote_differs"], tl
+    # ego motion: in a turn, tracks in the sensor's frame get velocities over the ground wrong by metres
+    # a second; with the sensor's poses they do not (test_ego.py checks the tracker on clean detections)
+    ego, naive = res["ego_motion"]["turning/ego_poses"], res["ego_motion"]["turning/sensor_frame"]
+    assert ego["velocity_matches"] > 10 and naive["velocity_matches"] > 10
+    assert ego["velocity_error_median"] < 1.0 < 3.0 < naive["velocity_error_median"], (ego, naive)
+    assert "| turning | with ego poses |" in (tmp_path / "trk.md").read_text()
     if odometry is not None:
         o = res["odometry"]
         assert o["frames"] == 6 and o["tracks_confirmed"] > 20 and o["consecutive_pairs"] > 50

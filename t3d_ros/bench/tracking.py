@@ -13,7 +13,15 @@ node's tracker (``t3d_ros.track``) follows the detections, as ``perception_node`
   label;
 - **real frames** (``--odometry``: consecutive unlabelled frames of a drive): tracks confirmed, how
   long they last, and the same label-change share without and with tracking; a picture of the tracks
-  (``--png``).
+  (``--png``);
+- **ego motion** (``--turn-deg-s RATE``): the same sequences driven straight and turning at RATE
+  degrees a second, each tracked in the sensor's frame and with the sensor's poses (as the node does
+  with ``odom_topic``, ``track/ego.py``): CLEAR-MOT, voted labels, and the error of the velocity over
+  the ground (tracks in the sensor's frame get the planner's plain correction: plus the ego velocity).
+  The turning frames are the straight ones turned about the sensor by RATE x t: a 360 degree scan from
+  the same place with another heading holds the same returns, turned (the path stays straight: a
+  vehicle that turns on the spot while it drives; what a turn does to the tracks in the sensor's
+  frame is the rotation).
 
     python -m t3d_ros.bench.tracking --sequences 4 --frames 20 --odometry ODOMETRY_DIR \\
         --out benchmarks/results/tracking --png docs/tracking_odometry.png
@@ -75,6 +83,88 @@ def sim_sequences(perception: Perception, params: dict, n: int, frames: int, sen
     return {"sequences": n, "frames_each": frames, "sensor": sensor, "mot": mot,
             "labels": {name: {k: r[k] for k in keep} for name, r in labels.items()},
             "track_labels": track_label_changes(outputs.values())}
+
+
+def _turned_objects(objects, yaw: float) -> list[dict]:
+    """Ground truth (``SequenceObject``) as a sensor turned by ``yaw`` [rad] sees it: centre and
+    over-ground velocity in its axes."""
+    from t3d_ros.track import Pose2D
+
+    back = Pose2D(0.0, 0.0, -yaw)
+    return [{"gt_id": o.instance_id, "label": o.label, "num_points": o.num_points, "moving": o.moving,
+             "center": back.apply(o.center[None, :2])[0], "velocity": back.rotate(o.velocity[None])[0]}
+            for o in objects]
+
+
+def _velocity_errors(objects: list[dict], dets, ego_velocity: np.ndarray) -> tuple[list[float], list[float]]:
+    """Per counted road user (>= 10 returns) with a confirmed road-user track within 1.5 m: the error of
+    the track's velocity over the ground [m/s] (``ego_velocity``, in the sensor's axes, is added to the
+    tracks' velocities: zero for tracks that are over the ground already); and the speeds the tracks
+    give the standing ones."""
+    tracks = [d for d in dets if d.track_id and d.label in ROAD_USERS and d.velocity is not None]
+    errors, standing = [], []
+    if not tracks:
+        return errors, standing
+    xy = np.array([d.center[:2] for d in tracks])
+    for o in objects:
+        if o["label"] not in ROAD_USERS or o["num_points"] < 10:
+            continue
+        dist = np.hypot(*(xy - o["center"]).T)
+        j = int(np.argmin(dist))
+        if dist[j] > 1.5:
+            continue
+        v = tracks[j].velocity + ego_velocity
+        errors.append(float(np.hypot(*(v - o["velocity"]))))
+        if not o["moving"]:
+            standing.append(float(np.hypot(*v)))
+    return errors, standing
+
+
+def ego_motion(perception: Perception, params: dict, n: int, frames: int, sensor: str, turn_deg_s: float) -> dict:
+    """Tracks in the sensor's frame against tracks with the sensor's poses, on ``n`` simulated sequences
+    driven straight and turning at ``turn_deg_s``."""
+    from t3d_ros.offline.eval.tracking import evaluate_tracking
+    from t3d_ros.offline.sim.sequence import iter_sequence
+    from t3d_ros.track import Pose2D
+
+    runs = {(path, mode): {"frames": [], "errors": [], "standing": []}
+            for path in ("straight", "turning") for mode in ("sensor_frame", "ego_poses")}
+    for k in range(n):
+        trackers = {key: Tracker(tracker_config(params)) for key in runs}
+        for sf in iter_sequence(SEED0 + k, sensor, frames=frames):
+            for path, rate in (("straight", 0.0), ("turning", np.radians(turn_deg_s))):
+                yaw = rate * sf.stamp_s
+                pose = Pose2D(float(sf.ego_position[0]), float(sf.ego_position[1]), yaw)
+                xy = Pose2D(0.0, 0.0, -yaw).apply(sf.frame.xyz[:, :2])
+                pts = np.column_stack([xy, sf.frame.xyz[:, 2], sf.frame.intensity]).astype(np.float32)
+                dets = perception.process(pts).detections
+                truth = _turned_objects(sf.objects, yaw)
+                ego_v = Pose2D(0.0, 0.0, -yaw).rotate(sf.ego_velocity[None])[0]
+                for mode, ego, plus in (("sensor_frame", None, ego_v), ("ego_poses", pose, np.zeros(2))):
+                    run = runs[(path, mode)]
+                    tracked = with_tracks(dets, trackers[(path, mode)].update(dets, sf.stamp_s, ego=ego))
+                    run["frames"].append((truth, tracked))
+                    errors, standing = _velocity_errors(truth, tracked, plus)
+                    run["errors"] += errors
+                    run["standing"] += standing
+        print(f"ego-motion sequence {k + 1}/{n} done", file=sys.stderr)
+    out: dict = {"sequences": n, "frames_each": frames, "sensor": sensor, "turn_deg_s": turn_deg_s}
+    for (path, mode), run in runs.items():
+        mot = evaluate_tracking([(gt, [d for d in dets if d.label in ROAD_USERS]) for gt, dets in run["frames"]],
+                                labels=ROAD_USERS)
+        votes = evaluate_tracking(run["frames"], labels=ROAD_USERS)
+        errors, standing = np.array(run["errors"]), np.array(run["standing"])
+        out[f"{path}/{mode}"] = {
+            **{key: mot[key] for key in ("mota", "id_switches", "mostly_tracked", "gt_tracks", "misses",
+                                         "false_positives")},
+            "label_accuracy": votes["label_accuracy"],
+            "velocity_matches": int(errors.size),
+            "velocity_error_median": float(np.median(errors)) if errors.size else float("nan"),
+            "velocity_error_p90": float(np.percentile(errors, 90)) if errors.size else float("nan"),
+            "standing_matches": int(standing.size),
+            "standing_over_1ms": float((standing > 1.0).mean()) if standing.size else float("nan"),
+        }
+    return out
 
 
 def track_label_changes(tracks) -> dict:
@@ -209,6 +299,26 @@ def markdown(res: dict) -> str:
                 "differs from their first frame's label (bound: vote changes <= frame-label changes + those).",
                 "",
             ]
+    if "ego_motion" in res:
+        e = res["ego_motion"]
+        lines += [
+            f"Ego motion: {e['sequences']} x {e['frames_each']} frames ({e['sensor']}), driven straight and turning "
+            f"at {e['turn_deg_s']:g} deg/s; tracks in the sensor's frame (velocity over the ground = the track's "
+            "plus the ego velocity) against tracks with the sensor's poses (`odom_topic`):",
+            "",
+            "| path | tracks | MOTA | id switches | mostly tracked | voted labels right | velocity error over "
+            "ground, median / p90 | standing road users said to move > 1 m/s |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for path in ("straight", "turning"):
+            for mode, name in (("sensor_frame", "sensor's frame"), ("ego_poses", "with ego poses")):
+                r = e[f"{path}/{mode}"]
+                lines.append(
+                    f"| {path} | {name} | {r['mota']:.3f} | {r['id_switches']} | {r['mostly_tracked']} / "
+                    f"{r['gt_tracks']} | {r['label_accuracy']:.3f} | {r['velocity_error_median']:.2f} / "
+                    f"{r['velocity_error_p90']:.2f} m/s ({r['velocity_matches']}) | "
+                    f"{r['standing_over_1ms']:.2f} ({r['standing_matches']}) |")
+        lines.append("")
     if "odometry" in res:
         o = res["odometry"]
         lines += [
@@ -232,6 +342,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--frames", type=int, default=20, help="frames per simulated sequence")
     ap.add_argument("--sensor", default="hdl64", help="simulated sensor")
     ap.add_argument("--odometry", type=Path, help="folder of consecutive real frames (10 Hz)")
+    ap.add_argument("--turn-deg-s", type=float, default=0.0,
+                    help="also track the sequences straight and turning at this rate [deg/s], in the sensor's frame "
+                    "and with ego poses (0: off)")
     ap.add_argument("--png", type=Path, help="picture of the tracks on the real frames")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/tracking"), help="writes OUT.json, OUT.md")
     args = ap.parse_args(argv)
@@ -241,6 +354,8 @@ def main(argv: list[str] | None = None) -> int:
     res: dict = {"params": str(args.params), "model": perception.mode}
     if args.sequences > 0:
         res["sim"] = sim_sequences(perception, params, args.sequences, args.frames, args.sensor)
+    if args.sequences > 0 and args.turn_deg_s:
+        res["ego_motion"] = ego_motion(perception, params, args.sequences, args.frames, args.sensor, args.turn_deg_s)
     if args.odometry:
         res["odometry"] = odometry(perception, params, args.odometry, args.png)
     text = markdown(res)
