@@ -37,6 +37,12 @@ def test_yaw_of_quaternion_is_the_heading_of_the_x_axis(roll: float, pitch: floa
     assert yaw_of_quaternion(*(2.0 * q.as_quat())) == pytest.approx(math.radians(yaw), abs=1e-9)
 
 
+@pytest.mark.parametrize("q", [(0.0, 0.0, 0.0, 0.0), (0.0, 0.0, float("nan"), 1.0), (float("inf"), 0.0, 0.0, 1.0)])
+def test_a_quaternion_that_is_no_rotation_is_refused(q) -> None:
+    with pytest.raises(ValueError, match="not a rotation"):
+        yaw_of_quaternion(*q)
+
+
 def test_odometry_buffer_interpolates_extrapolates_and_refuses() -> None:
     buf = OdometryBuffer(keep_s=1.0)
     assert buf.pose_at(0.0) is None  # empty

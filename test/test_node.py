@@ -1045,18 +1045,24 @@ def test_odometry_puts_the_tracks_in_the_fixed_frame(start_node, ros_node):
                          out, t0 - 10**9)
         assert first is not None and not any(d.get("track_id") for d in first["detections"]), node.output()
         assert "no odometry received yet" in node.output()
+        broken = Odometry()
+        broken.header.stamp.sec = t0 // 10**9 - 5
+        broken.pose.pose.orientation.w = 0.0  # all zero: no rotation
+        odom.publish(broken)
         for stamp_s, *_ in seq:  # the drive's odometry first, 0.03 s before and 0.04 s after each cloud
             send_odometry(stamp_s - 0.03)
             send_odometry(stamp_s + 0.04)
         spin_until(ros_node, lambda: False, 1.0)
-        docs = []
+        docs, arrows = [], []
         for stamp_s, _, arr, _ in seq:
-            _, doc = _send(ros_node, pub, array_to_msg(arr, Header(frame_id="velodyne"), is_dense=True), out,
-                           t0 + round(stamp_s * 1e9))
+            markers, doc = _send(ros_node, pub, array_to_msg(arr, Header(frame_id="velodyne"), is_dense=True), out,
+                                 t0 + round(stamp_s * 1e9))
             assert doc is not None, node.output()
             docs.append(doc)
+            arrows.append(sum(m.type == m.ARROW and m.action == m.ADD for m in markers.markers))
         values = _wait_diag(ros_node, out, lambda v: v.get("tracking_frame") == "odom")
         assert values["tracking_frame"] == "odom" and values["frames_without_odometry"] == "1", values
+        assert values["odometry_rejected"] == "1" and "is not a rotation" in node.output(), values
     finally:
         out.close()
         ros_node.destroy_publisher(pub)
@@ -1080,6 +1086,38 @@ def test_odometry_puts_the_tracks_in_the_fixed_frame(start_node, ros_node):
     assert compared >= 50, compared
     assert same >= 0.9 * compared, (same, compared)  # the node tracks as the library does with the poses
     assert differ >= 0.8 * compared, (differ, compared)  # ... and not as in the sensor's frame
+    # velocity arrows (over the ground) for the tracks that move 0.5 m/s or more
+    moving = [sum(bool(d.get("velocity")) and np.hypot(*d["velocity"]) >= 0.5 for d in doc["detections"])
+              for doc in docs]
+    assert arrows == moving and sum(arrows) > 0, (arrows, moving)
+
+
+def test_velocity_arrows_point_where_a_moving_track_goes_in_one_second():
+    from std_msgs.msg import Header
+
+    from t3d_ros.detection import Detection
+    from t3d_ros.ros.convert import detections_to_markers
+    from t3d_ros.segment.level import mount_rotation
+
+    box = dict(center=np.array([5.0, 1.0, -1.0]), size=np.array([4.0, 1.8, 1.5]), yaw=0.3, num_points=900)
+    dets = [Detection("car", 0.9, track_id=3, velocity=np.array([2.0, -1.0]), **box),
+            Detection("car", 0.9, track_id=4, velocity=np.array([0.3, 0.2]), **box),  # standing: jitter
+            Detection("car", 0.9, **box)]  # untracked
+    plain = detections_to_markers(dets, Header(frame_id="velodyne"))
+    # velocities relative to the sensor (no odometry): no arrows
+    assert not any(m.type == m.ARROW and m.action == m.ADD for m in plain.markers)
+    msg = detections_to_markers(dets, Header(frame_id="velodyne"), velocity_arrows=True)
+    arrows = [m for m in msg.markers if m.type == m.ARROW and m.action == m.ADD]  # DELETEALL's type is 0 too
+    assert len(arrows) == 1 and arrows[0].id == 2 * len(dets)  # after the boxes and texts
+    (a, b) = [np.array([p.x, p.y, p.z]) for p in arrows[0].points]
+    np.testing.assert_allclose(b - a, [2.0, -1.0, 0.0])
+    np.testing.assert_allclose(a, dets[0].center)
+    level_to_cloud = mount_rotation(0.0, 10.0).T  # a sensor pitched down: the arrow turns with the cloud
+    msg = detections_to_markers(dets, Header(frame_id="velodyne"), velocity_arrows=True,
+                                level_to_cloud=level_to_cloud)
+    arrow = next(m for m in msg.markers if m.id == 2 * len(dets))
+    (a, b) = [np.array([p.x, p.y, p.z]) for p in arrow.points]
+    np.testing.assert_allclose(b - a, level_to_cloud @ [2.0, -1.0, 0.0], atol=1e-12)
 
 
 def test_marker_text_names_the_label_track_and_the_guess_of_an_unknown():

@@ -55,13 +55,20 @@ def _color(label: str, alpha: float) -> ColorRGBA:
     return ColorRGBA(r=r, g=g, b=b, a=alpha)
 
 
+ARROW_MIN_SPEED = 0.5  # m/s: slower tracks get no velocity arrow (a standing object's filter jitter)
+
+
 def detections_to_markers(
-    detections: Sequence[Detection], header: Header, lifetime_s: float = 0.0, ns: str = "t3d_ros"
+    detections: Sequence[Detection], header: Header, lifetime_s: float = 0.0, ns: str = "t3d_ros",
+    velocity_arrows: bool = False, level_to_cloud: np.ndarray | None = None,
 ) -> MarkerArray:
     """DELETEALL (so no stale box stays in rviz), then per detection an oriented CUBE coloured by
     class and a TEXT label with the track id and the score above it ("car #12 0.87"; below its class's
     threshold "unknown car? #12 0.62": the network's guess and its score). Marker ids:
-    2*i (box) and 2*i+1 (text)."""
+    2*i (box) and 2*i+1 (text). ``velocity_arrows`` (the node sets it when its velocities are over the
+    ground: ``odom_topic``): then an ARROW from the centre of every track moving at ARROW_MIN_SPEED or
+    more to where it will be in 1 s, ids from 2*len(detections); a tilted sensor's level-frame
+    velocities are turned into the cloud's frame by ``level_to_cloud`` (3, 3)."""
     clear = Marker(header=header, ns=ns, action=Marker.DELETEALL)
     life = Duration(sec=int(lifetime_s), nanosec=int((lifetime_s % 1.0) * 1e9))
     # Markers are shallow copies of two templates, given new pose/scale/colour objects: a Marker()
@@ -94,9 +101,31 @@ def detections_to_markers(
         name = f"{det.label} {det.guess}?" if det.label == UNKNOWN and det.guess else det.label
         text.text = f"{name} #{det.track_id} {det.score:.2f}" if det.track_id else f"{name} {det.score:.2f}"
         markers += (box, text)
+    if velocity_arrows:
+        markers += _velocity_arrows(detections, base, colors, 2 * len(detections), level_to_cloud)
     out = MarkerArray()
     out.markers = markers
     return out
+
+
+def _velocity_arrows(detections: Sequence[Detection], base: Marker, colors: dict, first_id: int,
+                     level_to_cloud: np.ndarray | None) -> list[Marker]:
+    arrows = []
+    for det in detections:
+        v = det.velocity
+        if not det.track_id or v is None or not np.hypot(v[0], v[1]) >= ARROW_MIN_SPEED:
+            continue
+        step = np.array([v[0], v[1], 0.0])
+        if level_to_cloud is not None:
+            step = np.asarray(level_to_cloud, np.float64) @ step
+        arrow = copy.copy(base)
+        arrow.type, arrow.id = Marker.ARROW, first_id + len(arrows)
+        start = np.asarray(det.center, np.float64)
+        arrow.points = [Point(x=float(a), y=float(b), z=float(c)) for a, b, c in (start, start + step)]
+        arrow.scale = Vector3(x=0.15, y=0.4, z=0.5)  # shaft and head diameter, head length [m]
+        arrow.color = colors[det.label][1]
+        arrows.append(arrow)
+    return arrows
 
 
 def detections_to_detection3d_array(detections: Sequence[Detection], header: Header):

@@ -4,7 +4,7 @@ Subscribes ``cloud_topic`` (sensor-data QoS: best effort, keep last 1, so reliab
 publishers are both received and a slow frame never builds a queue) and, with ``odom_topic`` set,
 ``nav_msgs/Odometry`` (best effort, keep last 50): the tracker then works in the odometry's fixed frame
 (``t3d_ros.track.ego``). Publishes, stamped with the input header:
-  ~/markers     visualization_msgs/MarkerArray  DELETEALL + oriented CUBE and TEXT per object
+  ~/markers     visualization_msgs/MarkerArray  DELETEALL + oriented CUBE and TEXT per object (+ velocity ARROW)
   ~/clusters    sensor_msgs/PointCloud2         cluster points with instance and class_id fields
   ~/detections  vision_msgs/Detection3DArray     boxes, class + score (and runners-up), track id
   ~/detections_json  std_msgs/String            JSON, the contract of ``python -m t3d_ros detect`` (off by default)
@@ -119,7 +119,7 @@ class PerceptionNode(Node):
         self.tracker = Tracker(tracker_cfg) if tracker_cfg is not None else None
         self.odometry: OdometryBuffer | None = None
         self.frames_without_odometry = 0
-        self.odometry_rejected = 0  # odometry messages with a NaN or infinite pose
+        self.odometry_rejected = 0  # odometry messages whose pose is not finite or not a rotation
         self._odometry_reported = 0
         if p["odom_topic"]:
             self._subscribe_odometry(p)
@@ -171,12 +171,12 @@ class PerceptionNode(Node):
     def _on_odometry(self, msg) -> None:
         o = msg.pose.pose.orientation
         stamp_s = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
-        pose = Pose2D(msg.pose.pose.position.x, msg.pose.pose.position.y, yaw_of_quaternion(o.x, o.y, o.z, o.w))
         try:
-            self.odometry.add(stamp_s, pose)
+            yaw = yaw_of_quaternion(o.x, o.y, o.z, o.w)
+            self.odometry.add(stamp_s, Pose2D(msg.pose.pose.position.x, msg.pose.pose.position.y, yaw))
         except ValueError as e:
             self.odometry_rejected += 1
-            self._log_limited("odometry_not_finite", f"ignored an odometry message on '{self.sub_odom.topic_name}': "
+            self._log_limited("odometry_invalid", f"ignored an odometry message on '{self.sub_odom.topic_name}': "
                               f"{e}", count=self.odometry_rejected)
             return
         frames = (msg.header.frame_id, msg.child_frame_id)
@@ -322,7 +322,9 @@ class PerceptionNode(Node):
             self._check_tilt(res.segmentation)
         p = self._params()
         if p["publish_markers"] and self._wanted(self.pub_markers):
-            self.pub_markers.publish(detections_to_markers(detections, header, p["marker_lifetime"]))
+            self.pub_markers.publish(detections_to_markers(  # arrows only for velocities over the ground
+                detections, header, p["marker_lifetime"], velocity_arrows=self.odometry is not None,
+                level_to_cloud=None if level is None else level.T))
         if p["publish_clusters"] and self._wanted(self.pub_clusters):
             ids = np.array([CLASSES.index(d.label) if d.label in CLASSES else UNKNOWN_ID for d in detections])
             cluster_points = res.segmentation.cluster_points
@@ -449,23 +451,15 @@ class PerceptionNode(Node):
             status.level, status.message = DiagnosticStatus.OK, "ok"
         if self.oversize_total:  # reported, never silent (issue 5)
             status.message += f"; {self.oversize_total} cluster(s) above max_cluster_points left out"
-        lost_text = self._lost_frames_text()
-        if lost_text:
-            if status.level == DiagnosticStatus.OK:
-                status.level, status.message = DiagnosticStatus.WARN, lost_text
-            else:
-                status.message += f"; {lost_text}"
+        warnings = [self._lost_frames_text()]
         new_blind, self._odometry_reported = (self.frames_without_odometry - self._odometry_reported,
                                               self.frames_without_odometry)
         if new_blind:  # WARN while it happens: odometry late, stopped or on another clock
-            text = f"{new_blind} frame(s) without odometry since the last report: published untracked"
-            if status.level == DiagnosticStatus.OK:
-                status.level, status.message = DiagnosticStatus.WARN, text
-            else:
-                status.message += f"; {text}"
+            warnings.append(f"{new_blind} frame(s) without odometry since the last report: published untracked")
         new_stale, self._stale_reported = self.frames_stale - self._stale_reported, self.frames_stale
         if new_stale:  # WARN only while it happens: a stale frame now and then is not a lasting fault
-            text = f"{new_stale} stale cloud(s) dropped since the last report (older than max_frame_age)"
+            warnings.append(f"{new_stale} stale cloud(s) dropped since the last report (older than max_frame_age)")
+        for text in filter(None, warnings):  # the first makes an OK status WARN; all are named
             if status.level == DiagnosticStatus.OK:
                 status.level, status.message = DiagnosticStatus.WARN, text
             else:

@@ -66,7 +66,12 @@ class Pose2D:
 
 def yaw_of_quaternion(x: float, y: float, z: float, w: float) -> float:
     """Heading [rad] of an orientation quaternion (ROS order x, y, z, w; need not be normalised): the
-    angle of its x axis projected on the ground plane (also right for a vehicle on a slope)."""
+    angle of its x axis projected on the ground plane (also right for a vehicle on a slope).
+    ``ValueError`` for one that is no rotation (all zero, as an unset ``geometry_msgs/Quaternion`` of
+    some drivers is, or not finite)."""
+    norm2 = x * x + y * y + z * z + w * w
+    if not (math.isfinite(norm2) and norm2 > 1e-12):
+        raise ValueError(f"orientation ({x}, {y}, {z}, {w}) is not a rotation")
     return math.atan2(2.0 * (w * z + x * y), w * w + x * x - y * y - z * z)  # both scale with |q|^2
 
 
