@@ -64,6 +64,10 @@ CLOCK_MISMATCH_S = 60.0
 # measurements leans level.TILT_WARN_DEG or more, a log line gives the angles to set (level.tilt_advice).
 TILT_EVERY = 5
 TILT_WINDOW = 20
+# Clouds without an odometry pose in the first ODOM_GRACE_S after the first cloud (odometry and clouds
+# starting together, the first slow callback) are published untracked and counted, but not logged
+# nor turned into a WARN: what is late after that is.
+ODOM_GRACE_S = 2.0
 
 
 def _descriptor(name: str, description: str, read_only: bool, value_range, value) -> ParameterDescriptor:
@@ -121,6 +125,7 @@ class PerceptionNode(Node):
         self.frames_without_odometry = 0
         self.odometry_rejected = 0  # odometry messages whose pose is not finite or not a rotation
         self._odometry_reported = 0
+        self._first_cloud_time: float | None = None  # monotonic [s]
         if p["odom_topic"]:
             self._subscribe_odometry(p)
         self.pub_processing = self.create_publisher(Float64, "~/debug/processing_time_ms", 5)
@@ -186,13 +191,18 @@ class PerceptionNode(Node):
                                    f"{frames[1] or '?'}): tracks live in '{frames[0] or '?'}', velocities over ground")
 
     def _ego_pose(self, stamp_s: float) -> Pose2D | None:
-        """The sensor's pose in the odometry's frame at ``stamp_s``, or None (counted and logged) when
-        the odometry cannot say."""
+        """The sensor's pose in the odometry's frame at ``stamp_s``, or None (counted; logged after the
+        first ODOM_GRACE_S) when the odometry cannot say."""
         buf = self.odometry
         base = buf.pose_at(stamp_s, self.get_parameter("odom_max_gap").value)
+        if self._first_cloud_time is None:
+            self._first_cloud_time = time.monotonic()
         if base is not None:
             return base.compose(self.sensor_on_base)
         self.frames_without_odometry += 1
+        if time.monotonic() - self._first_cloud_time < ODOM_GRACE_S:  # starting up: not a fault yet
+            self._odometry_reported += 1
+            return None
         newest = buf.latest_stamp
         where = ("no odometry received yet" if newest is None
                  else f"the newest of {len(buf)} odometry poses is {stamp_s - newest:+.3f} s from it")
