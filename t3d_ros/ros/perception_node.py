@@ -100,6 +100,13 @@ class PerceptionNode(Node):
                 f"{clf.spec.n_points} points per cluster, ready in {(time.perf_counter() - t0):.1f} s")
         self.add_on_set_parameters_callback(self._on_set_parameters)
 
+        self.odometry: OdometryBuffer | None = None
+        self.frames_without_odometry = 0
+        self.odometry_rejected = 0  # odometry messages whose pose is not finite or not a rotation
+        self._odometry_reported = 0
+        self._first_cloud_time: float | None = None  # monotonic [s]
+        if p["odom_topic"]:  # before the clouds: the executor then takes waiting odometry before a cloud
+            self._subscribe_odometry(p)
         qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.BEST_EFFORT)
         self.sub = self.create_subscription(PointCloud2, p["cloud_topic"], self._on_cloud, qos)
         self.pub_markers = self.create_publisher(MarkerArray, "~/markers", 5)
@@ -121,13 +128,6 @@ class PerceptionNode(Node):
         self.publish_unsubscribed = False
         tracker_cfg = tracker_config(p)
         self.tracker = Tracker(tracker_cfg) if tracker_cfg is not None else None
-        self.odometry: OdometryBuffer | None = None
-        self.frames_without_odometry = 0
-        self.odometry_rejected = 0  # odometry messages whose pose is not finite or not a rotation
-        self._odometry_reported = 0
-        self._first_cloud_time: float | None = None  # monotonic [s]
-        if p["odom_topic"]:
-            self._subscribe_odometry(p)
         self.pub_processing = self.create_publisher(Float64, "~/debug/processing_time_ms", 5)
         self.pub_latency = self.create_publisher(Float64, "~/debug/pipeline_latency_ms", 5)
         self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 5)
