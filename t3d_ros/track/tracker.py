@@ -198,9 +198,10 @@ class Tracker:
                 t.evidence[cls] *= cfg.evidence_decay
 
         centers = np.array([np.asarray(d.center, dtype=np.float64)[:2] for d in detections]).reshape(-1, 2)
-        turn = 0.0
+        turn, back_c, back_s = 0.0, 1.0, 0.0
         if ego is not None:  # into the fixed frame; outputs are turned back by -turn
             centers, turn = ego.apply(centers), ego.yaw
+            back_c, back_s = math.cos(turn), -math.sin(turn)
         valid = np.isfinite(centers).all(axis=1)  # a broken box never continues nor starts a track
         det_track: list[Track | None] = [None] * len(detections)
         matched: set[int] = set()
@@ -245,7 +246,9 @@ class Tracker:
             if t.track_id == 0 and t.hits >= cfg.min_hits:
                 t.track_id, self._next_id = self._next_id, self._next_id + 1
             velocity, yaw = t.kf.velocity, t.yaw
-            if ego is not None:  # back into the cloud frame's axes
-                velocity, yaw = Pose2D(0.0, 0.0, -turn).rotate(velocity)[0], _wrap(yaw - turn)
+            if ego is not None:  # back into the cloud frame's axes (plain floats: ~100 tracks a frame)
+                vx, vy = float(velocity[0]), float(velocity[1])
+                velocity = np.array([back_c * vx - back_s * vy, back_s * vx + back_c * vy])
+                yaw = _wrap(yaw - turn)
             out.append(TrackedObject(t.track_id, t.label, t.score, velocity, yaw, t.hits, t.age))
         return out
