@@ -29,6 +29,8 @@ from t3d_ros.offline.train.loop import (
     _loss,
     accuracy,
     kd_loss,
+    mirror_consistency_loss,
+    mirrored_inputs,
     predict,
     teacher_logits,
     train,
@@ -67,6 +69,45 @@ def test_tiny_model_learns(tiny_run, data):
     acc = accuracy(predict(model, val, spec), val.labels, len(classes))
     present = np.unique(val.labels)
     assert acc["mean_class_accuracy"] > 2.0 / len(present), acc  # well above chance
+
+
+@pytest.mark.parametrize("frame, start", [("bearing", "far"), ("sensor", "first")])
+def test_mirrored_inputs_are_the_inputs_of_the_mirrored_clusters(tiny_run, data, frame, start):
+    """The consistency term's mirrored batch (xyz with y negated, the same indices) is exactly what the
+    clusters mirrored in the sensor frame give."""
+    from t3d_ros.classify.inputs import make_inputs
+
+    val = data[1]
+    _, tiny_spec, _ = model_from_checkpoint(load_checkpoint(tiny_run[1]))  # with its sampling levels
+    spec = dataclasses.replace(tiny_spec, frame=frame, start=start)
+    pts, offsets = val.points[: val.offsets[40]], val.offsets[:41]
+    plain = [torch.from_numpy(a) for a in make_inputs(pts, offsets, spec, backend="cpu").as_list()]
+    flipped = pts * np.array([1, -1, 1, 1], np.float32)
+    want = [torch.from_numpy(a) for a in make_inputs(flipped, offsets, spec, backend="cpu").as_list()]
+    got = mirrored_inputs(plain)
+    assert len(got) == len(want) > 3
+    for g, w in zip(got, want, strict=True):
+        assert torch.equal(g, w)
+    assert not torch.equal(got[0], plain[0])
+
+
+def test_mirror_consistency_makes_labels_agree_with_the_mirror_image(tiny_run, data, tmp_path):
+    """A short fine-tune with the consistency term leaves the class distributions of the validation
+    clusters and of their mirror images closer (symmetric KL) than the same fine-tune without it."""
+    out, best = tiny_run
+    val = data[1]
+    mirrored = dataclasses.replace(val, points=val.points * np.array([1, -1, 1, 1], np.float32))
+    gaps = {}
+    for weight in (0.0, 5.0):
+        ck = train(_cfg(tmp_path / f"w{weight}", epochs=3, finetune=str(best), lr=1e-3, mirror_consistency=weight),
+                   *data)
+        model, spec, _ = model_from_checkpoint(load_checkpoint(ck))
+        a, b = (torch.from_numpy(predict(model, cs, spec)) for cs in (val, mirrored))
+        gaps[weight] = float(mirror_consistency_loss(a, b))
+    assert gaps[5.0] < 0.7 * gaps[0.0], gaps
+    assert float(mirror_consistency_loss(torch.randn(4, 3), torch.randn(4, 3))) > 0
+    x = torch.randn(4, 3)
+    assert float(mirror_consistency_loss(x, x)) == pytest.approx(0.0, abs=1e-7)
 
 
 def test_resume_continues_from_the_last_epoch(tiny_run, data, tmp_path):

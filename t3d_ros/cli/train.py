@@ -79,6 +79,10 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mirror", type=float, default=d.mirror,
                    help="probability of mirroring a training cluster (y -> -y in the sensor frame: streets where "
                         "traffic keeps left); 0 as the shipped recipe")
+    p.add_argument("--mirror-consistency", type=float, default=d.mirror_consistency,
+                   help="weight of a term that makes each training cluster's class probabilities agree with its "
+                        "mirror image's (symmetric KL; a second forward and backward pass a step); 0 as the "
+                        "shipped recipe")
     p.add_argument("--row-loss", type=float, default=d.row_loss,
                    help="probability of losing random whole scan rows of a training cluster (as glossy paint or a "
                         "weak laser loses them), on top of the returns lost one by one; 0 as the shipped recipe")
@@ -120,7 +124,8 @@ def run_train(args: argparse.Namespace) -> int:
         model=args.model, model_config=args.model_config, n_points=args.n_points,
         point_features=args.point_features, global_features=args.global_features, scale=args.scale, frame=args.frame,
         fps_start=args.fps_start,
-        batch_size=args.batch_size, augment_strength=args.augment_strength, mirror=args.mirror, row_loss=args.row_loss,
+        batch_size=args.batch_size, augment_strength=args.augment_strength, mirror=args.mirror,
+        mirror_consistency=args.mirror_consistency, row_loss=args.row_loss,
         far=args.far, balance=args.balance,
         netaug=args.netaug or args.model == "tiny_netaug", teacher=args.teacher,
         kd_temperature=args.kd_temperature, kd_alpha=args.kd_alpha, kd_teacher_right=args.kd_teacher_right,

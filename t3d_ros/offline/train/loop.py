@@ -81,6 +81,11 @@ class TrainConfig:
     balance: float = 0.5  # sampling weight per cluster = count(class)^-balance (0: natural frequencies)
     augment_strength: float = 1.0  # small models prefer weaker augmentation (T3DNet)
     mirror: float = 0.0  # probability of mirroring a training cluster (Augment.mirror_prob)
+    # weight of a consistency term: the symmetric KL between the class probabilities of each training
+    # cluster and of its mirror image (the same network inputs with y negated: the same samples and
+    # groups), so that an object seen on the left is labelled as it is on the right; 0: off (the
+    # mirrored batch costs a second forward and backward pass)
+    mirror_consistency: float = 0.0
     row_loss: float = 0.0  # probability of losing random whole scan rows of a cluster (Augment.row_loss_prob)
     far: float = 0.0  # probability of moving a cluster farther away, thinned as seen there (Augment.far_prob)
     netaug: bool = False
@@ -163,6 +168,24 @@ def oe_loss(logits: torch.Tensor) -> torch.Tensor:
     less its floor log(C): KL(uniform || softmax), the same gradient, and 0 for a flat softmax, so
     that the logged training loss still reads 0 when all is learnt."""
     return -F.log_softmax(logits, 1).mean(1).mean() - math.log(logits.shape[1])
+
+
+def mirror_consistency_loss(logits: torch.Tensor, mirrored: torch.Tensor) -> torch.Tensor:
+    """Symmetric KL divergence (mean over the batch) between the class distributions of ``logits``
+    (B, C) and of the same clusters mirrored, ``mirrored`` (B, C): 0 when the two agree."""
+    a, b = F.log_softmax(logits, 1), F.log_softmax(mirrored, 1)
+    return 0.5 * ((a.exp() * (a - b)).sum(1) + (b.exp() * (b - a)).sum(1)).mean()
+
+
+def mirrored_inputs(inputs: list[torch.Tensor]) -> list[torch.Tensor]:
+    """The network inputs of the same clusters mirrored (y -> -y): ``xyz`` (first input, (B, N, 3))
+    with y negated, the rest (features, globals, sample and group indices) as they are: a reflection
+    keeps every distance, so sampling and grouping pick the same points (exactly: x^2 + (-y)^2 is
+    x^2 + y^2 in floating point too). In the bearing frame (the cluster's mean on +x) the sensor-frame
+    mirror is the same y -> -y."""
+    xyz = inputs[0].clone()
+    xyz[..., 1] = -xyz[..., 1]
+    return [xyz, *inputs[1:]]
 
 
 def kd_loss(student: torch.Tensor, teacher: torch.Tensor, temperature: float, reduce: bool = True
@@ -486,6 +509,8 @@ def _train_step(run: _Run, net: nn.Module, model: nn.Module, opt: torch.optim.Op
     logits = net(*inputs)
     t_logits = teacher.logits_of(batch, run.device) if teacher is not None else None
     loss = _loss(cfg, logits, y, outlier, t_logits)
+    if cfg.mirror_consistency > 0:
+        loss = loss + cfg.mirror_consistency * mirror_consistency_loss(logits, net(*mirrored_inputs(inputs)))
     if widen:  # NetAug: the base model also learns as part of a wider network
         width = model.sample_width()
         loss = loss + _loss(cfg, net(*inputs, width=width), y, outlier)
