@@ -22,12 +22,12 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from t3d_ros.bench.tracking import SEED0  # noqa: E402
+from t3d_ros.bench.tracking import SEED0, turned_frame  # noqa: E402
 from t3d_ros.classes import CLASS_COLORS, ROAD_USERS, UNKNOWN  # noqa: E402
 from t3d_ros.config import load_ros_params, tracker_config  # noqa: E402
 from t3d_ros.offline.sim.sequence import iter_sequence  # noqa: E402
 from t3d_ros.perception import Perception, with_tracks  # noqa: E402
-from t3d_ros.track import Pose2D, Tracker  # noqa: E402
+from t3d_ros.track import Tracker  # noqa: E402
 
 
 def main() -> None:
@@ -43,16 +43,11 @@ def main() -> None:
     trackers = {"sensor": Tracker(tracker_config(params)), "odometry": Tracker(tracker_config(params))}
     rate = np.radians(args.turn)
     for sf in iter_sequence(args.seed, "hdl64", frames=args.frames):
-        back = Pose2D(0.0, 0.0, -rate * sf.stamp_s)  # world axes -> the turned sensor's
-        xy = back.apply(sf.frame.xyz[:, :2])
-        points = np.column_stack([xy, sf.frame.xyz[:, 2], sf.frame.intensity]).astype(np.float32)
+        points, truth, pose, ego_v = turned_frame(sf, rate * sf.stamp_s)
         dets = perception.process(points).detections
-        pose = Pose2D(float(sf.ego_position[0]), float(sf.ego_position[1]), rate * sf.stamp_s)
         last = {name: with_tracks(dets, t.update(dets, sf.stamp_s, ego=pose if name == "odometry" else None))
                 for name, t in trackers.items()}
-        ego_v = back.rotate(sf.ego_velocity[None])[0]
-        moving = [back.apply(o.center[None, :2])[0] for o in sf.objects
-                  if o.moving and o.num_points >= 10 and o.label in ROAD_USERS]
+        moving = [o["center"] for o in truth if o["moving"] and o["num_points"] >= 10 and o["label"] in ROAD_USERS]
 
     extent = 35.0
     fig, axes = plt.subplots(1, 2, figsize=(14, 7.4), dpi=100)

@@ -85,15 +85,22 @@ def sim_sequences(perception: Perception, params: dict, n: int, frames: int, sen
             "track_labels": track_label_changes(outputs.values())}
 
 
-def _turned_objects(objects, yaw: float) -> list[dict]:
-    """Ground truth (``SequenceObject``) as a sensor turned by ``yaw`` [rad] sees it: centre and
-    over-ground velocity in its axes."""
+def turned_frame(sf, yaw: float):
+    """A simulated sequence frame ``sf`` (``SequenceFrame``, sensor axes parallel to the world's) as a
+    sensor turned by ``yaw`` [rad] about z sees it: (points (N, 4) float32 x, y, z, intensity; ground
+    truth dicts ``gt_id``, ``label``, ``num_points``, ``moving``, ``center`` (2,) and over-ground
+    ``velocity`` (2,) in its axes; the sensor's pose (``Pose2D``) in the world; the ego velocity in its
+    axes). A full scan from the same place with another heading holds the same returns, turned."""
     from t3d_ros.track import Pose2D
 
     back = Pose2D(0.0, 0.0, -yaw)
-    return [{"gt_id": o.instance_id, "label": o.label, "num_points": o.num_points, "moving": o.moving,
-             "center": back.apply(o.center[None, :2])[0], "velocity": back.rotate(o.velocity[None])[0]}
-            for o in objects]
+    xy = back.apply(sf.frame.xyz[:, :2])
+    points = np.column_stack([xy, sf.frame.xyz[:, 2], sf.frame.intensity]).astype(np.float32)
+    truth = [{"gt_id": o.instance_id, "label": o.label, "num_points": o.num_points, "moving": o.moving,
+              "center": back.apply(o.center[None, :2])[0], "velocity": back.rotate(o.velocity[None])[0]}
+             for o in sf.objects]
+    pose = Pose2D(float(sf.ego_position[0]), float(sf.ego_position[1]), yaw)
+    return points, truth, pose, back.rotate(sf.ego_velocity[None])[0]
 
 
 def _velocity_errors(objects: list[dict], dets, ego_velocity: np.ndarray) -> tuple[list[float], list[float]]:
@@ -125,7 +132,6 @@ def ego_motion(perception: Perception, params: dict, n: int, frames: int, sensor
     driven straight and turning at ``turn_deg_s``."""
     from t3d_ros.offline.eval.tracking import evaluate_tracking
     from t3d_ros.offline.sim.sequence import iter_sequence
-    from t3d_ros.track import Pose2D
 
     runs = {(path, mode): {"frames": [], "errors": [], "standing": []}
             for path in ("straight", "turning") for mode in ("sensor_frame", "ego_poses")}
@@ -133,13 +139,8 @@ def ego_motion(perception: Perception, params: dict, n: int, frames: int, sensor
         trackers = {key: Tracker(tracker_config(params)) for key in runs}
         for sf in iter_sequence(SEED0 + k, sensor, frames=frames):
             for path, rate in (("straight", 0.0), ("turning", np.radians(turn_deg_s))):
-                yaw = rate * sf.stamp_s
-                pose = Pose2D(float(sf.ego_position[0]), float(sf.ego_position[1]), yaw)
-                xy = Pose2D(0.0, 0.0, -yaw).apply(sf.frame.xyz[:, :2])
-                pts = np.column_stack([xy, sf.frame.xyz[:, 2], sf.frame.intensity]).astype(np.float32)
+                pts, truth, pose, ego_v = turned_frame(sf, rate * sf.stamp_s)
                 dets = perception.process(pts).detections
-                truth = _turned_objects(sf.objects, yaw)
-                ego_v = Pose2D(0.0, 0.0, -yaw).rotate(sf.ego_velocity[None])[0]
                 for mode, ego, plus in (("sensor_frame", None, ego_v), ("ego_poses", pose, np.zeros(2))):
                     run = runs[(path, mode)]
                     tracked = with_tracks(dets, trackers[(path, mode)].update(dets, sf.stamp_s, ego=ego))
