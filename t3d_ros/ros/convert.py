@@ -111,13 +111,12 @@ def detections_to_markers(
 def _velocity_arrows(detections: Sequence[Detection], base: Marker, colors: dict, first_id: int,
                      level_to_cloud: np.ndarray | None) -> list[Marker]:
     arrows = []
+    turn = np.eye(3) if level_to_cloud is None else np.asarray(level_to_cloud, np.float64)
     for det in detections:
         v = det.velocity
         if not det.track_id or v is None or not np.hypot(v[0], v[1]) >= ARROW_MIN_SPEED:
             continue
-        step = np.array([v[0], v[1], 0.0])
-        if level_to_cloud is not None:
-            step = np.asarray(level_to_cloud, np.float64) @ step
+        step = turn @ np.array([v[0], v[1], 0.0])
         arrow = copy.copy(base)
         arrow.type, arrow.id = Marker.ARROW, first_id + len(arrows)
         start = np.asarray(det.center, np.float64)
