@@ -16,7 +16,9 @@ from launch import LaunchDescription
 def generate_launch_description() -> LaunchDescription:
     share = FindPackageShare("t3d_ros")
     return LaunchDescription([
-        DeclareLaunchArgument("sensor", default_value="hdl64", description="vlp16, hdl32, hdl64 or os1-128"),
+        DeclareLaunchArgument("sensor", default_value="hdl64",
+                              description="vlp16, hdl32, hdl64, os1-128 (trained on); vlp32c, hdl32-20hz, os1-64, "
+                                          "os1-32 (never trained on)"),
         DeclareLaunchArgument("rviz", default_value="true", description="start rviz2 with the package's view"),
         DeclareLaunchArgument("mount_roll_deg", default_value="0.0",
                               description="the simulated sensor's mounting roll, degrees (positive lowers the right "

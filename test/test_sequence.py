@@ -273,3 +273,16 @@ def test_tracking_bench_on_a_sequence_and_the_real_frames(tmp_path):
         assert o["frames"] == 6 and o["tracks_confirmed"] > 20 and o["consecutive_pairs"] > 50
         assert o["label_change_rate_tracking"] < o["label_change_rate_frame_labels"]
         assert (tmp_path / "trk.png").stat().st_size > 20_000
+
+
+def test_sim_lidar_node_sequence_moves_on_by_its_publish_period() -> None:
+    """sim_lidar_node's sequence: frames as far apart in scene time as the node publishes them (a 20 Hz
+    sensor's frames 0.05 s apart), so the tracker downstream measures the scene's true speeds."""
+    pytest.importorskip("rclpy")
+    from t3d_ros.ros.sim_lidar_node import _sequence
+
+    for period in (0.1, 0.05):
+        egos = [ego for _, _, ego in _sequence(4, "hdl32-20hz", 3, 0.5, period)]
+        steps = np.diff([e[0] for e in egos])
+        speed = egos[0][3]
+        assert speed > 1.0 and np.allclose(steps, speed * period, rtol=1e-3)

@@ -73,6 +73,28 @@ def test_sensors_real_beam_patterns() -> None:
         get_sensor("nope")
 
 
+def test_unseen_sensors_are_real_beam_patterns_outside_training() -> None:
+    """The sensors bench.sensors tries the model on: data-sheet beam patterns, none of them trained on."""
+    from t3d_ros.offline.data.sim import SIM_SENSORS
+    from t3d_ros.offline.sim.sensors import UNSEEN_SENSORS
+
+    assert set(UNSEEN_SENSORS) == {"vlp32c", "hdl32-20hz", "os1-64", "os1-32"}
+    assert not set(UNSEEN_SENSORS) & set(SIM_SENSORS) and set(UNSEEN_SENSORS) <= set(SENSORS)
+    for name, s in UNSEEN_SENSORS.items():
+        el = np.asarray(s.vertical_angles_deg)
+        assert s.name == name and get_sensor(name) is s and np.all(np.diff(el) > 0)
+    vlp32c = np.asarray(get_sensor("vlp32c").vertical_angles_deg)
+    assert vlp32c.size == 32 and vlp32c[0] == -25.0 and vlp32c[-1] == 15.0
+    assert np.diff(vlp32c).min() == pytest.approx(1 / 3, abs=0.01)  # bunched around the horizon
+    nusc, hdl32 = get_sensor("hdl32-20hz"), get_sensor("hdl32")
+    assert nusc.vertical_angles_deg == hdl32.vertical_angles_deg and nusc.rate_hz == 20.0
+    assert nusc.columns == hdl32.columns // 2  # twice the spin rate, half the columns
+    assert np.allclose(np.diff(get_sensor("os1-32").vertical_angles_deg), 45 / 31)
+    assert get_sensor("os1-64").rings == 64
+    frame = simulate(5, "os1-32")[1]
+    assert frame.ring.max() == 31 and frame.column.max() < 1024 and len(frame) > 5000
+
+
 def test_deterministic_by_seed() -> None:
     s1, f1 = simulate(11, "vlp16")
     s2, f2 = simulate(11, "vlp16")

@@ -24,13 +24,13 @@ model: this measures what a user gets from the commands.
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 
+from t3d_ros.bench.data import write_results
 from t3d_ros.bench.labels import kitti_eval
 from t3d_ros.classes import ROAD_USERS
 
@@ -146,10 +146,7 @@ def main(argv: list[str] | None = None) -> int:
             lines.append(f"| {name} | {s['true']}/{s['detections']} ({s['precision']}) | {s['right']} / {s['found']} / "
                          f"{s['objects']} |")
     text = "\n".join(lines) + "\n"
-    print(text)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.with_suffix(".json").write_text(json.dumps(res, indent=1) + "\n")
-    args.out.with_suffix(".md").write_text(text)
+    write_results(args.out, res, text)
     return 0
 
 

@@ -15,6 +15,17 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[2]  # the source tree (benchmarks run from a checkout)
 RESULTS = REPO / "benchmarks" / "results"
+
+
+def write_results(out: Path, res: dict, text: str, **json_kw) -> None:
+    """A benchmark's numbers as ``OUT.json`` (``res``; ``json_kw`` for ``json.dumps``, e.g. ``default``)
+    and its report as ``OUT.md`` (``text``), printed as well."""
+    import json
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps(res, indent=1, **json_kw) + "\n")
+    out.with_suffix(".md").write_text(text)
+    print(text)
 THINGS = ("car", "truck", "pedestrian", "cyclist", "pole", "misc")  # objects; vegetation, walls: background
 KITTI_FRAMES = ("000000", "000001", "000002")
 

@@ -20,13 +20,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime
-import json
 import math
 from pathlib import Path
 
 import numpy as np
 
-from t3d_ros.bench.data import REPO
+from t3d_ros.bench.data import REPO, write_results
 from t3d_ros.bench.timing import machine
 from t3d_ros.classes import CLASSES, GROUND_ID, ROAD_USERS
 from t3d_ros.classify.postcheck import SIZE_LIMITS, implausible_reason, without_ground_check
@@ -183,10 +182,7 @@ def main(argv: list[str] | None = None) -> int:
         res["effect"] = effect(rows, limits)
     if args.png:
         plot(rows, limits, args.png)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.with_suffix(".json").write_text(json.dumps(res, indent=1) + "\n")
-    args.out.with_suffix(".md").write_text(markdown(res))
-    print(markdown(res))
+    write_results(args.out, res, markdown(res))
     return 0
 
 

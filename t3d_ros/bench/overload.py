@@ -26,6 +26,7 @@ import tempfile
 from pathlib import Path
 
 from t3d_ros.bench import endurance
+from t3d_ros.bench.data import write_results
 
 ROOT = endurance.ROOT
 
@@ -100,10 +101,7 @@ def main(argv: list[str] | None = None) -> int:
                       "model": args.model, "command": "python -m t3d_ros.bench.overload "
                       + " ".join(argv if argv is not None else sys.argv[1:])},
            "rows": rows}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.with_suffix(".json").write_text(json.dumps(res, indent=1) + "\n")
-    args.out.with_suffix(".md").write_text(markdown(res))
-    print(markdown(res))
+    write_results(args.out, res, markdown(res))
     return 1 if any(r["crashed"] or r["exit_code"] for r in rows) else 0
 
 

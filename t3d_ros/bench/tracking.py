@@ -33,12 +33,12 @@ stability, not accuracy.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 import numpy as np
 
+from t3d_ros.bench.data import write_results
 from t3d_ros.classes import CLASS_COLORS, ROAD_USERS, UNKNOWN
 from t3d_ros.config import load_ros_params, tracker_config
 from t3d_ros.perception import Perception, with_tracks
@@ -360,10 +360,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.odometry:
         res["odometry"] = odometry(perception, params, args.odometry, args.png)
     text = markdown(res)
-    print(text)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.with_suffix(".json").write_text(json.dumps(res, indent=1, default=float) + "\n")
-    args.out.with_suffix(".md").write_text(text)
+    write_results(args.out, res, text, default=float)
     return 0
 
 

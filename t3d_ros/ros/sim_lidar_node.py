@@ -44,7 +44,8 @@ class SimLidarNode(Node):
             return declare(self, name, default, d).value
 
         sensor_name = param("sensor", "hdl64", f"Sensor model: {', '.join(SENSORS)}.")
-        rate = param("rate_hz", 0.0, "Publish rate [Hz]; 0 = the sensor's spin rate.", (0.0, 100.0))
+        rate = param("rate_hz", 0.0, "Publish rate [Hz]; 0 = the sensor's spin rate. In a sequence the scene "
+                     "moves on 1 / rate a frame.", (0.0, 100.0))
         seed = param("seed", 0, "Scene seed; frame i uses seed + i.", (0, 2**31 - 1))
         frame_id = param("frame_id", "lidar", "frame_id of the published clouds.")
         density = param("density", 1.0, "Scene density: scales the number of objects (1 = a busy street).",
@@ -73,7 +74,8 @@ class SimLidarNode(Node):
         t0 = time.perf_counter()
         self.pool: list[tuple[PointCloud2, list[Detection], np.ndarray | None]] = []
         mount = mount_rotation(roll, pitch)  # p_level = mount @ p_sensor
-        for frame, truth, ego in (_sequence(seed, sensor_name, pool, density) if sequence else
+        period_s = 1.0 / (rate or sensor.rate_hz)  # the scene moves on as much as the clock between clouds
+        for frame, truth, ego in (_sequence(seed, sensor_name, pool, density, period_s) if sequence else
                                   _scenes(seed, sensor_name, pool, density)):
             array, height = frame_to_array(frame, sensor, organized)
             if mount is not None:  # what a sensor mounted so reports (NaN slots stay NaN)
@@ -127,12 +129,12 @@ def _scenes(seed: int, sensor: str, n: int, density: float):
         yield frame, ground_truth_detections(scene, frame), None
 
 
-def _sequence(seed: int, sensor: str, n: int, density: float):
+def _sequence(seed: int, sensor: str, n: int, density: float, period_s: float = 0.1):
     """(frame, ground truth with track ids and velocities, the sensor's (x, y, z, speed) in the scene)
-    of ``n`` frames of one moving scene."""
+    of ``n`` frames of one moving scene, ``period_s`` seconds apart."""
     from t3d_ros.offline.sim.sequence import iter_sequence
 
-    for sf in iter_sequence(seed, sensor, frames=n, density=density):
+    for sf in iter_sequence(seed, sensor, frames=n, period_s=period_s, density=density):
         truth = [Detection(o.label, 1.0, o.center, o.size, o.yaw, o.num_points, track_id=o.instance_id,
                            velocity=o.velocity - sf.ego_velocity)  # relative to the sensor, like the node's
                  for o in sf.objects if o.num_points >= 5]

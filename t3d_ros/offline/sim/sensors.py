@@ -1,8 +1,10 @@
 """Models of real spinning LiDARs: beam elevations, horizontal resolution, range, noise.
 
 Numbers come from the manufacturers' data sheets (Velodyne VLP-16, HDL-32E, HDL-64E S2 as used in
-KITTI, Ouster OS1-128). Ring 0 is always the lowest beam, as in Velodyne's ``ring`` field (the Ouster
-driver counts from the top; the ROS adapter flips it when it imitates that layout).
+KITTI, Ouster OS1-128; training uses these four). ``UNSEEN_SENSORS`` (VLP-32C, HDL-32E at 20 Hz as
+in nuScenes, OS1-64, OS1-32) are never trained on: ``bench/sensors.py`` tries the model on them.
+Ring 0 is always the lowest beam, as in Velodyne's ``ring`` field (the Ouster driver counts from the
+top; the ROS adapter flips it when it imitates that layout).
 
 Columns are azimuth samples of one revolution. The sensor spins clockwise seen from above (as
 Velodyne and Ouster do); column 0 points backwards (-x) and column ``c`` is fired at
@@ -11,7 +13,7 @@ Velodyne and Ouster do); column 0 points backwards (-x) and column ``c`` is fire
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -98,6 +100,11 @@ def azimuth_to_column(azimuth: np.ndarray, columns: int) -> np.ndarray:
     return (np.pi - np.asarray(azimuth, dtype=np.float64)) * (columns / (2.0 * np.pi)) - 0.5
 
 
+def _even_beams(n: int, half_fov_deg: float) -> tuple[float, ...]:
+    """``n`` beam elevations evenly spaced over +-``half_fov_deg``, lowest first."""
+    return tuple(float(a) for a in np.linspace(-half_fov_deg, half_fov_deg, n))
+
+
 def _hdl64_angles() -> tuple[float, ...]:
     # HDL-64E S2 (KITTI): upper block 32 lasers +2.0 .. -8.33 deg (1/3 deg), lower block 32 lasers
     # -8.83 .. -24.8 deg (~1/2 deg); 26.8 deg vertical field of view as in the KITTI paper.
@@ -150,7 +157,7 @@ SENSORS: dict[str, SensorModel] = {
     ),
     "os1-128": SensorModel(
         name="os1-128",
-        vertical_angles_deg=tuple(float(a) for a in np.linspace(-22.5, 22.5, 128)),
+        vertical_angles_deg=_even_beams(128, 22.5),
         columns=1024,
         min_range=0.5,
         max_range=120.0,
@@ -165,6 +172,38 @@ SENSORS: dict[str, SensorModel] = {
         elevation_jitter_deg=0.01,
     ),
 }
+
+
+# Sensors the shipped model is *not* trained on (training: ``offline/data/sim.SIM_SENSORS``), for
+# ``bench/sensors.py``: how the labels hold on a LiDAR the model has never seen. Data-sheet numbers.
+_VLP32C_ANGLES = (  # VLP-32C (Ultra Puck): 40 deg, the beams bunched around the horizon (0.33 deg)
+    -25.0, -15.639, -11.31, -8.843, -7.254, -6.148, -5.333, -4.667, -4.0, -3.667, -3.333, -3.0, -2.667,
+    -2.333, -2.0, -1.667, -1.333, -1.0, -0.667, -0.333, 0.0, 0.333, 0.667, 1.0, 1.333, 1.667, 2.333, 3.333,
+    4.667, 7.0, 10.333, 15.0,
+)
+UNSEEN_SENSORS: dict[str, SensorModel] = {
+    "vlp32c": SensorModel(
+        name="vlp32c",
+        vertical_angles_deg=_VLP32C_ANGLES,
+        columns=1800,  # 0.2 deg at 10 Hz
+        min_range=1.0,
+        max_range=200.0,
+        range_noise_std=0.03,
+        dropout=0.02,
+        mount_height=1.95,  # on the roof of a van or shuttle
+        intensity_range=70.0,
+        intensity_power=2.0,
+        range_10pct=100.0,
+    ),
+    # nuScenes' sweeps: the HDL-32E spinning at 20 Hz has half the columns of one at 10 Hz
+    "hdl32-20hz": replace(SENSORS["hdl32"], name="hdl32-20hz", columns=1085, rate_hz=20.0),
+    # Ouster's 64- and 32-beam units: the OS1-128's field of view, optics and range with fewer beams
+    "os1-64": replace(SENSORS["os1-128"], name="os1-64", vertical_angles_deg=_even_beams(64, 22.5),
+                      mount_height=1.1),  # a mid-size robot or a low vehicle mount
+    "os1-32": replace(SENSORS["os1-128"], name="os1-32", vertical_angles_deg=_even_beams(32, 22.5),  # 1.45 deg
+                      mount_height=0.6),  # a small ground robot
+}
+SENSORS.update(UNSEEN_SENSORS)
 
 
 def get_sensor(name: str) -> SensorModel:
