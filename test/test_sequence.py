@@ -273,6 +273,13 @@ def test_tracking_bench_on_a_sequence_and_the_real_frames(tmp_path):
         assert o["frames"] == 6 and o["tracks_confirmed"] > 20 and o["consecutive_pairs"] > 50
         assert o["label_change_rate_tracking"] < o["label_change_rate_frame_labels"]
         assert (tmp_path / "trk.png").stat().st_size > 20_000
+        # scan-matched poses: the car drives at ~7 m/s; the parked cars and posts it tracks stand still
+        # over the ground, and move at about its speed relative to it
+        assert 5.0 < o["ego_speed_scan_matched"] < 10.0
+        rel, ground = o["speed_sensor_frame_compact"], o["speed_scan_matched_compact"]
+        assert rel["outputs"] >= 10 and ground["outputs"] >= 10
+        assert ground["median"] < 1.0 < 5.0 < rel["median"], (ground, rel)
+        assert ground["moving_share"] < 0.5 < 0.9 < rel["moving_share"]
 
 
 def test_sim_lidar_node_sequence_moves_on_by_its_publish_period() -> None:
@@ -286,3 +293,24 @@ def test_sim_lidar_node_sequence_moves_on_by_its_publish_period() -> None:
         steps = np.diff([e[0] for e in egos])
         speed = egos[0][3]
         assert speed > 1.0 and np.allclose(steps, speed * period, rtol=1e-3)
+
+
+def test_scan_poses_follow_the_simulated_ego() -> None:
+    """Scan matching (KISS-ICP) recovers the simulated sensor's path: its steps along the road within
+    a few centimetres, and a heading turned 30 degrees a second within a tenth of a degree."""
+    import math
+
+    from t3d_ros.bench.tracking import turned_frame
+    from t3d_ros.offline.eval.scan_poses import scan_poses
+
+    seq = simulate_sequence(6, "hdl64", frames=6)
+    rate = math.radians(30.0)
+    turned = [turned_frame(sf, rate * sf.stamp_s) for sf in seq]
+    poses = scan_poses([points for points, *_ in turned])
+    first = turned[0][2].inverse()
+    for (_, _, truth, _), est in zip(turned, poses, strict=True):
+        rel = first.compose(truth)  # the true pose in the first scan's frame
+        assert math.hypot(est.x - rel.x, est.y - rel.y) < 0.15, (est, rel)
+        assert abs(math.degrees(est.yaw - rel.yaw)) < 0.1, (est, rel)
+    steps = np.diff([p.x for p in poses])
+    assert np.allclose(steps, np.diff([sf.ego_position[0] for sf in seq]), atol=0.1)

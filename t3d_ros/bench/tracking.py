@@ -13,7 +13,9 @@ node's tracker (``t3d_ros.track``) follows the detections, as ``perception_node`
   label;
 - **real frames** (``--odometry``: consecutive unlabelled frames of a drive): tracks confirmed, how
   long they last, and the same label-change share without and with tracking; a picture of the tracks
-  (``--png``);
+  (``--png``); and the frames tracked again with the sensor's poses from scan matching (they come
+  without odometry: ``offline/eval/scan_poses.py``), the tracks' speeds relative to the sensor and
+  over the ground (every tracked object of the shared street stands);
 - **ego motion** (``--turn-deg-s RATE``): the same sequences driven straight and turning at RATE
   degrees a second, each tracked in the sensor's frame and with the sensor's poses (as the node does
   with ``odom_topic``, ``track/ego.py``): CLEAR-MOT, voted labels, and the error of the velocity over
@@ -33,6 +35,7 @@ stability, not accuracy.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
@@ -43,6 +46,8 @@ from t3d_ros.classes import CLASS_COLORS, ROAD_USERS, UNKNOWN
 from t3d_ros.config import load_ros_params, tracker_config
 from t3d_ros.perception import Perception, with_tracks
 from t3d_ros.track import Tracker
+
+MOVING_SPEED = 0.5  # m/s: a track this fast counts as moving (the node's velocity arrows: ros/convert.py)
 
 SEED0 = 410_000  # sequences the shipped model never saw (training uses seeds below 2,000)
 
@@ -192,20 +197,46 @@ def track_label_changes(tracks) -> dict:
     return out
 
 
-def odometry(perception: Perception, params: dict, root: Path, png: Path | None) -> dict:
-    """Tracks over consecutive real frames (10 Hz): counts, lengths, label changes."""
-    from t3d_ros.io.frames import frame_files, read_points
-
+def _track_real(perception: Perception, params: dict, clouds: list[np.ndarray], poses: list | None) -> dict:
+    """Track id -> [(frame index, detection)] of the confirmed tracks over ``clouds`` (10 Hz), in the
+    sensor's frame or, with ``poses`` (``Pose2D`` a cloud), in the poses' fixed frame."""
     tracker = Tracker(tracker_config(params))
-    history: dict[int, list] = {}  # track id -> [(frame index, detection)]
-    last_points = None
-    files = frame_files(root)
-    for i, path in enumerate(files):
-        last_points = read_points(path)
-        dets = perception.process(last_points).detections
-        for d in with_tracks(dets, tracker.update(dets, 0.1 * i)):
+    history: dict[int, list] = {}
+    for i, points in enumerate(clouds):
+        dets = perception.process(points).detections
+        ego = poses[i] if poses is not None else None
+        for d in with_tracks(dets, tracker.update(dets, 0.1 * i, ego=ego)):
             if d.track_id:
                 history.setdefault(d.track_id, []).append((i, d))
+    return history
+
+
+def _speeds(history: dict, labels: tuple[str, ...] | None = None, settle: int = 2) -> np.ndarray:
+    """Speeds (m/s) of the confirmed tracks' outputs from each track's ``settle + 1``-th output on (its
+    filter has had updates to settle), only those labelled one of ``labels`` (None: all)."""
+    return np.array([float(np.hypot(*d.velocity[:2])) for hist in history.values() for d in
+                     (d for _, d in hist[settle:]) if d.velocity is not None and (labels is None or d.label in labels)])
+
+
+def _speed_summary(v: np.ndarray) -> dict:
+    nan = float("nan")
+    return {"outputs": len(v), "median": float(np.median(v)) if len(v) else nan,
+            "p90": float(np.percentile(v, 90)) if len(v) else nan,
+            "moving_share": float((v >= MOVING_SPEED).mean()) if len(v) else nan}
+
+
+COMPACT = (*ROAD_USERS, "pole")  # labels of objects whose box does not shift as the sensor drives past
+
+
+def odometry(perception: Perception, params: dict, root: Path, png: Path | None) -> dict:
+    """Tracks over consecutive real frames (10 Hz): counts, lengths, label changes; and the tracks'
+    speeds in the sensor's frame and over the ground, with the sensor's poses from scan matching
+    (``offline/eval/scan_poses.py``: the frames come without odometry)."""
+    from t3d_ros.io.frames import frame_files, read_points
+
+    files = frame_files(root)
+    clouds = [read_points(path) for path in files]
+    history = _track_real(perception, params, clouds, None)
     pairs = changed_track = changed_frame = 0
     for hist in history.values():
         for (i, a), (j, b) in zip(hist, hist[1:], strict=False):
@@ -226,8 +257,19 @@ def odometry(perception: Perception, params: dict, root: Path, png: Path | None)
         "road_user_tracks": sum(h[-1][1].label in ROAD_USERS
                                 for h in history.values()),
     }
-    if png is not None and last_points is not None:
-        _picture(png, last_points, history, len(files))
+    if len(clouds) >= 3:
+        from t3d_ros.offline.eval.scan_poses import scan_poses
+
+        poses = scan_poses(clouds)
+        steps = np.hypot(np.diff([p.x for p in poses]), np.diff([p.y for p in poses]))
+        grounded = _track_real(perception, params, clouds, poses)
+        for name, hist in (("sensor_frame", history), ("scan_matched", grounded)):
+            out[f"speed_{name}"] = _speed_summary(_speeds(hist))
+            out[f"speed_{name}_compact"] = _speed_summary(_speeds(hist, COMPACT))
+        out["ego_speed_scan_matched"] = float(steps.mean() / 0.1)
+        out["ego_turn_deg"] = math.degrees(poses[-1].yaw - poses[0].yaw)
+    if png is not None and clouds:
+        _picture(png, clouds[-1], history, len(files))
     return out
 
 
@@ -333,6 +375,23 @@ def markdown(res: dict) -> str:
             f"{o['label_change_rate_frame_labels']:.3f} | {o['label_change_rate_tracking']:.3f} |",
             "",
         ]
+        if "speed_scan_matched" in o:
+            lines += [
+                f"The same frames tracked with the sensor's poses from scan matching (KISS-ICP, "
+                f"`offline/eval/scan_poses.py`): the car drives {o['ego_speed_scan_matched']:.1f} m/s and turns "
+                f"{o['ego_turn_deg']:.1f} degrees over the frames. Speeds of the confirmed tracks' outputs from each "
+                f"track's third output on; the street's tracked objects all stand (parked cars, hedges, walls, posts):",
+                "",
+                "| tracks in | outputs | labelled | speed, median | p90 | moving >= 0.5 m/s |",
+                "|---|---|---|---|---|---|",
+            ]
+            for key, name in (("speed_sensor_frame", "the sensor's frame (relative to it)"),
+                              ("speed_scan_matched", "the fixed frame, scan-matched poses (over the ground)")):
+                for suffix, which in (("", "all"), ("_compact", "car, truck, pedestrian, cyclist, pole")):
+                    v = o[key + suffix]
+                    lines.append(f"| {name} | {v['outputs']} | {which} | {v['median']:.2f} m/s | {v['p90']:.2f} m/s | "
+                                 f"{v['moving_share']:.2f} |")
+            lines.append("")
     return "\n".join(lines)
 
 
