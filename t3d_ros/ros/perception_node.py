@@ -324,8 +324,9 @@ class PerceptionNode(Node):
             if self.odometry is None or ego is not None:  # without a pose: untracked, the tracks coast
                 detections = with_tracks(detections, self.tracker.update(detections, stamp_s, ego))
         level = self.perception.config.level_rotation
-        if level is not None:  # a tilted sensor: found (and tracked) level, published in the cloud's frame
-            detections = to_cloud_frame(detections, level.T)
+        to_cloud = None if level is None else level.T  # a tilted sensor: found (and tracked) level,
+        if to_cloud is not None:  # published in the cloud's frame
+            detections = to_cloud_frame(detections, to_cloud)
         t1 = time.perf_counter()
         self._report_oversize(res.segmentation.n_oversize)
         if self.frames % TILT_EVERY == 0:
@@ -334,12 +335,12 @@ class PerceptionNode(Node):
         if p["publish_markers"] and self._wanted(self.pub_markers):
             self.pub_markers.publish(detections_to_markers(  # arrows only for velocities over the ground
                 detections, header, p["marker_lifetime"], velocity_arrows=self.odometry is not None,
-                level_to_cloud=None if level is None else level.T))
+                level_to_cloud=to_cloud))
         if p["publish_clusters"] and self._wanted(self.pub_clusters):
             ids = np.array([CLASSES.index(d.label) if d.label in CLASSES else UNKNOWN_ID for d in detections])
             cluster_points = res.segmentation.cluster_points
-            if level is not None:
-                cluster_points = turn_points(cluster_points, level.T)
+            if to_cloud is not None:
+                cluster_points = turn_points(cluster_points, to_cloud)
             arr = clusters_to_array(cluster_points, res.segmentation.cluster_offsets, ids)
             self.pub_clusters.publish(array_to_msg(arr, header))
         if p["publish_detections"] and self.pub_detections is not None and self._wanted(self.pub_detections):
