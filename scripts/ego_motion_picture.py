@@ -26,6 +26,7 @@ from t3d_ros.bench.tracking import SEED0, turned_frame  # noqa: E402
 from t3d_ros.classes import CLASS_COLORS, ROAD_USERS, UNKNOWN  # noqa: E402
 from t3d_ros.config import load_ros_params, tracker_config  # noqa: E402
 from t3d_ros.offline.sim.sequence import iter_sequence  # noqa: E402
+from t3d_ros.offline.viz import save_figure  # noqa: E402
 from t3d_ros.perception import Perception, with_tracks  # noqa: E402
 from t3d_ros.track import Tracker  # noqa: E402
 
@@ -77,13 +78,9 @@ def main() -> None:
         ax.set_aspect("equal")
         ax.set_xlabel("-y [m]")
     axes[0].set_ylabel("x [m]")
-    fig.suptitle(f"Frame {args.frames} of a simulated drive turning at {args.turn:g} deg/s (seed {args.seed}, "
-                 "HDL-64E, shipped params): arrows = each confirmed track's velocity over the ground, 1 s long; "
-                 "yellow rings: road users that really move; white: unknown", fontsize=9)
-    fig.tight_layout()
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(args.out, bbox_inches="tight")
-    print(f"wrote {args.out}")
+    save_figure(fig, args.out, f"Frame {args.frames} of a simulated drive turning at {args.turn:g} deg/s (seed "
+                f"{args.seed}, HDL-64E, shipped params): arrows = each confirmed track's velocity over the ground, "
+                "1 s long; yellow rings: road users that really move; white: unknown", 9, bbox_inches="tight")
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from t3d_ros.io.frames import iter_frames
 from t3d_ros.offline.sim import Scene, SimObject, get_sensor, scan
 from t3d_ros.offline.sim import objects as ob
 from t3d_ros.offline.sim.scene import GroundModel
+from t3d_ros.offline.viz import save_figure
 from t3d_ros.segment.pipeline import Pipeline
 
 
@@ -58,10 +59,8 @@ def main(root: str, out: str) -> None:
             ax.invert_xaxis()
             ax.set_aspect("equal")
             ax.tick_params(labelsize=7)
-    fig.suptitle("A parked car seen from above as the drive passes it (colour: height); x up, y left [m]")
-    fig.tight_layout()
-    Path(out).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=80)
+    save_figure(fig, out, "A parked car seen from above as the drive passes it (colour: height); x up, y left [m]",
+                dpi=80)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ import numpy as np  # noqa: E402
 
 from t3d_ros.offline.data import load_data  # noqa: E402
 from t3d_ros.offline.train.augment import push_away, resolution_deg  # noqa: E402
+from t3d_ros.offline.viz import save_figure  # noqa: E402
 
 
 def _view(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -62,12 +63,8 @@ def main() -> None:
             ax.set_xlabel("across the line of sight [m]", fontsize=8)
             ax.set_ylabel("z [m]", fontsize=8)
             ax.tick_params(labelsize=7)
-    fig.suptitle(f"train --far: near {args.sensor} road users moved to 30 m, thinned to the beams that still "
-                 "reach them, beside ones simulated there", fontsize=10)
-    fig.tight_layout()
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(args.out, dpi=110)
-    print(f"wrote {args.out}")
+    save_figure(fig, args.out, f"train --far: near {args.sensor} road users moved to 30 m, thinned to the beams "
+                "that still reach them, beside ones simulated there", 10, dpi=110)
 
 
 if __name__ == "__main__":

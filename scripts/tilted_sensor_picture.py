@@ -22,6 +22,7 @@ import numpy as np  # noqa: E402
 
 from t3d_ros.config import load_ros_params, pipeline_config  # noqa: E402
 from t3d_ros.offline.sim import simulate  # noqa: E402
+from t3d_ros.offline.viz import save_figure  # noqa: E402
 from t3d_ros.segment.level import mount_rotation, turn_points  # noqa: E402
 from t3d_ros.segment.pipeline import Pipeline  # noqa: E402
 
@@ -58,13 +59,9 @@ def main() -> None:
         ax.set_aspect("equal")
         ax.set_xlabel("y (m, left)")
         ax.set_ylabel("x (m, forward)")
-    fig.suptitle(f"A simulated HDL-64E frame from a sensor pitched {args.pitch:g} degrees down (seed {args.seed}): "
-                 "ground grey, clusters in colour, other returns (noise, oversized clusters left out) black",
-                 fontsize=10)
-    fig.tight_layout()
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(args.out, dpi=90)
-    print(f"wrote {args.out}")
+    save_figure(fig, args.out, f"A simulated HDL-64E frame from a sensor pitched {args.pitch:g} degrees down (seed "
+                f"{args.seed}): ground grey, clusters in colour, other returns (noise, oversized clusters left out) "
+                "black", 10, dpi=90)
 
 
 if __name__ == "__main__":

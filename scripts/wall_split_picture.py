@@ -15,6 +15,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from t3d_ros.io.kitti import load_frame
+from t3d_ros.offline.viz import save_figure
 from t3d_ros.segment.pipeline import Pipeline, PipelineConfig
 
 
@@ -39,9 +40,8 @@ def main(root: str, out: str) -> None:
         ax.invert_xaxis()
         ax.set_aspect("equal")
     axes[0].set_ylabel("x [m] (ahead)")
-    fig.suptitle("KITTI 000002: the Misc object against a wall, seen from above; one colour per cluster, grey: ground")
-    fig.tight_layout()
-    fig.savefig(out, dpi=90)
+    save_figure(fig, out, "KITTI 000002: the Misc object against a wall, seen from above; one colour per cluster, "
+                "grey: ground", dpi=90)
 
 
 if __name__ == "__main__":

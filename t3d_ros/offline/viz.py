@@ -50,7 +50,21 @@ def bev_png(
     ax.set_xlabel("-y [m]")
     ax.set_ylabel("x [m]")
     ax.set_title(title or f"{len(detections)} detections")
+    save_figure(fig, path, quiet=True)
+
+
+def save_figure(fig, path: str | Path, title: str | None = None, title_size: float | None = None,
+                quiet: bool = False, **savefig_kw) -> None:
+    """The ending every picture shares: ``title`` as the figure's suptitle (font size ``title_size``),
+    a tight layout, the folder made, ``fig`` saved to ``path`` (``savefig_kw``: dpi, bbox_inches, ...)
+    and closed; says where unless ``quiet``."""
+    import matplotlib.pyplot as plt
+
+    if title is not None:
+        fig.suptitle(title, **({} if title_size is None else {"fontsize": title_size}))
     fig.tight_layout()
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
+    fig.savefig(path, **savefig_kw)
     plt.close(fig)
+    if not quiet:
+        print(f"wrote {path}")
