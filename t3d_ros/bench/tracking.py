@@ -48,6 +48,7 @@ from t3d_ros.perception import Perception, with_tracks
 from t3d_ros.track import Tracker
 
 MOVING_SPEED = 0.5  # m/s: a track this fast counts as moving (the node's velocity arrows: ros/convert.py)
+COMPACT = (*ROAD_USERS, "pole")  # labels of objects whose box does not shift as the sensor drives past
 
 SEED0 = 410_000  # sequences the shipped model never saw (training uses seeds below 2,000)
 
@@ -223,9 +224,6 @@ def _speed_summary(v: np.ndarray) -> dict:
     return {"outputs": len(v), "median": float(np.median(v)) if len(v) else nan,
             "p90": float(np.percentile(v, 90)) if len(v) else nan,
             "moving_share": float((v >= MOVING_SPEED).mean()) if len(v) else nan}
-
-
-COMPACT = (*ROAD_USERS, "pole")  # labels of objects whose box does not shift as the sensor drives past
 
 
 def odometry(perception: Perception, params: dict, root: Path, png: Path | None) -> dict:
