@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -175,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = [evaluate_sensor(perception, s, seeds, args.max_range) for s in args.sensors]
     card = Path(str(perception.classifier.card.get("path", "?"))).resolve()
     res = {"date": datetime.date.today().isoformat(), "machine": machine(),
-           "command": f"python -m t3d_ros.bench.sensors --seeds {args.seeds}",
+           "command": " ".join(["python -m t3d_ros.bench.sensors", *(argv if argv is not None else sys.argv[1:])]),
            "model": str(card.relative_to(REPO)) if card.is_relative_to(REPO) else str(card),
            "seeds": f"{seeds.start}..{seeds.stop - 1}", "frames": len(seeds), "max_range_m": args.max_range,
            "sensors": rows}
