@@ -126,9 +126,9 @@ def _pct(a: int, b: int) -> str:
 def markdown(res: dict) -> str:
     m = res["machine"]
     lines = [f"# Sensors the model has never seen ({res['date']}, {m['cpu']}, {m['cores']} cores)", "",
-             f"`{res['command']}`: model `{res['model']}`, shipped params; {res['frames']} simulated test scenes "
-             f"(seeds {res['seeds']}) scanned by every sensor at its own mounting height. Network: accuracy on "
-             f"the clusters that have a class (>= {MIN_POINTS} returns, purity >= {MIN_PURITY}). Road-user labels: "
+             f"`{res['command']}`: model `{res['model']}`, params `{res.get('params', '?')}`; {res['frames']} "
+             f"simulated test scenes (seeds {res['seeds']}) scanned by every sensor at its own mounting height. "
+             f"Network: accuracy on the clusters that have a class (>= {MIN_POINTS} returns, purity >= {MIN_PURITY}). Road-user labels: "
              "what the node publishes (thresholds and checks on). Objects: road users within "
              f"{res['max_range_m']:g} m that leave >= {MIN_POINTS} returns.", "",
              "| sensor | trained on | beams x columns, rate | mount | clusters a frame | network accuracy | "
@@ -178,6 +178,8 @@ def main(argv: list[str] | None = None) -> int:
     res = {"date": datetime.date.today().isoformat(), "machine": machine(),
            "command": " ".join(["python -m t3d_ros.bench.sensors", *(argv if argv is not None else sys.argv[1:])]),
            "model": str(card.relative_to(REPO)) if card.is_relative_to(REPO) else str(card),
+           "params": str(args.params.resolve().relative_to(REPO)) if args.params.resolve().is_relative_to(REPO)
+           else str(args.params),
            "seeds": f"{seeds.start}..{seeds.stop - 1}", "frames": len(seeds), "max_range_m": args.max_range,
            "sensors": rows}
     write_results(args.out, res, markdown(res))
