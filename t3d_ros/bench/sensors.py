@@ -128,9 +128,9 @@ def markdown(res: dict) -> str:
     lines = [f"# Sensors the model has never seen ({res['date']}, {m['cpu']}, {m['cores']} cores)", "",
              f"`{res['command']}`: model `{res['model']}`, params `{res.get('params', '?')}`; {res['frames']} "
              f"simulated test scenes (seeds {res['seeds']}) scanned by every sensor at its own mounting height. "
-             f"Network: accuracy on the clusters that have a class (>= {MIN_POINTS} returns, purity >= {MIN_PURITY}). Road-user labels: "
-             "what the node publishes (thresholds and checks on). Objects: road users within "
-             f"{res['max_range_m']:g} m that leave >= {MIN_POINTS} returns.", "",
+             f"Network: accuracy on the clusters that have a class (>= {MIN_POINTS} returns, purity >= "
+             f"{MIN_PURITY}). Road-user labels: what the node publishes (thresholds and checks on). Objects: road "
+             f"users within {res['max_range_m']:g} m that leave >= {MIN_POINTS} returns.", "",
              "| sensor | trained on | beams x columns, rate | mount | clusters a frame | network accuracy | "
              "network mean-class | road-user label precision | road users labelled right | unknown | "
              "lost in segmentation |",
