@@ -145,6 +145,28 @@ def test_node_detects_simulated_objects(perception, ros_node):
     assert correct >= 0.8 * named, f"shipped model labels {correct} of the {named} objects it names correctly"
 
 
+def test_node_on_sensors_it_was_never_trained_on(perception, ros_node):
+    """Clouds of two simulated LiDARs outside the training set, as their drivers publish them over DDS
+    (an OS1-32 on a small robot, organized in the Ouster layout; a VLP-32C, unorganized): the node
+    finds most objects and the labels it gives are mostly right (bench/sensors.py measures this over
+    100 scenes)."""
+    node, pub, out = perception
+    named = []
+    for i, (sensor, organized) in enumerate((("os1-32", True), ("vlp32c", False), ("os1-32", True),
+                                             ("vlp32c", False))):
+        scene, frame, msg = _sim_msg(300_015 + i, sensor, organized)
+        markers, det = _send(ros_node, pub, msg, out, 1_700_000_100_000_000_000 + i * 100_000_000)
+        assert markers is not None, node.output()
+        labels = [d["label"] for d in det["detections"]]
+        boxes = np.array([d["center"][:2] for d in det["detections"]]).reshape(-1, 2)
+        matches = _matches(scene.objects, frame, boxes)
+        found = [(truth, labels[j]) for truth, j in matches if j >= 0]
+        assert len(matches) >= 5 and len(found) >= 0.8 * len(matches), (sensor, len(found), len(matches))
+        named += [(t, p) for t, p in found if p != UNKNOWN]
+    # the bench's network accuracy on these two sensors is 0.79-0.85 over 100 scenes
+    assert len(named) >= 15 and sum(t == p for t, p in named) >= 0.7 * len(named), named
+
+
 def test_labels_do_not_depend_on_the_order_of_the_points(perception, ros_node):
     """The same simulated frame in the simulator's order and in reverse (drivers order clouds
     differently): every cluster found in both with the same returns gets the same label and score
