@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import signal
@@ -964,10 +965,15 @@ def test_sim_sequence_into_the_node_gives_tracks_that_last(start_node, ros_node)
     """sim_lidar_node publishing one moving scene (sequence:=true) into perception_node with the shipped
     params, the simulator's odometry into the node's odom_topic: the simulator's ground truth carries
     track ids, the node's typed detections keep their track ids over consecutive frames, and it tracks
-    in the odometry's frame."""
+    in the odometry's frame. The simulated sensor drives along its lane of a curved road at a heading
+    of its own (seed 6: -16 degrees, radius 96 m; ``follow_road`` of sim.yaml), and its odometry says so."""
     from conftest import IN_CI
     from diagnostic_msgs.msg import DiagnosticArray
+    from nav_msgs.msg import Odometry
     from visualization_msgs.msg import MarkerArray
+
+    from t3d_ros.offline.sim.scene import generate_scene
+    from t3d_ros.track.ego import yaw_of_quaternion
 
     try:
         from vision_msgs.msg import Detection3DArray
@@ -976,11 +982,12 @@ def test_sim_sequence_into_the_node_gives_tracks_that_last(start_node, ros_node)
             pytest.fail("vision_msgs is not importable: `make setup` builds it (scripts/build_vision_msgs.sh)")
         pytest.skip("vision_msgs not built here (make setup builds it)")
     sim = start_node("sim_lidar_node", "-p", "sensor:=vlp16", "-p", "sequence:=true", "-p", "pool_size:=60",
-                     "-p", "seed:=5", "-p", "topic:=/seq/points", "-p", "odom_topic:=/seq/odom", params="sim.yaml")
+                     "-p", "seed:=6", "-p", "topic:=/seq/points", "-p", "odom_topic:=/seq/odom", params="sim.yaml")
     per = start_node("perception_node", "-p", "cloud_topic:=/seq/points", "-p", "odom_topic:=/seq/odom",
                      params="perception.yaml")
-    arrays, truth, diagnostics = [], [], []
+    arrays, truth, diagnostics, odometry = [], [], [], []
     subs = [ros_node.create_subscription(Detection3DArray, "/perception_node/detections", arrays.append, 50),
+            ros_node.create_subscription(Odometry, "/seq/odom", odometry.append, 50),
             ros_node.create_subscription(MarkerArray, "/sim_lidar_node/ground_truth", truth.append, 10),
             ros_node.create_subscription(DiagnosticArray, "/diagnostics", diagnostics.append, 10)]
     try:
@@ -996,6 +1003,18 @@ def test_sim_sequence_into_the_node_gives_tracks_that_last(start_node, ros_node)
         assert values["tracking_frame"] == "odom", values
         # discovery may bring a few clouds before the odometry; then every frame has its pose
         assert int(values["frames_processed"]) - int(values["frames_without_odometry"]) >= 10, values
+        # the odometry: along the lane, heading with the road
+        road = generate_scene(6).ground.road
+        _, d0 = road.to_road(0.0, 0.0)
+        assert len(odometry) >= 10
+        for o in odometry:
+            p, q = o.pose.pose.position, o.pose.pose.orientation
+            s_, d = road.to_road(p.x, p.y)
+            assert abs(d - d0) < 0.05, (p, d, d0)
+            assert abs(math.remainder(yaw_of_quaternion(q.x, q.y, q.z, q.w) - road.world(s_, d)[2], 2 * math.pi)) < 1e-3
+        yaws = [yaw_of_quaternion(o.pose.pose.orientation.x, o.pose.pose.orientation.y, o.pose.pose.orientation.z,
+                                  o.pose.pose.orientation.w) for o in odometry]
+        assert max(yaws) - min(yaws) > math.radians(0.5), yaws  # 6.3 m/s on a 96 m radius: 3.8 deg/s
     finally:
         for s in subs:
             ros_node.destroy_subscription(s)

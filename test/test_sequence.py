@@ -267,6 +267,11 @@ def test_tracking_bench_on_a_sequence_and_the_real_frames(tmp_path):
     ego, naive = res["ego_motion"]["turning/ego_poses"], res["ego_motion"]["turning/sensor_frame"]
     assert ego["velocity_matches"] > 10 and naive["velocity_matches"] > 10
     assert ego["velocity_error_median"] < 1.0 < 3.0 < naive["velocity_error_median"], (ego, naive)
+    # along the lane (the road's own gentle turns; test_follow_road_* checks the geometry): tracked too,
+    # with errors of the straight path's size (a short VLP-16 sequence: a few m/s at most)
+    road = res["ego_motion"]["road/ego_poses"]
+    assert road["velocity_matches"] > 10 and road["velocity_error_median"] < 3.0, road
+    assert "| along its lane | with ego poses |" in (tmp_path / "trk.md").read_text()
     assert "| turning | with ego poses |" in (tmp_path / "trk.md").read_text()
     if odometry is not None:
         o = res["odometry"]
@@ -314,3 +319,44 @@ def test_scan_poses_follow_the_simulated_ego() -> None:
         assert abs(math.degrees(est.yaw - rel.yaw)) < 0.1, (est, rel)
     steps = np.diff([p.x for p in poses])
     assert np.allclose(steps, np.diff([sf.ego_position[0] for sf in seq]), atol=0.1)
+
+
+def test_follow_road_drives_along_the_lane_and_turns_with_the_road() -> None:
+    """``follow_road``: the ego keeps its lane on a curved road at a heading of its own (seed 1: 9 degrees,
+    radius 98 m) and faces along it; the scan is the straight sequence's, turned; and a standing object
+    stays where it stands in the world, frame after frame, with no velocity."""
+    import math
+
+    from t3d_ros.offline.sim.objects import rot_z
+    from t3d_ros.offline.sim.scene import generate_scene
+
+    road = generate_scene(1).ground.road
+    seq = simulate_sequence(1, "vlp16", frames=8, ego_speed=8.0, follow_road=True)
+    straight = simulate(1, "vlp16")[1]
+    s0, d0 = road.to_road(0.0, 0.0)
+    for sf in seq:
+        s, d = road.to_road(*sf.ego_position[:2])
+        heading = road.world(s, d)[2]
+        assert abs(d - d0) < 0.01 and abs(s - s0 - 8.0 * sf.stamp_s) < 0.02  # in its lane, at its speed
+        assert abs(math.remainder(sf.ego_yaw - heading, 2 * math.pi)) < 1e-6
+        np.testing.assert_allclose(sf.ego_velocity, [8.0, 0.0])
+    assert abs(math.degrees(seq[-1].ego_yaw - seq[0].ego_yaw)) > 3.0  # the road turns
+    # frame 0 of an ego standing still (nothing in its way to leave out, so the same returns and noise):
+    # simulate()'s scan seen by a sensor turned to the road's heading, columns moved with it
+    still = simulate_sequence(1, "vlp16", frames=1, ego_speed=0.0, follow_road=True)[0]
+    turn = rot_z(-still.ego_yaw)
+    np.testing.assert_allclose(still.frame.xyz, straight.xyz @ turn.T, atol=1e-4)
+    shift = round(still.ego_yaw * straight.sensor.columns / (2 * math.pi))
+    assert shift != 0 and np.array_equal(still.frame.column, (straight.column.astype(int) + shift) % 1800)
+    np.testing.assert_allclose(still.frame.time, still.frame.column / (1800 * 10.0), rtol=1e-6)
+    # standing objects: the same place in the world in every frame (turned back by the ego's pose)
+    def world(sf, o):
+        return rot_z(sf.ego_yaw)[:2, :2] @ o.center[:2] + sf.ego_position[:2]
+    first = {o.instance_id: world(seq[0], o) for o in seq[0].objects if not o.moving}
+    for sf in seq[1:]:
+        for o in sf.objects:
+            if o.instance_id in first:
+                np.testing.assert_allclose(world(sf, o), first[o.instance_id], atol=1e-6)
+                assert not o.velocity.any()
+    moving = [o for o in seq[-1].objects if o.moving]  # velocities over the ground, in the sensor's axes
+    assert moving and all(np.hypot(*o.velocity) > 0.5 for o in moving)

@@ -23,7 +23,8 @@ node's tracker (``t3d_ros.track``) follows the detections, as ``perception_node`
   The turning frames are the straight ones turned about the sensor by RATE x t: a 360 degree scan from
   the same place with another heading holds the same returns, turned (the path stays straight: a
   vehicle that turns on the spot while it drives; what a turn does to the tracks in the sensor's
-  frame is the rotation).
+  frame is the rotation); and the same scenes driven along the ego's lane (``follow_road``: the path
+  and the heading follow the road's curve, gentler turns than RATE).
 
     python -m t3d_ros.bench.tracking --sequences 4 --frames 20 --odometry ODOMETRY_DIR \\
         --out benchmarks/results/tracking --png docs/tracking_odometry.png
@@ -49,6 +50,9 @@ from t3d_ros.track import Tracker
 
 MOVING_SPEED = 0.5  # m/s: a track this fast counts as moving (the node's velocity arrows: ros/convert.py)
 COMPACT = (*ROAD_USERS, "pole")  # labels of objects whose box does not shift as the sensor drives past
+# the ego-motion paths: the straight sequence, it turned about the sensor at --turn-deg-s, and the
+# same scene driven along the ego's lane (``follow_road``: turning with the road, at any heading)
+PATHS = {"straight": "straight", "turning": "turning", "road": "along its lane"}
 
 SEED0 = 410_000  # sequences the shipped model never saw (training uses seeds below 2,000)
 
@@ -135,17 +139,25 @@ def _velocity_errors(objects: list[dict], dets, ego_velocity: np.ndarray) -> tup
 
 def ego_motion(perception: Perception, params: dict, n: int, frames: int, sensor: str, turn_deg_s: float) -> dict:
     """Tracks in the sensor's frame against tracks with the sensor's poses, on ``n`` simulated sequences
-    driven straight and turning at ``turn_deg_s``."""
+    driven straight, turning at ``turn_deg_s`` and along the ego's lane (``PATHS``)."""
     from t3d_ros.offline.eval.tracking import evaluate_tracking
     from t3d_ros.offline.sim.sequence import iter_sequence
+    from t3d_ros.track import Pose2D
 
     runs = {(path, mode): {"frames": [], "errors": [], "standing": []}
-            for path in ("straight", "turning") for mode in ("sensor_frame", "ego_poses")}
+            for path in PATHS for mode in ("sensor_frame", "ego_poses")}
+    road_turns = []
     for k in range(n):
         trackers = {key: Tracker(tracker_config(params)) for key in runs}
-        for sf in iter_sequence(SEED0 + k, sensor, frames=frames):
-            for path, rate in (("straight", 0.0), ("turning", np.radians(turn_deg_s))):
-                pts, truth, pose, ego_v = turned_frame(sf, rate * sf.stamp_s)
+        yaws = []
+        for sf, rf in zip(iter_sequence(SEED0 + k, sensor, frames=frames),
+                          iter_sequence(SEED0 + k, sensor, frames=frames, follow_road=True), strict=True):
+            yaws.append(rf.ego_yaw)
+            road = turned_frame(rf, 0.0)  # already in the heading of the ego, which follows its lane
+            road = (road[0], road[1], Pose2D(road[2].x, road[2].y, rf.ego_yaw), road[3])
+            for path, (pts, truth, pose, ego_v) in (("straight", turned_frame(sf, 0.0)),
+                                                     ("turning", turned_frame(sf, np.radians(turn_deg_s) * sf.stamp_s)),
+                                                     ("road", road)):
                 dets = perception.process(pts).detections
                 for mode, ego, plus in (("sensor_frame", None, ego_v), ("ego_poses", pose, np.zeros(2))):
                     run = runs[(path, mode)]
@@ -154,8 +166,10 @@ def ego_motion(perception: Perception, params: dict, n: int, frames: int, sensor
                     errors, standing = _velocity_errors(truth, tracked, plus)
                     run["errors"] += errors
                     run["standing"] += standing
+        road_turns.append(abs(math.degrees(math.remainder(yaws[-1] - yaws[0], 2 * math.pi))) if yaws else 0.0)
         print(f"ego-motion sequence {k + 1}/{n} done", file=sys.stderr)
-    out: dict = {"sequences": n, "frames_each": frames, "sensor": sensor, "turn_deg_s": turn_deg_s}
+    out: dict = {"sequences": n, "frames_each": frames, "sensor": sensor, "turn_deg_s": turn_deg_s,
+                 "road_turn_deg": road_turns, "road_turn_deg_median": float(np.median(road_turns))}
     for (path, mode), run in runs.items():
         mot = evaluate_tracking([(gt, [d for d in dets if d.label in ROAD_USERS]) for gt, dets in run["frames"]],
                                 labels=ROAD_USERS)
@@ -343,19 +357,21 @@ def markdown(res: dict) -> str:
     if "ego_motion" in res:
         e = res["ego_motion"]
         lines += [
-            f"Ego motion: {e['sequences']} x {e['frames_each']} frames ({e['sensor']}), driven straight and turning "
-            f"at {e['turn_deg_s']:g} deg/s; tracks in the sensor's frame (velocity over the ground = the track's "
+            f"Ego motion: {e['sequences']} x {e['frames_each']} frames ({e['sensor']}), driven straight, turning "
+            f"at {e['turn_deg_s']:g} deg/s, and along the ego's lane (the road's curve; the road turns "
+            f"{e.get('road_turn_deg_median', float('nan')):.1f} degrees a sequence, median); tracks in the sensor's "
+            "frame (velocity over the ground = the track's "
             "plus the ego velocity) against tracks with the sensor's poses (`odom_topic`):",
             "",
             "| path | tracks | MOTA | id switches | mostly tracked | voted labels right | velocity error over "
             "ground, median / p90 | standing road users said to move > 1 m/s |",
             "|---|---|---|---|---|---|---|---|",
         ]
-        for path in ("straight", "turning"):
+        for path in (p for p in PATHS if f"{p}/sensor_frame" in e):
             for mode, name in (("sensor_frame", "sensor's frame"), ("ego_poses", "with ego poses")):
                 r = e[f"{path}/{mode}"]
                 lines.append(
-                    f"| {path} | {name} | {r['mota']:.3f} | {r['id_switches']} | {r['mostly_tracked']} / "
+                    f"| {PATHS[path]} | {name} | {r['mota']:.3f} | {r['id_switches']} | {r['mostly_tracked']} / "
                     f"{r['gt_tracks']} | {r['label_accuracy']:.3f} | {r['velocity_error_median']:.2f} / "
                     f"{r['velocity_error_p90']:.2f} m/s ({r['velocity_matches']}) | "
                     f"{r['standing_over_1ms']:.2f} ({r['standing_matches']}) |")

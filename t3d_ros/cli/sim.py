@@ -35,6 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "--out also gets <stem>.tracks.json per frame (track ids, velocities)")
     parser.add_argument("--ego-speed", type=float, help="with --sequence: the sensor's speed along +x in m/s "
                         "(default: drawn 0-10 m/s from the seed)")
+    parser.add_argument("--follow-road", action="store_true", help="with --sequence: drive along the ego's lane, "
+                        "turning with the road (the ground truth's ego gets its heading), instead of along +x")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -87,7 +89,8 @@ def _run_sequence(args: argparse.Namespace, frames: int, ego_speed: float | None
 
     sensor = get_sensor(args.sensor)
     total = 0
-    for sf in iter_sequence(args.seed, sensor, frames, 1.0 / sensor.rate_hz, ego_speed, args.density):
+    for sf in iter_sequence(args.seed, sensor, frames, 1.0 / sensor.rate_hz, ego_speed, args.density,
+                            getattr(args, "follow_road", False)):
         stem = f"{args.seed:06d}_{sf.index:04d}"
         if args.out:
             save_frame(args.out, stem, sf.scene, sf.frame)

@@ -12,6 +12,7 @@ frame, stamped like each cloud and sent before it), as a vehicle's odometry woul
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 
@@ -55,6 +56,9 @@ class SimLidarNode(Node):
         sequence = param("sequence", False, "Publish one scene in motion (traffic and people moving, the sensor "
                            "driving on, ground truth with track ids; `sim --sequence`) instead of independent "
                            "scenes; its pool_size frames are published in a loop.")
+        follow_road = param("follow_road", True, "With sequence: the sensor drives along its lane, turning with "
+                            "the road (its odometry carries the heading); false: straight ahead along the scene's "
+                            "x axis, whatever the road does.")
         organized = param("organized", True, "Publish organized clouds (rings x columns, NaN = no return).")
         self.publish_gt = param("publish_ground_truth", True, "Publish ~/ground_truth boxes (MarkerArray).")
         topic = param("topic", "points", "Output PointCloud2 topic.")
@@ -75,7 +79,7 @@ class SimLidarNode(Node):
         self.pool: list[tuple[PointCloud2, list[Detection], np.ndarray | None]] = []
         mount = mount_rotation(roll, pitch)  # p_level = mount @ p_sensor
         period_s = 1.0 / (rate or sensor.rate_hz)  # the scene moves on as much as the clock between clouds
-        for frame, truth, ego in (_sequence(seed, sensor_name, pool, density, period_s) if sequence else
+        for frame, truth, ego in (_sequence(seed, sensor_name, pool, density, period_s, follow_road) if sequence else
                                   _scenes(seed, sensor_name, pool, density)):
             array, height = frame_to_array(frame, sensor, organized)
             if mount is not None:  # what a sensor mounted so reports (NaN slots stay NaN)
@@ -101,7 +105,7 @@ class SimLidarNode(Node):
 
             self._odometry = Odometry(child_frame_id=frame_id)
             self._odometry.header.frame_id = "odom"
-            self._odometry.pose.pose.orientation.w = 1.0  # the simulated ego drives straight along +x
+            self._odometry.pose.pose.orientation.w = 1.0
             self.pub_odom = self.create_publisher(Odometry, odom_topic, 10)
         self.index = 0
         self.create_timer(1.0 / (rate or sensor.rate_hz), self._tick)
@@ -115,7 +119,8 @@ class SimLidarNode(Node):
             odom.header.stamp = msg.header.stamp
             position = odom.pose.pose.position
             position.x, position.y, position.z = (float(v) for v in ego[:3])
-            odom.twist.twist.linear.x = float(ego[3])
+            odom.pose.pose.orientation.z, odom.pose.pose.orientation.w = math.sin(0.5 * ego[4]), math.cos(0.5 * ego[4])
+            odom.twist.twist.linear.x = float(ego[3])  # forward, in the sensor's (child frame's) axes
             self.pub_odom.publish(odom)
         self.pub.publish(msg)
         if self.publish_gt:
@@ -129,16 +134,17 @@ def _scenes(seed: int, sensor: str, n: int, density: float):
         yield frame, ground_truth_detections(scene, frame), None
 
 
-def _sequence(seed: int, sensor: str, n: int, density: float, period_s: float = 0.1):
-    """(frame, ground truth with track ids and velocities, the sensor's (x, y, z, speed) in the scene)
-    of ``n`` frames of one moving scene, ``period_s`` seconds apart."""
+def _sequence(seed: int, sensor: str, n: int, density: float, period_s: float = 0.1, follow_road: bool = False):
+    """(frame, ground truth with track ids and velocities, the sensor's (x, y, z, speed, heading) in the
+    scene) of ``n`` frames of one moving scene, ``period_s`` seconds apart (``follow_road``: along the
+    ego's lane, ``offline/sim/sequence.py``)."""
     from t3d_ros.offline.sim.sequence import iter_sequence
 
-    for sf in iter_sequence(seed, sensor, frames=n, period_s=period_s, density=density):
+    for sf in iter_sequence(seed, sensor, frames=n, period_s=period_s, density=density, follow_road=follow_road):
         truth = [Detection(o.label, 1.0, o.center, o.size, o.yaw, o.num_points, track_id=o.instance_id,
                            velocity=o.velocity - sf.ego_velocity)  # relative to the sensor, like the node's
                  for o in sf.objects if o.num_points >= 5]
-        yield sf.frame, truth, np.r_[sf.ego_position, sf.ego_velocity[0]]
+        yield sf.frame, truth, np.r_[sf.ego_position, sf.ego_velocity[0], sf.ego_yaw]
 
 
 def main(args: list[str] | None = None) -> int:

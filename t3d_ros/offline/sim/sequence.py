@@ -6,9 +6,15 @@ forward along +x, and ray-casts every frame with the unchanged :func:`~t3d_ros.o
 from the sensor's pose of that moment. Points and ground truth come in the SENSOR frame of their frame,
 as a driver publishes them; every object keeps its ``instance_id`` (the ground-truth track id).
 
-Frames: the *world* frame is the sensor frame of the first frame (stamp 0). The ego drives straight
-along world +x at a constant speed and never turns, so the sensor axes stay parallel to the world axes;
-its height follows the ground under it (the sensor stays level, as ``generate_scene`` has it).
+Frames: the *world* frame is the sensor frame of :func:`simulate` (``generate_scene``'s: the sensor at
+the origin looking along +x). By default the ego drives straight along world +x at a constant speed and
+never turns, so the sensor axes stay parallel to the world axes and frame 0 is the scan ``simulate``
+makes. With ``follow_road`` it drives along its lane of a street scene instead (the road's curve, a road
+at any heading), facing along the road: each frame is scanned from the ego's place with axes parallel to
+the world's and then turned to the ego's heading (a full revolution from the same place with another
+heading holds the same returns, turned; the columns and firing times are shifted with it). Scenes
+without a road keep the straight path. The sensor's height follows the ground under it (the sensor stays
+level, as ``generate_scene`` has it).
 
 Motion (all at constant speed, drawn per object from the seed):
 
@@ -29,9 +35,9 @@ the coarse ones the scene builder uses (so moving objects keep a few cm apart bu
 their shapes, decide), pedestrians of one group walk at their own speeds (a faster one waits), and
 objects standing in the ego's swept path (what it would drive into within the sequence, e.g. a car
 stopped in its lane or, when the road curves or turns away from +x, the frontage) are LEFT OUT of
-every frame so that the sensor never sits inside an object. The ego does not steer: on a strongly
-curved road or a road that does not run along +x it leaves its lane. A scan is taken at one instant:
-no motion skew within a revolution. Each frame is scanned with its own seed, so the noise and the
+every frame so that the sensor never sits inside an object. Without ``follow_road`` the ego does not
+steer: on a strongly curved road or a road that does not run along +x it leaves its lane. A scan is
+taken at one instant: no motion skew within a revolution. Each frame is scanned with its own seed, so the noise and the
 per-unit calibration of :func:`scan` (beam elevations, spin tilt) are redrawn every frame.
 
 Imports no ROS module.
@@ -125,9 +131,11 @@ class SequenceFrame:
         objects: ground truth of every object of the scene (also those with no returns: filter on
             ``num_points``), in ``instance_id`` order.
         scene: the scene as this frame saw it (objects moved, sensor frame of this frame), for the
-            helpers that take a ``Scene`` (``io.save_frame``, ``driver.ground_truth_detections``).
-        ego_position: (3,) m, the sensor in the world frame (= sensor frame of frame 0).
-        ego_velocity: (2,) m/s over the ground, (ego speed, 0).
+            helpers that take a ``Scene`` (``io.save_frame``, ``driver.ground_truth_detections``); with
+            ``follow_road`` its ground model keeps the world's axes (its objects are turned).
+        ego_position: (3,) m, the sensor in the world frame.
+        ego_velocity: (2,) m/s over the ground in the sensor's axes, (ego speed, 0).
+        ego_yaw: rad, the sensor's heading in the world frame (0 unless ``follow_road``).
     """
 
     index: int
@@ -137,6 +145,7 @@ class SequenceFrame:
     scene: Scene = field(repr=False)
     ego_position: np.ndarray = field(default_factory=lambda: np.zeros(3))
     ego_velocity: np.ndarray = field(default_factory=lambda: np.zeros(2))
+    ego_yaw: float = 0.0
 
     def ground_truth_json(self) -> dict:
         """JSON-ready ground truth: ``{"index", "stamp_s", "ego": {"position", "velocity"}, "objects":
@@ -147,6 +156,7 @@ class SequenceFrame:
             "ego": {
                 "position": [float(v) for v in self.ego_position],
                 "velocity": [float(v) for v in self.ego_velocity],
+                "yaw": float(self.ego_yaw),
             },
             "objects": [o.as_dict() for o in self.objects],
         }
@@ -326,14 +336,15 @@ def _free(query: tuple[np.ndarray, ...], placed: tuple[np.ndarray, ...]) -> bool
 
 
 def _plan(
-    scene: Scene, rng: np.random.Generator, times: np.ndarray, ego: np.ndarray
+    scene: Scene, rng: np.random.Generator, times: np.ndarray, ego: np.ndarray, ego_yaw: np.ndarray | None = None
 ) -> tuple[dict[int, _Motion], set[int]]:
     """Which objects move and how (index into ``scene.objects`` -> motion), and which objects stand in
-    the ego's swept path (``ego`` (K, 3) sensor positions) and are left out."""
+    the ego's swept path (``ego`` (K, 3) sensor positions, ``ego_yaw`` (K,) its headings; None: along +x,
+    never turning) and are left out."""
     objs = scene.objects
     n, k = len(objs), len(times)
     draws = rng.random((n, 2))  # (move?, speed) for every object, so one object's draws never shift another's
-    ego_boxes = _boxes(_EGO_LO, _EGO_HI, ego, np.zeros(k), 0.0, _FRAME_Z)
+    ego_boxes = _boxes(_EGO_LO, _EGO_HI, ego, np.zeros(k) if ego_yaw is None else ego_yaw, 0.0, _FRAME_Z)
     bounds = [_local_bounds(o) for o in objs]
     base0 = [np.asarray(o.center) - np.array([0.0, 0.0, 0.5 * o.size[2]]) for o in objs]
     stand = [_boxes(lo, hi, b[None, :], np.array([o.yaw]), 0.0) for (lo, hi), b, o in zip(bounds, base0, objs,
@@ -343,9 +354,13 @@ def _plan(
     # tree crowns are foliage above the ground whose coarse box spans the road: traffic passes under them
     crown = np.array([o.label == "vegetation" and b[2] - float(scene.ground.height(b[0], b[1])) > _CROWN
                       for o, b in zip(objs, base0, strict=True)] + [False])
-    z_lo, z_hi = float(ego[:, 2].min()), float(ego[:, 2].max())
-    reach = np.array([[float(ego[:, 0].max()), 0.0, z_hi - z_lo]])
-    swept = _boxes(_EGO_LO, _EGO_HI + reach, np.array([[0.0, 0.0, z_lo]]), np.zeros(1), 0.0)
+    if ego_yaw is None:  # straight along +x: one box from the first place to the last
+        z_lo, z_hi = float(ego[:, 2].min()), float(ego[:, 2].max())
+        reach = np.array([[float(ego[:, 0].max()), 0.0, z_hi - z_lo]])
+        swept = _boxes(_EGO_LO, _EGO_HI + reach, np.array([[0.0, 0.0, z_lo]]), np.zeros(1), 0.0)
+    else:  # along a curve: the ego's box at every frame, stretched forward to the next frame's place
+        step = np.r_[np.hypot(*np.diff(ego[:, :2], axis=0).T), 0.0].max() if k > 1 else 0.0
+        swept = _boxes(_EGO_LO, _EGO_HI + np.array([[step, 0.0, 0.0]]), ego, ego_yaw, 0.0)
     candidates, in_path = [], []
     for i, o in enumerate(objs):
         role = _role(o, scene)
@@ -418,6 +433,25 @@ def _objects_at(scene: Scene, movers: dict[int, _Motion], removed: set[int], k: 
     return out
 
 
+def _turned(frame: Frame, truth: list[SequenceObject], scene: Scene, yaw: float
+            ) -> tuple[Frame, list[SequenceObject], Scene]:
+    """A scan taken with the world's axes (and its ground truth and scene) as a sensor at the same place
+    heading ``yaw`` (rad) sees it: points, boxes and velocities turned by -yaw about z; each return's
+    column (and firing time) moves by the turn, so column 0 still points backwards."""
+    rot = ob.rot_z(-yaw)
+    sensor = frame.sensor
+    shift = int(round(yaw * sensor.columns / (2.0 * np.pi)))
+    column = ((frame.column.astype(np.int64) + shift) % sensor.columns).astype(frame.column.dtype)
+    frame = dataclasses.replace(
+        frame, xyz=(frame.xyz.astype(np.float64) @ rot.T).astype(np.float32), column=column,
+        time=(column / (sensor.columns * sensor.rate_hz)).astype(np.float32))
+    truth = [dataclasses.replace(o, center=rot @ o.center, yaw=float(_wrap(o.yaw - yaw)),
+                                 velocity=rot[:2, :2] @ o.velocity) for o in truth]
+    objects = [SimObject(o.instance_id, o.label, rot @ np.asarray(o.center, float), o.size, float(_wrap(o.yaw - yaw)),
+                         [_shift_part(p, rot @ p.center, rot @ p.rot) for p in o.parts]) for o in scene.objects]
+    return frame, truth, dataclasses.replace(scene, objects=objects)
+
+
 def iter_sequence(
     seed: int,
     sensor: str | SensorModel = "hdl64",
@@ -425,6 +459,7 @@ def iter_sequence(
     period_s: float = 0.1,
     ego_speed: float | None = None,
     density: float = 1.0,
+    follow_road: bool = False,
 ) -> Iterator[SequenceFrame]:
     """The frames of :func:`simulate_sequence` one by one (a long sequence need not fit in memory)."""
     if frames < 0 or period_s <= 0 or density <= 0:
@@ -440,9 +475,15 @@ def iter_sequence(
     v_ego = drawn if ego_speed is None else float(ego_speed)
     times = np.arange(frames) * float(period_s)
     g = scene.ground
-    ex = v_ego * times
-    ego = np.column_stack([ex, np.zeros(frames), g.height(ex, np.zeros(frames)) - g.height(0.0, 0.0)])
-    movers, removed = _plan(scene, rng, times, ego)
+    road = g.road if follow_road else None
+    if road is None:
+        ex, ey, yaw = v_ego * times, np.zeros(frames), np.zeros(frames)
+    else:  # along the ego's lane: the road's (s, d) of the origin, then s grows with the distance driven
+        s0, d0 = (float(v) for v in road.to_road(0.0, 0.0))
+        ex, ey, yaw = road.world(s0 + v_ego * times, np.full(frames, d0))
+        ex, ey = ex - ex[0], ey - ey[0]  # frame 0 exactly at the origin
+    ego = np.column_stack([ex, ey, g.height(ex, ey) - g.height(0.0, 0.0)])
+    movers, removed = _plan(scene, rng, times, ego, None if road is None else yaw)
     index = {o.instance_id: i for i, o in enumerate(scene.objects)}
     for k in range(frames):
         origin = ego[k]
@@ -465,7 +506,10 @@ def iter_sequence(
                 num_points=int(counts[o.instance_id]),
                 moving=m is not None,
             ))
-        yield SequenceFrame(k, float(times[k]), frame, truth, moved, origin.copy(), np.array([v_ego, 0.0]))
+        if road is not None:  # scanned with the world's axes: turned to the ego's heading
+            frame, truth, moved = _turned(frame, truth, moved, float(yaw[k]))
+        yield SequenceFrame(k, float(times[k]), frame, truth, moved, origin.copy(), np.array([v_ego, 0.0]),
+                            float(_wrap(yaw[k])) if road is not None else 0.0)
 
 
 def simulate_sequence(
@@ -475,6 +519,7 @@ def simulate_sequence(
     period_s: float = 0.1,
     ego_speed: float | None = None,
     density: float = 1.0,
+    follow_road: bool = False,
 ) -> list[SequenceFrame]:
     """``frames`` scans, ``period_s`` seconds apart, of one scene with moving objects and a moving sensor.
 
@@ -485,11 +530,14 @@ def simulate_sequence(
         sensor: a name of ``SENSORS`` or a :class:`SensorModel`.
         frames: number of frames.
         period_s: seconds between frames (0.1: a 10 Hz sensor).
-        ego_speed: m/s of the sensor along +x; None: drawn from [0, 10] by the seed.
+        ego_speed: m/s of the sensor along +x (along the road with ``follow_road``); None: drawn from
+            [0, 10] by the seed.
         density: object density scale of the scene.
+        follow_road: drive along the ego's lane of a street scene, turning with the road (else straight
+            along +x).
 
     Returns:
         The frames in time order, points and ground truth in each frame's sensor frame; see the module
         docstring for the motion model and its limits.
     """
-    return list(iter_sequence(seed, sensor, frames, period_s, ego_speed, density))
+    return list(iter_sequence(seed, sensor, frames, period_s, ego_speed, density, follow_road))
