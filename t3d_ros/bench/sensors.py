@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -81,10 +82,15 @@ def evaluate_sensor(perception: Perception, sensor: str, seeds: range, max_range
     net = Counter()  # (truth, guess) of the clusters that have a class
     labelled, right = Counter(), Counter()
     objects = Counter()
+    times_ms, returns = [], 0
     for seed in seeds:
         scene = generate_scene(seed, 1.0, sensor_height=model.mount_height)
         frame = scan(scene, model, seed=seed * 7919 + 17)
-        res = perception.process(np.column_stack([frame.xyz, frame.intensity]).astype(np.float32))
+        points = np.column_stack([frame.xyz, frame.intensity]).astype(np.float32)
+        returns += len(points)
+        t0 = time.perf_counter()
+        res = perception.process(points)
+        times_ms.append((time.perf_counter() - t0) * 1e3)
         seg = res.segmentation
         truth = np.where(frame.label == GROUND_ID, len(CLASSES), frame.label).astype(np.int64)
         major, purity, _ = _label_clusters(seg.input_cluster_id, truth, seg.num_clusters, len(CLASSES) + 1)
@@ -110,6 +116,8 @@ def evaluate_sensor(perception: Perception, sensor: str, seeds: range, max_range
         "mount_height_m": model.mount_height,
         "frames": len(seeds),
         "clusters_per_frame": round(clusters / max(len(seeds), 1), 1),
+        "returns_per_frame": round(returns / max(len(seeds), 1)),
+        "process_ms_median": round(float(np.median(times_ms)), 1) if times_ms else float("nan"),
         "network_accuracy": round(sum(net[c, c] for c in CLASSES) / max(n_net, 1), 4),
         "network_mean_class": round(float(np.mean(list(recall.values()))), 4) if recall else float("nan"),
         "network_recall": {c: round(v, 4) for c, v in recall.items()},
@@ -131,10 +139,10 @@ def markdown(res: dict) -> str:
              f"Network: accuracy on the clusters that have a class (>= {MIN_POINTS} returns, purity >= "
              f"{MIN_PURITY}). Road-user labels: what the node publishes (thresholds and checks on). Objects: road "
              f"users within {res['max_range_m']:g} m that leave >= {MIN_POINTS} returns.", "",
-             "| sensor | trained on | beams x columns, rate | mount | clusters a frame | network accuracy | "
-             "network mean-class | road-user label precision | road users labelled right | unknown | "
-             "lost in segmentation |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| sensor | trained on | beams x columns, rate | mount | returns a frame | clusters a frame | "
+             "`Perception.process`, median | network accuracy | network mean-class | road-user label precision | "
+             "road users labelled right | unknown | lost in segmentation |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in res["sensors"]:
         obj = r["objects"]
         n = sum(sum(o.values()) for o in obj.values())
@@ -143,7 +151,9 @@ def markdown(res: dict) -> str:
         lab_all = sum(v[1] for v in r["road_user_labels"].values())
         lines.append(
             f"| {r['sensor']} | {'yes' if r['trained_on'] else '**no**'} | {r['beams']} x {r['columns']}, "
-            f"{r['rate_hz']:g} Hz | {r['mount_height_m']:g} m | {r['clusters_per_frame']} | "
+            f"{r['rate_hz']:g} Hz | {r['mount_height_m']:g} m | {r.get('returns_per_frame', '–')} | "
+            f"{r['clusters_per_frame']} | "
+            f"{r.get('process_ms_median', float('nan')):.1f} ms | "
             f"{r['network_accuracy']:.3f} | {r['network_mean_class']:.3f} | {_pct(lab_right, lab_all)} | "
             f"{_pct(tot['right'], n)} | {_pct(tot['unknown'], n)} | {_pct(tot['lost'], n)} |")
     lines += ["", "Per road-user class: label precision (right / all labels) and objects labelled right "
