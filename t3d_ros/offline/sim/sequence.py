@@ -490,7 +490,7 @@ def iter_sequence(
         objs = _objects_at(scene, movers, removed, k, origin)
         moved = Scene(objs, _ground_seen_from(g, origin), seed=scene.seed, sensor_height=scene.sensor_height,
                       kind=scene.kind)
-        # frame 0 is what simulate(seed) scans; later frames draw their own noise
+        # frame 0 is what simulate(seed) scans (turned with follow_road); later frames draw their own noise
         frame = scan(moved, model, seed=seed * 7919 + 17 + 1_000_003 * k)
         counts = np.bincount(frame.instance, minlength=max((o.instance_id for o in objs), default=0) + 1)
         truth = []
