@@ -27,10 +27,10 @@ import numpy as np
 
 from t3d_ros.bench.data import REPO, write_results
 from t3d_ros.bench.timing import machine
-from t3d_ros.classes import CLASSES, GROUND_ID, ROAD_USERS
+from t3d_ros.classes import CLASSES, ROAD_USERS
 from t3d_ros.classify.postcheck import SIZE_LIMITS, implausible_reason, without_ground_check
 from t3d_ros.config import load_ros_params
-from t3d_ros.offline.data.sim import SIM_SENSORS, _label_clusters, mount_height
+from t3d_ros.offline.data.sim import SIM_SENSORS, cluster_truth, mount_height
 from t3d_ros.offline.sim import simulate
 from t3d_ros.perception import Perception
 
@@ -47,9 +47,8 @@ def measure(perception: Perception, seeds: range, sensors: tuple[str, ...]) -> l
         for sensor in sensors:
             _, frame = simulate(seed, sensor, 1.0, mount_height=mount_height(seed, sensor))
             res = perception.process(np.column_stack([frame.xyz, frame.intensity]).astype(np.float32))
-            seg = res.segmentation
-            truth = np.where(frame.label == GROUND_ID, len(CLASSES), frame.label).astype(np.int64)
-            major, purity, _ = _label_clusters(seg.input_cluster_id, truth, seg.num_clusters, len(CLASSES) + 1)
+            _, major, purity = cluster_truth(frame.label, res.segmentation.input_cluster_id,
+                                             res.segmentation.num_clusters)
             for d, m, p in zip(res.detections, major, purity, strict=True):  # d.clearance: the gap
                 rows.append({"truth": int(m), "purity": float(p), "n": d.num_points, "gap": float(d.clearance),
                              "size": [round(float(v), 3) for v in d.size], "label": d.label})

@@ -36,11 +36,11 @@ import numpy as np
 
 from t3d_ros.bench.data import REPO, write_results
 from t3d_ros.bench.timing import machine
-from t3d_ros.classes import CLASSES, GROUND_ID, ROAD_USERS
+from t3d_ros.classes import CLASSES, ROAD_USERS, UNKNOWN
 from t3d_ros.config import load_ros_params
 from t3d_ros.offline.data import SIM_TEST_SEED
-from t3d_ros.offline.data.sim import SIM_SENSORS, _label_clusters
-from t3d_ros.offline.sim import generate_scene, get_sensor, scan
+from t3d_ros.offline.data.sim import SIM_SENSORS, cluster_truth
+from t3d_ros.offline.sim import get_sensor, simulate
 from t3d_ros.offline.sim.sensors import UNSEEN_SENSORS
 from t3d_ros.perception import Perception
 
@@ -50,8 +50,8 @@ MIN_POINTS, MIN_PURITY = 10, 0.5  # a cluster "has a class", as training and cal
 def object_outcomes(instance: np.ndarray, truth: np.ndarray, input_cluster_id: np.ndarray, labels: list[str],
                     xyz: np.ndarray, max_range: float, min_returns: int = MIN_POINTS) -> list[tuple[str, str]]:
     """(class, outcome) of every road-user object of a scan with >= ``min_returns`` returns whose
-    returns lie within ``max_range`` (m, horizontal, their mean). ``instance``, ``truth`` (class id,
-    ``GROUND_ID`` for ground), ``input_cluster_id`` (-1: in no cluster): (N,) per return; ``labels``:
+    returns lie within ``max_range`` (m, horizontal, their mean). ``instance``, ``truth`` (class id; ground
+    ``GROUND_ID`` or ``len(CLASSES)``), ``input_cluster_id`` (-1: in no cluster): (N,) per return; ``labels``:
     the node's label of every cluster. Outcome: ``right`` (the cluster holding most of the object's
     clustered returns has its class), ``wrong`` (another road-user class), ``unknown``, ``other`` (a
     non-road-user class) or ``lost`` (none of its returns in a cluster)."""
@@ -69,7 +69,7 @@ def object_outcomes(instance: np.ndarray, truth: np.ndarray, input_cluster_id: n
             out.append((cls, "lost"))
             continue
         lab = labels[int(np.bincount(cid).argmax())]
-        out.append((cls, "right" if lab == cls else "unknown" if lab == "unknown"
+        out.append((cls, "right" if lab == cls else "unknown" if lab == UNKNOWN
                     else "wrong" if lab in ROAD_USERS else "other"))
     return out
 
@@ -77,23 +77,21 @@ def object_outcomes(instance: np.ndarray, truth: np.ndarray, input_cluster_id: n
 def evaluate_sensor(perception: Perception, sensor: str, seeds: range, max_range: float = 50.0) -> dict:
     """The numbers of the module docstring for one sensor over ``seeds`` (scenes drawn for the sensor's
     own mounting height)."""
-    model = get_sensor(sensor)
+    model = get_sensor(sensor)  # simulate() draws the scene for its mounting height
     clusters = 0
     net = Counter()  # (truth, guess) of the clusters that have a class
     labelled, right = Counter(), Counter()
     objects = Counter()
     times_ms, returns = [], 0
     for seed in seeds:
-        scene = generate_scene(seed, 1.0, sensor_height=model.mount_height)
-        frame = scan(scene, model, seed=seed * 7919 + 17)
+        _, frame = simulate(seed, sensor)
         points = np.column_stack([frame.xyz, frame.intensity]).astype(np.float32)
         returns += len(points)
         t0 = time.perf_counter()
         res = perception.process(points)
         times_ms.append((time.perf_counter() - t0) * 1e3)
         seg = res.segmentation
-        truth = np.where(frame.label == GROUND_ID, len(CLASSES), frame.label).astype(np.int64)
-        major, purity, _ = _label_clusters(seg.input_cluster_id, truth, seg.num_clusters, len(CLASSES) + 1)
+        truth, major, purity = cluster_truth(frame.label, seg.input_cluster_id, seg.num_clusters)
         clusters += len(res.detections)
         for d, m, p in zip(res.detections, major, purity, strict=True):
             t = CLASSES[m] if m < len(CLASSES) and p >= MIN_PURITY else None

@@ -59,6 +59,16 @@ def _label_clusters(
     return major.astype(np.int64), share.astype(np.float32), size
 
 
+def cluster_truth(point_labels: np.ndarray, input_cluster_id: np.ndarray, n_clusters: int
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-point truth of a simulated frame (``Frame.label``, ``GROUND_ID`` for ground) as ids with ground
+    as the last one, ``len(CLASSES)``, so that it can win a cluster's majority vote; and every cluster's
+    majority (K,) and its share (K,) (``_label_clusters``)."""
+    truth = np.where(point_labels == GROUND_ID, len(CLASSES), point_labels).astype(np.int64)
+    major, purity, _ = _label_clusters(input_cluster_id, truth, n_clusters, len(CLASSES) + 1)
+    return truth, major, purity
+
+
 def _sim_frame_clusters(task: tuple) -> tuple[dict, dict[str, int]]:
     """Worker: simulate and segment one (seed, sensor) frame. Module-level so ``spawn`` can pickle it."""
     seed, sensor, density, min_points, min_purity, cfg_dict, heights = task
@@ -70,9 +80,7 @@ def _sim_frame_clusters(task: tuple) -> tuple[dict, dict[str, int]]:
     pts = np.column_stack([frame.xyz, frame.intensity]).astype(np.float32)
     seg = Pipeline(cfg)(pts)
     k = seg.num_clusters
-    # Ground (-1) becomes the last truth column so it can win the majority vote.
-    truth = np.where(frame.label == GROUND_ID, len(CLASSES), frame.label).astype(np.int64)
-    major, purity, _ = _label_clusters(seg.input_cluster_id, truth, k, len(CLASSES) + 1)
+    truth, major, purity = cluster_truth(frame.label, seg.input_cluster_id, k)
     sizes = np.diff(seg.cluster_offsets)
     is_ground = major == len(CLASSES)
     small = sizes < min_points
