@@ -30,8 +30,8 @@ from dataclasses import dataclass
 import numpy as np
 
 
-def _wrap(a: float) -> float:
-    """Angle in [-pi, pi)."""
+def wrap_angle(a: float) -> float:
+    """Angle [rad] in [-pi, pi)."""
     return (a + math.pi) % (2 * math.pi) - math.pi
 
 
@@ -56,12 +56,12 @@ class Pose2D:
     def inverse(self) -> Pose2D:
         """The parent frame's pose in this frame."""
         c, s = math.cos(self.yaw), math.sin(self.yaw)
-        return Pose2D(-c * self.x - s * self.y, s * self.x - c * self.y, _wrap(-self.yaw))
+        return Pose2D(-c * self.x - s * self.y, s * self.x - c * self.y, wrap_angle(-self.yaw))
 
     def compose(self, child: Pose2D) -> Pose2D:
         """The pose in this pose's parent frame of ``child`` (a pose given in this frame)."""
         (x, y), = self.apply(np.array([[child.x, child.y]]))
-        return Pose2D(float(x), float(y), _wrap(self.yaw + child.yaw))
+        return Pose2D(float(x), float(y), wrap_angle(self.yaw + child.yaw))
 
 
 def yaw_of_quaternion(x: float, y: float, z: float, w: float) -> float:
@@ -138,4 +138,4 @@ class OdometryBuffer:
             return None
         a, b = self._poses[i - 1], self._poses[i]
         f = (stamp_s - t0) / (t1 - t0)
-        return Pose2D(a.x + f * (b.x - a.x), a.y + f * (b.y - a.y), _wrap(a.yaw + f * _wrap(b.yaw - a.yaw)))
+        return Pose2D(a.x + f * (b.x - a.x), a.y + f * (b.y - a.y), wrap_angle(a.yaw + f * wrap_angle(b.yaw - a.yaw)))

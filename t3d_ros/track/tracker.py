@@ -52,7 +52,7 @@ from scipy.optimize import linear_sum_assignment
 
 from t3d_ros.classes import UNKNOWN
 from t3d_ros.detection import Detection
-from t3d_ros.track.ego import Pose2D
+from t3d_ros.track.ego import Pose2D, wrap_angle
 from t3d_ros.track.kalman import ConstantVelocityKF
 
 _FORBIDDEN = 1e9  # cost of a pair beyond the gate: the assignment takes it only when it must, then drops it
@@ -109,11 +109,6 @@ class TrackedObject:
     age: int  # frames since the track was born
 
 
-def _wrap(a: float) -> float:
-    """Angle in [-pi, pi)."""
-    return (a + math.pi) % (2 * math.pi) - math.pi
-
-
 @dataclass
 class Track:
     """One live track (internal state; read it through ``Tracker.tracks``)."""
@@ -147,10 +142,10 @@ class Track:
     def add_yaw(self, yaw: float, gain: float) -> None:
         if not math.isfinite(yaw):
             return
-        d = _wrap(yaw - self.yaw)
+        d = wrap_angle(yaw - self.yaw)
         if abs(d) > math.pi / 2:  # nearer yaw + pi: the box's other end was taken as its front
-            d = _wrap(d + math.pi)
-        self.yaw = _wrap(self.yaw + gain * d)
+            d = wrap_angle(d + math.pi)
+        self.yaw = wrap_angle(self.yaw + gain * d)
 
 
 class Tracker:
@@ -231,7 +226,7 @@ class Tracker:
             t = det_track[j]
             det_yaw = float(det.yaw) + turn
             if t is None and valid[j]:
-                yaw = _wrap(det_yaw) if math.isfinite(det_yaw) else 0.0
+                yaw = wrap_angle(det_yaw) if math.isfinite(det_yaw) else 0.0
                 t = Track(ConstantVelocityKF(centers[j], cfg.accel_std, cfg.meas_std), yaw=yaw)
                 self._tracks.append(t)
             elif t is not None:
@@ -249,6 +244,6 @@ class Tracker:
             if ego is not None:  # back into the cloud frame's axes (plain floats: ~100 tracks a frame)
                 vx, vy = float(velocity[0]), float(velocity[1])
                 velocity = np.array([back_c * vx - back_s * vy, back_s * vx + back_c * vy])
-                yaw = _wrap(yaw - turn)
+                yaw = wrap_angle(yaw - turn)
             out.append(TrackedObject(t.track_id, t.label, t.score, velocity, yaw, t.hits, t.age))
         return out
