@@ -15,6 +15,8 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[2]  # the source tree (benchmarks run from a checkout)
 RESULTS = REPO / "benchmarks" / "results"
+THINGS = ("car", "truck", "pedestrian", "cyclist", "pole", "misc")  # objects; vegetation, walls: background
+KITTI_FRAMES = ("000000", "000001", "000002")
 
 
 def write_results(out: Path, res: dict, text: str, **json_kw) -> None:
@@ -26,8 +28,6 @@ def write_results(out: Path, res: dict, text: str, **json_kw) -> None:
     out.with_suffix(".json").write_text(json.dumps(res, indent=1, **json_kw) + "\n")
     out.with_suffix(".md").write_text(text)
     print(text)
-THINGS = ("car", "truck", "pedestrian", "cyclist", "pole", "misc")  # objects; vegetation, walls: background
-KITTI_FRAMES = ("000000", "000001", "000002")
 
 
 @dataclass

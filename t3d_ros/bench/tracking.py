@@ -96,11 +96,12 @@ def sim_sequences(perception: Perception, params: dict, n: int, frames: int, sen
 
 
 def turned_frame(sf, yaw: float):
-    """A simulated sequence frame ``sf`` (``SequenceFrame``, sensor axes parallel to the world's) as a
-    sensor turned by ``yaw`` [rad] about z sees it: (points (N, 4) float32 x, y, z, intensity; ground
-    truth dicts ``gt_id``, ``label``, ``num_points``, ``moving``, ``center`` (2,) and over-ground
-    ``velocity`` (2,) in its axes; the sensor's pose (``Pose2D``) in the world; the ego velocity in its
-    axes). A full scan from the same place with another heading holds the same returns, turned."""
+    """A simulated sequence frame ``sf`` (``SequenceFrame``, the sensor heading ``sf.ego_yaw`` in the
+    world) as a sensor turned by ``yaw`` [rad] more about z sees it: (points (N, 4) float32 x, y, z,
+    intensity; ground truth dicts ``gt_id``, ``label``, ``num_points``, ``moving``, ``center`` (2,) and
+    over-ground ``velocity`` (2,) in its axes; the sensor's pose (``Pose2D``) in the world; the ego
+    velocity in its axes). A full scan from the same place with another heading holds the same returns,
+    turned."""
     from t3d_ros.track import Pose2D
 
     back = Pose2D(0.0, 0.0, -yaw)
@@ -109,7 +110,7 @@ def turned_frame(sf, yaw: float):
     truth = [{"gt_id": o.instance_id, "label": o.label, "num_points": o.num_points, "moving": o.moving,
               "center": back.apply(o.center[None, :2])[0], "velocity": back.rotate(o.velocity[None])[0]}
              for o in sf.objects]
-    pose = Pose2D(float(sf.ego_position[0]), float(sf.ego_position[1]), yaw)
+    pose = Pose2D(float(sf.ego_position[0]), float(sf.ego_position[1]), sf.ego_yaw + yaw)
     return points, truth, pose, back.rotate(sf.ego_velocity[None])[0]
 
 
@@ -142,7 +143,6 @@ def ego_motion(perception: Perception, params: dict, n: int, frames: int, sensor
     driven straight, turning at ``turn_deg_s`` and along the ego's lane (``PATHS``)."""
     from t3d_ros.offline.eval.tracking import evaluate_tracking
     from t3d_ros.offline.sim.sequence import iter_sequence
-    from t3d_ros.track import Pose2D
 
     runs = {(path, mode): {"frames": [], "errors": [], "standing": []}
             for path in PATHS for mode in ("sensor_frame", "ego_poses")}
@@ -153,11 +153,9 @@ def ego_motion(perception: Perception, params: dict, n: int, frames: int, sensor
         for sf, rf in zip(iter_sequence(SEED0 + k, sensor, frames=frames),
                           iter_sequence(SEED0 + k, sensor, frames=frames, follow_road=True), strict=True):
             yaws.append(rf.ego_yaw)
-            road = turned_frame(rf, 0.0)  # already in the heading of the ego, which follows its lane
-            road = (road[0], road[1], Pose2D(road[2].x, road[2].y, rf.ego_yaw), road[3])
             for path, (pts, truth, pose, ego_v) in (("straight", turned_frame(sf, 0.0)),
                                                      ("turning", turned_frame(sf, np.radians(turn_deg_s) * sf.stamp_s)),
-                                                     ("road", road)):
+                                                     ("road", turned_frame(rf, 0.0))):  # heading with its lane
                 dets = perception.process(pts).detections
                 for mode, ego, plus in (("sensor_frame", None, ego_v), ("ego_poses", pose, np.zeros(2))):
                     run = runs[(path, mode)]

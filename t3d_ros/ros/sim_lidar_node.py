@@ -105,10 +105,9 @@ class SimLidarNode(Node):
 
             self._odometry = Odometry(child_frame_id=frame_id)
             self._odometry.header.frame_id = "odom"
-            self._odometry.pose.pose.orientation.w = 1.0
             self.pub_odom = self.create_publisher(Odometry, odom_topic, 10)
         self.index = 0
-        self.create_timer(1.0 / (rate or sensor.rate_hz), self._tick)
+        self.create_timer(period_s, self._tick)
 
     def _tick(self) -> None:
         msg, truth, ego = self.pool[self.index % len(self.pool)]

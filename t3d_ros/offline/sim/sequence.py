@@ -359,7 +359,7 @@ def _plan(
         reach = np.array([[float(ego[:, 0].max()), 0.0, z_hi - z_lo]])
         swept = _boxes(_EGO_LO, _EGO_HI + reach, np.array([[0.0, 0.0, z_lo]]), np.zeros(1), 0.0)
     else:  # along a curve: the ego's box at every frame, stretched forward to the next frame's place
-        step = np.r_[np.hypot(*np.diff(ego[:, :2], axis=0).T), 0.0].max() if k > 1 else 0.0
+        step = np.r_[0.0, np.hypot(*np.diff(ego[:, :2], axis=0).T)].max()
         swept = _boxes(_EGO_LO, _EGO_HI + np.array([[step, 0.0, 0.0]]), ego, ego_yaw, 0.0)
     candidates, in_path = [], []
     for i, o in enumerate(objs):
