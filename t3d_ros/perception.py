@@ -120,6 +120,37 @@ class Perception:
     def config(self, config: PipelineConfig) -> None:
         self.pipeline = Pipeline(config)
 
+    def label_clusters(self, points: np.ndarray, offsets: np.ndarray, sizes: np.ndarray,
+                       ground_gaps: np.ndarray | None = None
+                       ) -> tuple[list, list[str], np.ndarray, list[str], list[str]]:
+        """The node's decision for K packed clusters: ``points`` (sum, C) float32, ``offsets`` (K+1,),
+        ``sizes`` (K, 3) their boxes' length, width, height (m), ``ground_gaps`` (K,) each one's lowest
+        return above the local ground (m; None or NaN: not known, the ground check is skipped).
+
+        Returns per cluster the network's hypotheses (best first), its guess, the guess's score, the
+        label (the guess, or ``unknown`` when the score is under its class threshold or the size and
+        ground checks refuse it) and the reason ('' when the label is the guess). Without a classifier
+        every cluster is ``unknown`` with score 1.0 and no reason."""
+        k = len(offsets) - 1
+        reasons = [""] * k
+        if self.classifier is None or k == 0:
+            return [()] * k, [UNKNOWN] * k, np.ones(k, dtype=np.float32), [UNKNOWN] * k, reasons
+        counts = np.diff(offsets).tolist()
+        hypotheses = _hypotheses(self.classifier, points, offsets)
+        guesses = [h[0][0] for h in hypotheses]
+        scores = np.array([h[0][1] for h in hypotheses], dtype=np.float32)
+        floors = np.maximum(self.score_threshold, label_thresholds(
+            guesses, counts, self.class_thresholds, self.sparse_points, self.sparse_thresholds)).tolist()
+        for i, (lab, s, floor) in enumerate(zip(guesses, scores, floors, strict=True)):
+            if s < floor:
+                band = f" for clusters under {self.sparse_points} returns" if counts[i] < self.sparse_points else ""
+                reasons[i] = f"score {s:.3f} below the {lab} threshold {floor:.2f}{band}"
+        if self.check_sizes:
+            for i, why in enumerate(size_check(guesses, sizes, self.size_limits, ground_gaps)):
+                reasons[i] = reasons[i] or why
+        labels = [UNKNOWN if why else lab for lab, why in zip(guesses, reasons, strict=True)]
+        return hypotheses, guesses, scores, labels, reasons
+
     def process(self, points: np.ndarray) -> FrameResult:
         """``points``: (N, C>=3) float32 x, y, z[, intensity]. Never drops a cluster: a cluster whose
         label the model does not trust (score below its threshold, implausible size) is reported as
@@ -128,28 +159,12 @@ class Perception:
         timings = dict(seg.timings_ms)
         k = len(seg.boxes)
         t0 = time.perf_counter()
-        reasons = [""] * k
         counts = np.diff(seg.cluster_offsets).tolist()
         # every detection's clearance, and the ground check's input (~0.5 ms a frame)
         gaps = cluster_ground_gap(seg.points.take(np.flatnonzero(seg.ground), axis=0), seg.cluster_points,
                                   seg.cluster_offsets) if k else np.zeros(0, np.float32)
-        if self.classifier is not None and k:
-            hypotheses = _hypotheses(self.classifier, seg.cluster_points, seg.cluster_offsets)
-            guesses = [h[0][0] for h in hypotheses]
-            scores = np.array([h[0][1] for h in hypotheses], dtype=np.float32)
-            floors = np.maximum(self.score_threshold, label_thresholds(
-                guesses, counts, self.class_thresholds, self.sparse_points, self.sparse_thresholds)).tolist()
-            for i, (lab, s, floor) in enumerate(zip(guesses, scores, floors, strict=True)):
-                if s < floor:
-                    band = f" for clusters under {self.sparse_points} returns" if counts[i] < self.sparse_points else ""
-                    reasons[i] = f"score {s:.3f} below the {lab} threshold {floor:.2f}{band}"
-            if self.check_sizes:
-                for i, why in enumerate(size_check(guesses, seg.boxes[:, 3:6], self.size_limits, gaps)):
-                    reasons[i] = reasons[i] or why
-            labels = [UNKNOWN if why else lab for lab, why in zip(guesses, reasons, strict=True)]
-        else:
-            guesses, labels, scores = [UNKNOWN] * k, [UNKNOWN] * k, np.ones(k, dtype=np.float32)
-            hypotheses = [()] * k
+        hypotheses, guesses, scores, labels, reasons = self.label_clusters(
+            seg.cluster_points, seg.cluster_offsets, seg.boxes[:, 3:6], gaps)
         timings["classify"] = (time.perf_counter() - t0) * 1e3
         # One float64 copy of all boxes, a row view of it per detection: 2.5x cheaper than two small
         # casts per detection (same values).

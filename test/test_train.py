@@ -283,12 +283,30 @@ def test_eval_and_classify_commands(tiny_run, data, tmp_path):
         path = tmp_path / f"obj{i}.npy"
         np.save(path, val.cluster(i))
         files.append(str(path))
-    proc = run("classify", *files, "--json", "--model", str(card))
+    expected, expected_scores = Classifier(card, device="cpu")(val.points[: val.offsets[3]], val.offsets[:4])
+    # --raw: the network's best class, as the Classifier gives it
+    proc = run("classify", *files, "--json", "--model", str(card), "--raw")
     assert proc.returncode == 0, proc.stderr
     lines = [json.loads(x) for x in proc.stdout.splitlines()]
     assert [x["file"] for x in lines] == files
-    expected, _ = Classifier(card, device="cpu")(val.points[: val.offsets[3]], val.offsets[:4])
     assert [x["label"] for x in lines] == expected
+    assert [x["num_points"] for x in lines] == np.diff(val.offsets[:4]).tolist()
+    # default: the node's decision, the guess or 'unknown' with the guess and the reason
+    proc = run("classify", *files, "--json", "--model", str(card))
+    assert proc.returncode == 0, proc.stderr
+    lines = [json.loads(x) for x in proc.stdout.splitlines()]
+    for x, guess, score in zip(lines, expected, expected_scores, strict=True):
+        assert x["label"] == guess or (x["label"] == "unknown" and x["guess"] == guess and x["unknown_reason"])
+        assert x["score"] == pytest.approx(float(score), abs=1e-3)
+    # a params file's score floor is the node's: no label reaches 1.0
+    params = tmp_path / "p.yaml"
+    params.write_text("/**:\n  ros__parameters:\n    score_threshold: 1.0\n    size_check: false\n")
+    proc = run("classify", *files, "--json", "--model", str(card), "--params", str(params))
+    assert proc.returncode == 0, proc.stderr
+    lines = [json.loads(x) for x in proc.stdout.splitlines()]
+    assert [x["label"] for x in lines] == ["unknown"] * 3
+    assert [x["guess"] for x in lines] == expected
+    assert all("below the" in x["unknown_reason"] for x in lines)
 
 
 def test_accuracy_by_range_and_returns():

@@ -280,23 +280,48 @@ def run_eval(args: argparse.Namespace) -> int:
 
 
 def add_classify_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("files", nargs="+", type=Path, help="one object per file: .npy, .bin, .pcd, .csv")
+    p.add_argument("files", nargs="+", type=Path,
+                   help="one object per file (.npy, .bin, .pcd, .csv), x y z [intensity] in the sensor's frame (z up)")
     p.add_argument("--json", action="store_true", help="one JSON object per line (the only output format)")
-    p.add_argument("--model", type=Path, default=None, help="model card; default: the shipped model")
+    p.add_argument("--model", type=Path, default=None, help="model card; default: the params' model_path, else the "
+                   "shipped model")
+    p.add_argument("--params", type=Path, default=None,
+                   help="a ROS parameter file such as config/perception.yaml: its score_threshold, class_thresholds "
+                   "and size_check (default: the node's defaults: the card's thresholds, size check on)")
+    p.add_argument("--raw", action="store_true",
+                   help="the network's best class for every file, never 'unknown' (no thresholds, no size check)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
 
 
 def run_classify(args: argparse.Namespace) -> int:
-    from t3d_ros.classify.classifier import SHIPPED_MODEL, Classifier
+    """Label each file as the node labels a cluster: the network's guess, or ``unknown`` with the reason
+    when its score is under the class threshold or its box cannot hold that class (``Perception.label_clusters``;
+    a file has no ground around it, so the ground check is skipped)."""
+    from t3d_ros.config import load_ros_params
     from t3d_ros.io.frames import read_points
+    from t3d_ros.perception import Perception
+    from t3d_ros.segment.boxes import fit_boxes
 
-    clf = Classifier(args.model or SHIPPED_MODEL, args.device, warn=lambda m: print(m, file=sys.stderr))
+    params = load_ros_params(args.params) if args.params else {}
+    perception = Perception.from_params(params, model=None if args.model is None else str(args.model),
+                                        device=args.device, warn=lambda m: print(m, file=sys.stderr))
+    if perception.classifier is None:
+        raise ValueError("classify needs a model: --model CARD, or a params file with a model_path")
     clouds = [read_points(f) for f in args.files]
     empty = [str(f) for f, c in zip(args.files, clouds, strict=True) if len(c) == 0]
     if empty:
         raise ValueError(f"no finite points in {', '.join(empty)}")
     offsets = np.r_[0, np.cumsum([len(c) for c in clouds])]
-    labels, scores = clf(np.concatenate(clouds), offsets)
-    for f, label, score in zip(args.files, labels, scores, strict=True):
-        print(json.dumps({"file": str(f), "label": label, "score": round(float(score), 4)}))
+    points = np.concatenate(clouds).astype(np.float32, copy=False)
+    boxes = fit_boxes(np.ascontiguousarray(points[:, :3]), offsets, perception.config.box_method)
+    if args.raw:
+        perception.score_threshold, perception.class_thresholds, perception.sparse_thresholds = 0.0, {}, {}
+        perception.check_sizes = False
+    _, guesses, scores, labels, reasons = perception.label_clusters(points, offsets, boxes[:, 3:6])
+    for i, f in enumerate(args.files):
+        doc = {"file": str(f), "label": labels[i], "score": round(float(scores[i]), 4),
+               "num_points": int(offsets[i + 1] - offsets[i]), "size": [round(float(v), 2) for v in boxes[i, 3:6]]}
+        if reasons[i]:
+            doc.update(guess=guesses[i], unknown_reason=reasons[i])
+        print(json.dumps(doc))
     return 0
