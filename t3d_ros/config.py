@@ -44,6 +44,9 @@ NODE_PARAMS: list[tuple[str, object, str, bool, tuple[float, float] | None]] = [
      False, (0.1, 20.0)),
     ("track_min_hits", 2, "Detections before a track is confirmed and gets an id.", False, (1, 100)),
     ("track_max_misses", 3, "Frames in a row without a detection before a track ends.", False, (0, 100)),
+    ("track_min_label_hits", 1, "Frames in which a track's detection must carry a class before the track is "
+     "published with it; before, `unknown` with the class as its guess. 1 = at once; 2 holds back a label seen "
+     "in one frame only (fewer false road users, each label one frame later).", False, (1, 100)),
     ("odom_topic", "", "nav_msgs/Odometry of the vehicle (wheel odometry, robot_localization's odometry/filtered, "
      "a LiDAR odometry); when set, tracks live in its fixed frame: standing objects stand still also in turns "
      "and track velocities are over the ground (else relative to the sensor). Empty = off.", True, None),
@@ -108,7 +111,7 @@ def as_bool(name: str, value: Any) -> bool:
     return word == "true"
 
 
-TRACK_PARAMS = ("tracking", "track_gate", "track_min_hits", "track_max_misses")
+TRACK_PARAMS = ("tracking", "track_gate", "track_min_hits", "track_max_misses", "track_min_label_hits")
 
 
 def tracker_config(params: dict[str, Any]):
@@ -119,7 +122,8 @@ def tracker_config(params: dict[str, Any]):
     if not as_bool("tracking", params.get("tracking", True)):
         return None
     cfg = TrackerConfig(gate_m=float(params.get("track_gate", 2.0)), min_hits=int(params.get("track_min_hits", 2)),
-                        max_misses=int(params.get("track_max_misses", 3)))
+                        max_misses=int(params.get("track_max_misses", 3)),
+                        min_label_hits=int(params.get("track_min_label_hits", 1)))
     cfg.validate()
     return cfg
 

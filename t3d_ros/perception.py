@@ -216,15 +216,21 @@ def with_tracks(detections: Sequence[Detection], tracked: Sequence) -> list[Dete
     """``detections`` as their tracks see them (``tracked``: one ``TrackedObject`` per detection, in
     order): a detection of a confirmed track gets the track's id, velocity, label and score (the
     label voted over the track's frames, so it does not flicker; this frame's label stays in
-    ``frame_label`` when it differs); a detection of a tentative track is left as it is."""
+    ``frame_label`` when it differs); a detection of a tentative track is left as it is. A class the
+    track has carried in too few frames (``TrackedObject.withheld``, the tracker's ``min_label_hits``) is
+    published as ``unknown`` with that class as the guess, tentative track or not."""
     out = []
     for det, t in zip(detections, tracked, strict=True):
+        frame, withheld = det.label, getattr(t, "withheld", "")
+        if withheld:
+            why = f"{withheld} in too few frames of its track yet (track_min_label_hits)"
+            det = dataclasses.replace(det, label=UNKNOWN, guess=withheld, unknown_reason=why)
         if t.track_id <= 0:
-            out.append(det)
+            out.append(dataclasses.replace(det, frame_label=frame) if det.label != frame else det)
             continue
         out.append(dataclasses.replace(det, label=t.label, score=float(t.score), track_id=int(t.track_id),
                                        velocity=np.asarray(t.velocity, dtype=np.float64),
-                                       frame_label=det.label if det.label != t.label else ""))
+                                       frame_label=frame if frame != t.label else ""))
     return out
 
 

@@ -115,6 +115,32 @@ def test_unknown_detections_vote_unknown_never_for_their_guess() -> None:
 
 
 
+def test_a_class_needs_min_label_hits_frames_before_it_is_published() -> None:
+    from t3d_ros.perception import with_tracks
+
+    cfg = TrackerConfig(min_label_hits=2)
+    # one confident cyclist frame among unknown ones: the track never carries it
+    frames = [det(0, 0, label="unknown", score=0.5)] + [det(0, 0, label="cyclist", score=0.99)] + \
+        [det(0, 0, label="unknown", score=0.5)] * 2
+    res = run_one(Tracker(cfg), frames)
+    assert [r.label for r in res] == ["unknown"] * 4
+    assert res[1].withheld == "cyclist" and res[0].withheld == ""
+    assert run_one(Tracker(), frames)[1].label == "cyclist"  # the default (1): at once, as before
+    # a car seen twice is a car from its second frame on, the first frame says unknown with the guess
+    tracker = Tracker(cfg)
+    outs = [with_tracks([d], tracker.update([d], k * DT))[0] for k, d in enumerate([det(0, 0)] * 3)]
+    assert [o.label for o in outs] == ["unknown", "car", "car"]
+    assert outs[0].guess == "car" and "track_min_label_hits" in outs[0].unknown_reason
+    assert outs[0].frame_label == "car" and outs[0].track_id == 0  # tentative: the frame's own label kept beside
+    assert outs[1].track_id > 0 and outs[1].unknown_reason == "" and outs[1].frame_label == ""
+    # withheld on a confirmed track: its id, velocity and the frame's label stay
+    tracker = Tracker(cfg)
+    frames = [det(0, 0, label="unknown", score=0.5), det(0.1, 0, label="pedestrian", score=0.95)]
+    outs = [with_tracks([d], tracker.update([d], k * DT))[0] for k, d in enumerate(frames)]
+    assert outs[1].track_id > 0 and outs[1].label == "unknown" and outs[1].guess == "pedestrian"
+    assert outs[1].frame_label == "pedestrian" and outs[1].velocity[0] > 0
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_the_vote_changes_only_where_the_frame_label_does(seed: int) -> None:
     """The bound the tracking bench reports (``track_label_changes``) holds for any label sequence:
@@ -190,6 +216,7 @@ def test_empty_frames_and_many_detections() -> None:
     ("gate_m", 0.0, "gate_m=0.0: must be > 0"),
     ("min_hits", 0, "min_hits=0: must be >= 1"),
     ("min_hits", 2.5, "min_hits=2.5: must be an integer"),
+    ("min_label_hits", 0, "min_label_hits=0: must be >= 1"),
     ("max_misses", -1, "max_misses=-1: must be >= 0"),
     ("evidence_decay", 1.5, "evidence_decay=1.5: must be in (0, 1]"),
     ("meas_std", float("nan"), "meas_std=nan: must be a finite number"),
@@ -244,3 +271,13 @@ def test_filter_equals_the_4x4_reference() -> None:
             kf.update(z)
         x, P = _reference_step(x, P, dt, z)
         assert np.allclose(kf.x, x, atol=1e-9) and np.allclose(kf.P, P, atol=1e-9)
+
+
+def test_node_parameters_make_the_tracker_config() -> None:
+    from t3d_ros.config import tracker_config
+
+    assert tracker_config({}).min_label_hits == 1
+    assert tracker_config({"track_min_label_hits": 2, "track_min_hits": 3}).min_label_hits == 2
+    assert tracker_config({"tracking": False}) is None
+    with pytest.raises(ValueError, match="min_label_hits=0"):
+        tracker_config({"track_min_label_hits": 0})

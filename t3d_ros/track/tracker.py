@@ -73,6 +73,7 @@ class TrackerConfig:
     label_switch_ratio: float = 1.5  # another class needs this times the label's evidence to take over
     max_speed: float = 30.0  # [m/s] widens the gate of one-detection tracks by max_speed * dt; 0 = off
     yaw_gain: float = 0.5  # share of the (wrapped, flip-corrected) yaw difference taken per detection
+    min_label_hits: int = 1  # detections with a class before the track may carry it; before, "unknown"
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the field, its value and the allowed range."""
@@ -84,6 +85,7 @@ class TrackerConfig:
                                                  or not math.isfinite(v)):
                 raise ValueError(f"{f.name}={v!r}: must be a finite number")
         checks = (("gate_m", self.gate_m > 0, "> 0 m"), ("min_hits", self.min_hits >= 1, ">= 1"),
+                  ("min_label_hits", self.min_label_hits >= 1, ">= 1"),
                   ("max_misses", self.max_misses >= 0, ">= 0"), ("accel_std", self.accel_std > 0, "> 0 m/s^2"),
                   ("meas_std", self.meas_std > 0, "> 0 m"),
                   ("evidence_decay", 0 < self.evidence_decay <= 1, "in (0, 1]"),
@@ -107,6 +109,7 @@ class TrackedObject:
     yaw: float  # smoothed heading [rad], cloud frame
     hits: int  # detections the track has had
     age: int  # frames since the track was born
+    withheld: str = ""  # the class the evidence names but too few detections carried (label is then "unknown")
 
 
 @dataclass
@@ -117,6 +120,7 @@ class Track:
     yaw: float
     label: str = UNKNOWN
     evidence: dict[str, float] = field(default_factory=dict)
+    label_hits: dict[str, int] = field(default_factory=dict)  # detections per class (their frame label)
     track_id: int = 0
     hits: int = 0
     misses: int = 0
@@ -133,6 +137,7 @@ class Track:
         else:
             cls, w = UNKNOWN, _UNKNOWN_WEIGHT
         self.evidence[cls] = self.evidence.get(cls, 0.0) + max(w, 0.0)
+        self.label_hits[cls] = self.label_hits.get(cls, 0) + 1
         best = max(self.evidence, key=self.evidence.__getitem__)
         current = self.evidence.get(self.label, 0.0)
         # Hysteresis: an alternating detection label must not make the track's label alternate.
@@ -245,5 +250,8 @@ class Tracker:
                 vx, vy = float(velocity[0]), float(velocity[1])
                 velocity = np.array([back_c * vx - back_s * vy, back_s * vx + back_c * vy])
                 yaw = wrap_angle(yaw - turn)
-            out.append(TrackedObject(t.track_id, t.label, t.score, velocity, yaw, t.hits, t.age))
+            label, withheld = t.label, ""
+            if label != UNKNOWN and t.label_hits.get(label, 0) < cfg.min_label_hits:
+                label, withheld = UNKNOWN, t.label  # one confident frame is not yet a class
+            out.append(TrackedObject(t.track_id, label, t.score, velocity, yaw, t.hits, t.age, withheld))
         return out
