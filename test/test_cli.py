@@ -58,6 +58,37 @@ def test_sim_then_detect_on_its_files(tmp_path):
     assert "leans" not in proc.stderr  # a level sensor: no word on its mounting
 
 
+def test_detect_tracks_a_sequence_as_the_node_does(tmp_path):
+    proc = _run("sim", "--sensor", "vlp16", "--sequence", "4", "--seed", "3", "--ego-speed", "0",
+                "--out", str(tmp_path / "seq"))
+    assert proc.returncode == 0, proc.stderr
+    bins = sorted((tmp_path / "seq").glob("*.bin"))
+    assert len(bins) == 4
+    out = tmp_path / "det.json"
+    assert _run("detect", *map(str, bins), "--json", str(out), "--track").returncode == 0
+    docs = json.loads(out.read_text())
+    first, later = docs[0]["detections"], [d for doc in docs[1:] for d in doc["detections"]]
+    assert not any("track_id" in d for d in first)  # every track is tentative in the first frame
+    tracked = [d for d in later if "track_id" in d]
+    assert len(tracked) > 0.5 * len(later) and all(len(d["velocity"]) == 2 for d in tracked)
+    # a standing sensor: the ids carry on from frame to frame
+    ids = [{d["track_id"] for d in doc["detections"] if "track_id" in d} for doc in docs[1:]]
+    assert len(ids[0] & ids[-1]) > 0.5 * len(ids[0])
+    # the params' track_min_label_hits: no class is published from a single frame
+    params = tmp_path / "p.yaml"
+    params.write_text((REPO / "config" / "perception.yaml").read_text().replace(
+        "track_min_label_hits: 1", "track_min_label_hits: 2"))
+    out2 = tmp_path / "det2.json"
+    proc = _run("detect", *map(str, bins), "--json", str(out2), "--track", "--params", str(params))
+    assert proc.returncode == 0, proc.stderr
+    docs2 = json.loads(out2.read_text())
+    assert all(d["label"] == UNKNOWN for d in docs2[0]["detections"])
+    assert any(d["label"] != UNKNOWN and "too few frames" not in d.get("unknown_reason", "") for d in first)
+    held = [d for d in docs2[0]["detections"] if d.get("guess") and "track_min_label_hits" in d["unknown_reason"]]
+    assert len(held) == sum(d["label"] != UNKNOWN for d in first)
+    assert any(d["label"] != UNKNOWN for d in docs2[1]["detections"])
+
+
 def test_detect_names_the_angles_of_a_tilted_sensor_and_takes_them(tmp_path):
     """A frame from a sensor pitched 8 degrees down: detect with the level params says which angles to
     set; with them in --params it says nothing, and every detection carries its box's orientation in

@@ -1,5 +1,6 @@
-"""``python -m t3d_ros detect FILE|BAG... --json OUT [--png OUT]``: the node's pipeline on files and on
-the PointCloud2 topics of rosbag2 MCAP recordings."""
+"""``python -m t3d_ros detect FILE|BAG... --json OUT [--png OUT] [--track]``: the node's pipeline on files
+and on the PointCloud2 topics of rosbag2 MCAP recordings; ``--track`` follows the objects over the frames
+as the node's tracker does (ids, velocities relative to the sensor, voted labels)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from t3d_ros.config import load_ros_params, unknown_params
 from t3d_ros.detection import to_cloud_frame
 from t3d_ros.io import _decode
 from t3d_ros.io.frames import frame_files, read_points
-from t3d_ros.perception import Perception, reuse_freed_memory
+from t3d_ros.perception import Perception, reuse_freed_memory, with_tracks
 from t3d_ros.segment.level import ground_tilt, tilt_advice, turn_points
 
 
@@ -30,6 +31,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help="classifier model card; default: the params file's model_path, else the "
                         "shipped model ('' = clustering only)")
     parser.add_argument("--device", default="auto", help="classifier device: auto, cpu or cuda")
+    parser.add_argument("--track", action="store_true",
+                        help="track over the frames in their order as the node does (its track_* parameters from "
+                        "--params): track ids, velocities relative to the sensor and labels voted over each track")
+    parser.add_argument("--period", type=float, default=0.1,
+                        help="with --track: seconds between frames read from files (bags: their stamps) [s]")
 
 
 def build_perception(params_file: Path | None, model: str | None, device: str = "auto") -> Perception:
@@ -93,6 +99,17 @@ def run(args: argparse.Namespace) -> int:
     from t3d_ros.io.bag import cloud_topics, is_bag
 
     perception = build_perception(args.params, args.model, args.device)
+    tracker = None
+    if args.track:
+        from t3d_ros.config import tracker_config
+        from t3d_ros.track import Tracker
+
+        if not args.period > 0:
+            raise ValueError(f"--period {args.period}: must be > 0 s")
+        cfg = tracker_config(load_ros_params(args.params) if args.params else {})
+        if cfg is None:
+            raise ValueError(f"--track: {args.params} sets tracking: false")
+        tracker = Tracker(cfg)
     # A folder that is not a bag is a folder of frames: its files, sorted by name.
     args.files = [f for p in args.files for f in ([p] if is_bag(p) or not p.is_dir() else frame_files(p))]
     # Count the frames first: a bag's topics and sizes are checked before any work, the progress bar
@@ -103,16 +120,21 @@ def run(args: argparse.Namespace) -> int:
     results = []
     tilts = []  # the ground's lean in every frame: a tilted sensor not told its angles is named at the end
     level = perception.config.level_rotation  # a tilted sensor: found level, written in the cloud's frame
-    for name, stem, title, points, extra, gt in _frames(args, bag_counts):
+    for k, (name, stem, title, points, extra, gt) in enumerate(_frames(args, bag_counts)):
         if len(points) == 0:
             print(f"warning: {name}: 0 points (an empty frame: no detections)", file=sys.stderr)
         res = perception.process(points)
         if (tilt := ground_tilt(res.segmentation.points, res.segmentation.ground)) is not None:
             tilts.append(tilt)
+        detections = res.detections
+        if tracker is not None:  # as the node: in the level frame, before the boxes go back to the cloud's
+            stamp = extra.get("stamp")
+            stamp_s = stamp["sec"] + 1e-9 * stamp["nanosec"] if stamp else k * args.period
+            detections = with_tracks(detections, tracker.update(detections, stamp_s))
         results.append({
             "frame": name,
             **extra,
-            "detections": [d.to_json() for d in to_cloud_frame(res.detections, None if level is None else level.T)],
+            "detections": [d.to_json() for d in to_cloud_frame(detections, None if level is None else level.T)],
             "timing_ms": {k: round(v, 3) for k, v in res.timings_ms.items()},
         })
         if args.png:
@@ -120,7 +142,7 @@ def run(args: argparse.Namespace) -> int:
 
             png = args.png if total == 1 else args.png / f"{stem}.png"
             seen = points if level is None else turn_points(points, level)  # from above: the level frame
-            bev_png(png, seen, res.detections, title=f"{title}: {len(res.detections)} detections",
+            bev_png(png, seen, detections, title=f"{title}: {len(detections)} detections",
                     ground_truth=gt)
         ms = sum(res.timings_ms.values())
         if bag_counts:
