@@ -47,6 +47,10 @@ NODE_PARAMS: list[tuple[str, object, str, bool, tuple[float, float] | None]] = [
     ("track_min_label_hits", 1, "Frames in which a track's detection must carry a class before the track is "
      "published with it; before, `unknown` with the class as its guess. 1 = at once; 2 holds back a label seen "
      "in one frame only (fewer false road users, each label one frame later).", False, (1, 100)),
+    ("track_reset_share", 0.2, "When fewer than this share of the confirmed tracks (5 or more) find a detection, "
+     "the frame is taken as another scene (independent frames, a bag that jumps) and the tracks start over, so "
+     "that no track votes its label onto an unrelated object; consecutive frames continue 0.5-0.9 of them. "
+     "0 = off.", False, (0.0, 0.99)),
     ("odom_topic", "", "nav_msgs/Odometry of the vehicle (wheel odometry, robot_localization's odometry/filtered, "
      "a LiDAR odometry); when set, tracks live in its fixed frame: standing objects stand still also in turns "
      "and track velocities are over the ground (else relative to the sensor). Empty = off.", True, None),
@@ -111,7 +115,8 @@ def as_bool(name: str, value: Any) -> bool:
     return word == "true"
 
 
-TRACK_PARAMS = ("tracking", "track_gate", "track_min_hits", "track_max_misses", "track_min_label_hits")
+TRACK_PARAMS = ("tracking", "track_gate", "track_min_hits", "track_max_misses", "track_min_label_hits",
+                "track_reset_share")
 
 
 def tracker_config(params: dict[str, Any]):
@@ -123,7 +128,8 @@ def tracker_config(params: dict[str, Any]):
         return None
     cfg = TrackerConfig(gate_m=float(params.get("track_gate", 2.0)), min_hits=int(params.get("track_min_hits", 2)),
                         max_misses=int(params.get("track_max_misses", 3)),
-                        min_label_hits=int(params.get("track_min_label_hits", 1)))
+                        min_label_hits=int(params.get("track_min_label_hits", 1)),
+                        reset_share=float(params.get("track_reset_share", 0.2)))
     cfg.validate()
     return cfg
 

@@ -217,6 +217,7 @@ def test_empty_frames_and_many_detections() -> None:
     ("min_hits", 0, "min_hits=0: must be >= 1"),
     ("min_hits", 2.5, "min_hits=2.5: must be an integer"),
     ("min_label_hits", 0, "min_label_hits=0: must be >= 1"),
+    ("reset_share", 1.0, "reset_share=1.0: must be in [0, 1)"),
     ("max_misses", -1, "max_misses=-1: must be >= 0"),
     ("evidence_decay", 1.5, "evidence_decay=1.5: must be in (0, 1]"),
     ("meas_std", float("nan"), "meas_std=nan: must be a finite number"),
@@ -281,3 +282,35 @@ def test_node_parameters_make_the_tracker_config() -> None:
     assert tracker_config({"tracking": False}) is None
     with pytest.raises(ValueError, match="min_label_hits=0"):
         tracker_config({"track_min_label_hits": 0})
+
+
+def test_a_frame_of_another_scene_starts_the_tracks_over() -> None:
+    grid = [(10.0 * i, 5.0 * j) for i in range(3) for j in range(2)]  # six objects, 10 and 5 m apart
+    tracker = Tracker()
+    for k in range(3):
+        out = tracker.update([det(x, y) for x, y in grid], k * DT)
+    assert all(o.track_id > 0 for o in out) and tracker.continuity == (6, 6)
+    # five of six continue (one hidden): the same scene
+    tracker.update([det(x, y) for x, y in grid[:5]], 3 * DT)
+    assert tracker.scene_resets == 0 and tracker.continuity == (5, 6)
+    # another street: one object lies near an old track by chance, the rest nowhere near
+    other = [(0.5, 0.3, "vegetation"), (3.0, 40.0, "pedestrian"), (-20.0, -20.0, "structure"), (50.0, 3.0, "pole"),
+             (-30.0, 10.0, "vegetation"), (25.0, -15.0, "structure")]
+    out = tracker.update([det(x, y, label=lab) for x, y, lab in other], 4 * DT)
+    assert tracker.scene_resets == 1 and tracker.continuity == (1, 6)
+    assert [o.track_id for o in out] == [0] * 6  # every track new: tentative
+    assert [o.label for o in out] == [lab for _, _, lab in other]  # no car vote lent to the bush at (0.5, 0.3)
+    assert len(tracker.tracks) == 6
+    # an empty or nearly empty cloud (a blocked sensor) lets the tracks coast
+    tracker = Tracker()
+    for k in range(3):
+        tracker.update([det(x, y) for x, y in grid], k * DT)
+    tracker.update([], 3 * DT)
+    tracker.update([det(*other[1][:2])], 4 * DT)
+    assert tracker.scene_resets == 0 and sum(t.track_id > 0 for t in tracker.tracks) == 6
+    # 0 = off: the bush continues the old car track and takes its label
+    tracker = Tracker(TrackerConfig(reset_share=0.0))
+    for k in range(3):
+        tracker.update([det(x, y) for x, y in grid], k * DT)
+    out = tracker.update([det(x, y, label=lab) for x, y, lab in other], 3 * DT)
+    assert out[0].track_id > 0 and out[0].label == "car" and tracker.scene_resets == 0

@@ -446,6 +446,7 @@ class PerceptionNode(Node):
             "tracking_frame": ("off" if self.tracker is None else "cloud" if self.odometry is None
                                else self._odom_frames[0] or "odometry"),
             "frames_without_odometry": self.frames_without_odometry,
+            "track_scene_resets": 0 if self.tracker is None else self.tracker.scene_resets,
             "odometry_rejected": self.odometry_rejected,
             "mode": self.mode,
         }

@@ -12,6 +12,12 @@ vx, vy [m/s]), a smoothed heading [rad], and class evidence. Per frame (``Tracke
    gate is ``gate_m``, and ``gate_m + max_speed * dt`` for a track with one detection (its velocity
    is not known yet, so it is predicted standing still): else nothing faster than gate_m / dt
    (20 m/s at 10 Hz; also static objects seen from a vehicle that fast) would ever be confirmed.
+   Scene change: when fewer than ``reset_share`` of the confirmed tracks find a detection (the share
+   of the fewer of tracks and detections, at least ``RESET_MIN_TRACKS``: an empty or partly blocked
+   cloud lets tracks coast), the frame shows another scene (independent frames fed as a sequence, a bag that
+   jumps): every track is dropped and the frame starts new ones, so that no track lends its label to an
+   unrelated object it met by chance (consecutive frames continue 0.5-0.9 of them, also turning at 30
+   deg/s without odometry; unrelated ones 0-0.3).
 4. A matched track takes the detection (filter update, evidence, heading); after ``min_hits``
    detections it is confirmed and gets the next id (1, 2, ...). An unmatched tentative track is
    deleted at once, a confirmed one after more than ``max_misses`` missed frames in a row. Every
@@ -57,6 +63,7 @@ from t3d_ros.track.kalman import ConstantVelocityKF
 
 _FORBIDDEN = 1e9  # cost of a pair beyond the gate: the assignment takes it only when it must, then drops it
 _UNKNOWN_WEIGHT = 0.5  # the vote of an "unknown" detection (for "unknown")
+RESET_MIN_TRACKS = 5  # confirmed tracks needed before a frame that continues few of them resets the tracker
 
 
 @dataclass
@@ -74,6 +81,7 @@ class TrackerConfig:
     max_speed: float = 30.0  # [m/s] widens the gate of one-detection tracks by max_speed * dt; 0 = off
     yaw_gain: float = 0.5  # share of the (wrapped, flip-corrected) yaw difference taken per detection
     min_label_hits: int = 1  # detections with a class before the track may carry it; before, "unknown"
+    reset_share: float = 0.2  # fewer of the confirmed tracks than this share find a detection: start over; 0 = off
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the field, its value and the allowed range."""
@@ -92,7 +100,8 @@ class TrackerConfig:
                   ("reset_after_s", self.reset_after_s > 0, "> 0 s"),
                   ("max_speed", self.max_speed >= 0, ">= 0 m/s"),
                   ("label_switch_ratio", self.label_switch_ratio >= 1, ">= 1"),
-                  ("yaw_gain", 0 < self.yaw_gain <= 1, "in (0, 1]"))
+                  ("yaw_gain", 0 < self.yaw_gain <= 1, "in (0, 1]"),
+                  ("reset_share", 0 <= self.reset_share < 1, "in [0, 1)"))
         for name, ok, allowed in checks:
             if not ok:
                 raise ValueError(f"{name}={getattr(self, name)!r}: must be {allowed}")
@@ -163,6 +172,8 @@ class Tracker:
         self._stamp: float | None = None
         self._next_id = 1  # survives reset: an id is never given to two tracks
         self._fixed: bool | None = None  # whether the tracks live in a fixed frame (ego poses given)
+        self.continuity = (0, 0)  # last update: confirmed tracks that found a detection, confirmed tracks
+        self.scene_resets = 0  # updates whose frame continued too few tracks (reset_share): tracks started over
 
     @property
     def tracks(self) -> list[Track]:
@@ -216,6 +227,19 @@ class Tracker:
                     det_track[c] = self._tracks[r]
                     matched.add(r)
 
+        confirmed = [i for i, t in enumerate(self._tracks) if t.track_id > 0]
+        continuity = (sum(i in matched for i in confirmed), len(confirmed))
+        # judged against the fewer of tracks and detections: an empty or half-blocked cloud is no other scene
+        judged = min(continuity[1], int(valid.sum()))
+        if judged >= RESET_MIN_TRACKS and continuity[0] < cfg.reset_share * judged:
+            # Another scene (independent frames fed as a sequence, a jump in a bag): a track that matched
+            # here matched by chance, and its votes would label an unrelated object.
+            self.reset()
+            self.scene_resets += 1
+            out = self.update(detections, stamp_s, ego)
+            self.continuity = continuity
+            return out
+        self.continuity = continuity
         survivors = []
         for i, t in enumerate(self._tracks):
             if i in matched:
