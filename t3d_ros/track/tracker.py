@@ -27,10 +27,12 @@ Class evidence: a dict class -> weight. A detection adds its ``score`` to its la
 detection adds 0.5 to ``unknown`` (never to the network's ``guess``: the frame's open-set decision,
 a score below its class threshold or an implausible size, is kept, and a track of untrusted frames
 stays ``unknown``). The track's label
-is the class of most evidence, with hysteresis: the current label stays until another class has more
-than ``label_switch_ratio`` times its evidence (a label alternating every frame between two classes
-of equal score gives a ratio of only 1 / evidence_decay, so the track keeps one of them). Its score is
-the label's share of the total evidence, in [0, 1].
+is the class of most evidence, with hysteresis from its third detection on: the current label stays
+until another class has more than ``label_switch_ratio`` times its evidence (a label alternating every
+frame between two classes of equal score gives a ratio of only 1 / evidence_decay, so the track keeps
+one of them). A track of two detections takes the class of most evidence: one confident frame does not
+hold a label against the next (a cluster that continued a track by chance, after a jump in the data).
+Its score is the label's share of the total evidence, in [0, 1].
 
 Heading: a box's yaw is defined modulo pi (it has no front), so a measured yaw within 90 degrees of
 the track's yaw + pi is flipped by pi first; then the track's yaw moves ``yaw_gain`` of the way to it
@@ -149,8 +151,9 @@ class Track:
         self.label_hits[cls] = self.label_hits.get(cls, 0) + 1
         best = max(self.evidence, key=self.evidence.__getitem__)
         current = self.evidence.get(self.label, 0.0)
-        # Hysteresis: an alternating detection label must not make the track's label alternate.
-        if self.hits == 0 or self.evidence[best] > switch_ratio * current:
+        # Hysteresis from the third detection: an alternating detection label must not make the track's
+        # label alternate; before, one confident frame must not hold a label against the next.
+        if self.hits < 2 or self.evidence[best] > switch_ratio * current:
             self.label = best
 
     def add_yaw(self, yaw: float, gain: float) -> None:
@@ -174,6 +177,7 @@ class Tracker:
         self._fixed: bool | None = None  # whether the tracks live in a fixed frame (ego poses given)
         self.continuity = (0, 0)  # last update: confirmed tracks that found a detection, confirmed tracks
         self.scene_resets = 0  # updates whose frame continued too few tracks (reset_share): tracks started over
+        self._after_reset = False  # the last update was a scene reset
 
     @property
     def tracks(self) -> list[Track]:
@@ -219,7 +223,10 @@ class Tracker:
         if self._tracks and len(detections):
             pred = np.array([t.kf.x[:2] for t in self._tracks])
             dist = np.linalg.norm(pred[:, None, :] - np.where(valid[:, None], centers, 0.0)[None], axis=2)
-            gate = np.array([cfg.gate_m + (cfg.max_speed * dt if t.hits == 1 else 0.0) for t in self._tracks])
+            # the first gate is not widened right after a scene reset: a new scene's one-detection tracks
+            # would otherwise be confirmed by whatever lies within ~5 m in the next frame
+            widen = 0.0 if self._after_reset else cfg.max_speed * dt
+            gate = np.array([cfg.gate_m + (widen if t.hits == 1 else 0.0) for t in self._tracks])
             allowed = (dist <= gate[:, None]) & valid[None, :]
             rows, cols = linear_sum_assignment(np.where(allowed, dist, _FORBIDDEN))
             for r, c in zip(rows, cols, strict=True):
@@ -237,9 +244,9 @@ class Tracker:
             self.reset()
             self.scene_resets += 1
             out = self.update(detections, stamp_s, ego)
-            self.continuity = continuity
+            self.continuity, self._after_reset = continuity, True
             return out
-        self.continuity = continuity
+        self.continuity, self._after_reset = continuity, False
         survivors = []
         for i, t in enumerate(self._tracks):
             if i in matched:
