@@ -291,6 +291,19 @@ def test_folder_all_formats(tmp_path) -> None:
         load_folder(tmp_path, ("car", "truck"))
 
 
+def test_folder_of_object_centred_clusters_is_named(tmp_path, caplog) -> None:
+    rng = np.random.default_rng(3)
+    (tmp_path / "car").mkdir()
+    np.save(tmp_path / "car" / "sensor_frame.npy", (rng.normal(size=(20, 4)) + (10, 2, 0, 0)).astype(np.float32))
+    with caplog.at_level("WARNING"):
+        load_folder(tmp_path)
+    assert "object-centred" not in caplog.text
+    np.save(tmp_path / "car" / "centred.npy", rng.normal(0, 0.3, (20, 4)).astype(np.float32))
+    with caplog.at_level("WARNING"):
+        assert len(load_folder(tmp_path)) == 2  # loaded all the same
+    assert "1 of 2 clusters lie within 1 m of the sensor: object-centred" in caplog.text
+
+
 # ---------------------------------------------------------------------------------------------
 # Augmentation
 # ---------------------------------------------------------------------------------------------

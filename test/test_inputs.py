@@ -150,3 +150,16 @@ def test_far_start_makes_the_sample_independent_of_the_point_order():
     assert InputSpec.from_json(far.to_json()).start == "far"
     with pytest.raises(ValueError, match="start"):
         InputSpec(start="middle")
+
+
+def test_near_sensor_names_object_centred_clusters() -> None:
+    from t3d_ros.classify.inputs import near_sensor
+
+    rng = np.random.default_rng(0)
+    far = rng.normal((12.0, -3.0, -1.0), 0.5, (40, 3))
+    centred = far - far.mean(axis=0)
+    edge = far - far.mean(axis=0) + (0.0, 1.2, 0.0)  # 1.2 m away: a cluster the node can make
+    pts = np.concatenate([far, centred, edge]).astype(np.float32)
+    offsets = np.array([0, 40, 80, 120])
+    assert near_sensor(pts, offsets).tolist() == [False, True, False]
+    assert near_sensor(pts, np.array([0])).shape == (0,)

@@ -287,6 +287,7 @@ def test_eval_and_classify_commands(tiny_run, data, tmp_path):
     # --raw: the network's best class, as the Classifier gives it
     proc = run("classify", *files, "--json", "--model", str(card), "--raw")
     assert proc.returncode == 0, proc.stderr
+    assert "object-centred" not in proc.stderr  # clusters of simulated scans, in the sensor's frame
     lines = [json.loads(x) for x in proc.stdout.splitlines()]
     assert [x["file"] for x in lines] == files
     assert [x["label"] for x in lines] == expected
@@ -307,6 +308,14 @@ def test_eval_and_classify_commands(tiny_run, data, tmp_path):
     assert [x["label"] for x in lines] == ["unknown"] * 3
     assert [x["guess"] for x in lines] == expected
     assert all("below the" in x["unknown_reason"] for x in lines)
+    # an object-centred file is labelled, with a warning that names it
+    centred = val.cluster(0).copy()
+    centred[:, :3] -= centred[:, :3].mean(axis=0)
+    np.save(tmp_path / "centred.npy", centred)
+    proc = run("classify", str(tmp_path / "centred.npy"), files[1], "--json", "--model", str(card))
+    assert proc.returncode == 0, proc.stderr
+    assert "1 of 2 file(s) lie within 1 m of the sensor" in proc.stderr and "centred.npy" in proc.stderr
+    assert len(proc.stdout.splitlines()) == 2
 
 
 def test_accuracy_by_range_and_returns():

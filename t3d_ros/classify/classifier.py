@@ -301,8 +301,11 @@ class Classifier:
         return inputs
 
     def logits(self, points: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-        """(K, num_classes) raw network outputs for K packed clusters. Leaves the ms of its two
-        parts in ``last_timings_ms`` ("sample_group": inputs and indices, "network")."""
+        """(K, num_classes) raw network outputs for K packed clusters: ``points`` (sum, C>=3) float32 x, y,
+        z[, intensity] in the sensor's frame (z up), as the node's segmentation gives them; the network
+        reads each cluster's range and the side the sensor sees it from, so object-centred clusters are
+        out of its domain. Leaves the ms of its two parts in ``last_timings_ms`` ("sample_group": inputs
+        and indices, "network")."""
         t0 = time.perf_counter()
         if self._run_on_device is None:
             inputs, run = make_inputs(points, offsets, self.spec, backend="cpu").as_list(), self._run

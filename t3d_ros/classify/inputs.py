@@ -96,6 +96,22 @@ class InputSpec:
         )
 
 
+NEAR_SENSOR_M = 1.0  # no cluster of a LiDAR's own scan lies closer (the node drops returns within min_range)
+
+
+def near_sensor(points: np.ndarray, offsets: np.ndarray, radius_m: float = NEAR_SENSOR_M) -> np.ndarray:
+    """(K,) bool: clusters whose xy centroid lies within ``radius_m`` of the sensor. The inputs read each
+    cluster's range and turn it to the side the sensor sees it from, so points must be in the sensor's
+    frame; a cluster there is most likely an object-centred file (simulated HDL-32E clusters centred on
+    themselves: labelled right 0.51 of the time against 0.81)."""
+    counts = np.diff(offsets)
+    if not len(counts):
+        return np.zeros(0, bool)
+    sums = np.add.reduceat(np.asarray(points[:, :2], np.float64), offsets[:-1], axis=0)
+    centroid = sums / np.maximum(counts, 1)[:, None]
+    return (counts > 0) & (np.hypot(centroid[:, 0], centroid[:, 1]) < radius_m)
+
+
 def _scalar_or_tuple(v, kind: type):
     """A level's radius / nsample from JSON: one number, or a list of them (multi-scale)."""
     return tuple(kind(x) for x in v) if isinstance(v, list | tuple) else kind(v)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from t3d_ros.classify.inputs import NEAR_SENSOR_M, near_sensor
 from t3d_ros.offline.data.clusterset import ClusterSet, intensity01
 
 log = logging.getLogger(__name__)
@@ -70,4 +71,8 @@ def load_folder(
         info={"source": "folder", "root": str(root), "skipped": skipped},
     )
     cs.meta["outlier"] = np.asarray(outlier, bool)
+    if len(cs) and (n := int(near_sensor(cs.points, cs.offsets).sum())):
+        log.warning("%s: %d of %d clusters lie within %g m of the sensor: object-centred files? The network reads "
+                    "each cluster's range and the side the sensor sees it from: store them in the sensor's frame, "
+                    "as harvest writes them", root, n, len(cs), NEAR_SENSOR_M)
     return cs
