@@ -858,6 +858,43 @@ def test_diagnostics_warn_when_frames_are_lost(perception, ros_node):
                       5.0), [s.message for s in statuses()]
 
 
+def test_diagnostics_warn_when_clouds_do_not_continue_each_other(start_node, ros_node):
+    """Tracking on (the shipped params): three unrelated scenes in turn on one topic (several sensors on one
+    topic, a bag that jumps) make the tracker start over again and again; /diagnostics counts it and goes
+    WARN. One scene repeated does not."""
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
+    from sensor_msgs.msg import PointCloud2
+
+    node = start_node("perception_node", "-p", f"cloud_topic:={TOPIC}", "-p", "publish_detections_json:=true",
+                      params="perception.yaml")
+    pub = ros_node.create_publisher(PointCloud2, TOPIC, QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE))
+    out = Outputs(ros_node)
+    text = "tracks started over"
+
+    def statuses():
+        return [d.status[0] for d in out.diagnostics]
+
+    try:
+        assert spin_until(ros_node, lambda: pub.get_subscription_count() > 0, 60), node.output()
+        msgs = [_sim_msg(seed, "vlp16", organized=False)[2] for seed in (4, 7, 11)]
+        t0 = ros_node.get_clock().now().nanoseconds + 5 * 10**9  # ahead of the clock: never stale
+        for i in range(12):
+            assert _send(ros_node, pub, msgs[0], out, t0 + i * 10**8)[0] is not None, node.output()
+        seen = len(out.diagnostics)
+        assert spin_until(ros_node, lambda: len(out.diagnostics) > seen, 5.0)
+        values = _diag_values(out)[1]
+        assert values["track_scene_resets"] == "0" and values["tracking_frame"] == "cloud", values
+        assert not any(text in st.message for st in statuses()), [st.message for st in statuses()]
+        for i in range(12, 42):
+            assert _send(ros_node, pub, msgs[i % 3], out, t0 + i * 10**8)[0] is not None, node.output()
+        assert spin_until(ros_node, lambda: any(text in st.message and st.level == b"\x01" for st in statuses()),
+                          5.0), [(st.message, _diag_values(out)[1]["track_scene_resets"]) for st in statuses()]
+        assert int(_diag_values(out)[1]["track_scene_resets"]) >= 5
+    finally:
+        out.close()
+        ros_node.destroy_publisher(pub)
+
+
 def test_use_sim_time_with_the_replayed_clock(start_node, ros_node, tmp_path):
     """A bag replayed with /clock into a node on use_sim_time: latency is measured in the bag's time
     (milliseconds, not the 1e12 ms between 2023 and now), and /diagnostics still comes (its timer runs

@@ -307,8 +307,10 @@ def test_a_frame_of_another_scene_starts_the_tracks_over() -> None:
     for k in range(3):
         tracker.update([det(x, y) for x, y in grid], k * DT)
     tracker.update([], 3 * DT)
-    tracker.update([det(*other[1][:2])], 4 * DT)
+    tracker.update([det(x, y) for x, y, _ in other[1:3]], 4 * DT)  # 2 detections for 6 tracks: not judged
     assert tracker.scene_resets == 0 and sum(t.track_id > 0 for t in tracker.tracks) == 6
+    tracker.update([det(x, y) for x, y, _ in other[1:4]], 5 * DT)  # 3, all elsewhere: judged, another scene
+    assert tracker.scene_resets == 1 and len(tracker.tracks) == 3
     # 0 = off: the bush continues the old car track and takes its label
     tracker = Tracker(TrackerConfig(reset_share=0.0))
     for k in range(3):

@@ -68,6 +68,9 @@ TILT_WINDOW = 20
 # starting together, the first slow callback) are published untracked and counted, but not logged
 # nor turned into a WARN: what is late after that is.
 ODOM_GRACE_S = 2.0
+# Scene resets of the tracker (another scene: track_reset_share) between two /diagnostics reports that make
+# the status WARN.
+SCENE_RESETS_WARN = 2
 
 
 def _descriptor(name: str, description: str, read_only: bool, value_range, value) -> ParameterDescriptor:
@@ -136,6 +139,7 @@ class PerceptionNode(Node):
         self.frames = 0
         self.frames_stale = 0  # clouds dropped by max_frame_age
         self._stale_reported = 0
+        self._resets_reported: tuple[Tracker | None, int] = (self.tracker, 0)  # the tracker's scene resets reported
         self._clock_mismatch = 0
         self.rejected: Counter[str] = Counter()
         self.errors = 0
@@ -469,6 +473,14 @@ class PerceptionNode(Node):
         if new_blind:  # WARN while it happens: odometry late, stopped or on another clock
             warnings.append(f"{new_blind} frame(s) without odometry since the last report: published untracked")
         new_stale, self._stale_reported = self.frames_stale - self._stale_reported, self.frames_stale
+        resets = 0 if self.tracker is None else self.tracker.scene_resets  # a new tracker counts from 0
+        last_tracker, last_resets = self._resets_reported
+        new_resets = resets - (last_resets if last_tracker is self.tracker else 0)
+        self._resets_reported = (self.tracker, resets)
+        if new_resets >= SCENE_RESETS_WARN:  # one is a bag that jumps; more is no sequence at all
+            warnings.append(f"the tracks started over {new_resets} times since the last report: consecutive "
+                            "clouds do not continue each other (several sensors on one topic? unrelated frames: "
+                            "tracking: false)")
         if new_stale:  # WARN only while it happens: a stale frame now and then is not a lasting fault
             warnings.append(f"{new_stale} stale cloud(s) dropped since the last report (older than max_frame_age)")
         for text in filter(None, warnings):  # the first makes an OK status WARN; all are named

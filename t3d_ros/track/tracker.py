@@ -12,9 +12,9 @@ vx, vy [m/s]), a smoothed heading [rad], and class evidence. Per frame (``Tracke
    gate is ``gate_m``, and ``gate_m + max_speed * dt`` for a track with one detection (its velocity
    is not known yet, so it is predicted standing still): else nothing faster than gate_m / dt
    (20 m/s at 10 Hz; also static objects seen from a vehicle that fast) would ever be confirmed.
-   Scene change: when fewer than ``reset_share`` of the confirmed tracks find a detection (the share
-   of the fewer of tracks and detections, at least ``RESET_MIN_TRACKS``: an empty or partly blocked
-   cloud lets tracks coast), the frame shows another scene (independent frames fed as a sequence, a bag that
+   Scene change: when fewer than ``reset_share`` of the confirmed tracks (at least ``RESET_MIN_TRACKS``)
+   find a detection in a frame of at least half as many detections (an empty or half-blocked cloud
+   lets the tracks coast), the frame shows another scene (independent frames fed as a sequence, a bag that
    jumps): every track is dropped and the frame starts new ones, so that no track lends its label to an
    unrelated object it met by chance (consecutive frames continue 0.5-0.9 of them, also turning at 30
    deg/s without odometry; unrelated ones 0-0.3).
@@ -236,9 +236,10 @@ class Tracker:
 
         confirmed = [i for i, t in enumerate(self._tracks) if t.track_id > 0]
         continuity = (sum(i in matched for i in confirmed), len(confirmed))
-        # judged against the fewer of tracks and detections: an empty or half-blocked cloud is no other scene
-        judged = min(continuity[1], int(valid.sum()))
-        if judged >= RESET_MIN_TRACKS and continuity[0] < cfg.reset_share * judged:
+        # judged only when the frame holds at least half as many detections as there are confirmed tracks:
+        # an empty or half-blocked cloud is no other scene
+        judged = continuity[1] >= RESET_MIN_TRACKS and 2 * int(valid.sum()) >= continuity[1]
+        if judged and continuity[0] < cfg.reset_share * continuity[1]:
             # Another scene (independent frames fed as a sequence, a jump in a bag): a track that matched
             # here matched by chance, and its votes would label an unrelated object.
             self.reset()
