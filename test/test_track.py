@@ -327,3 +327,25 @@ def test_a_track_of_two_detections_takes_the_class_of_most_evidence() -> None:
     # from the third on, hysteresis: one frame of another class does not switch it
     res = run_one(Tracker(), [det(0, 0, label="car", score=0.8)] * 2 + [det(0, 0, label="vegetation", score=0.95)])
     assert [r.label for r in res] == ["car"] * 3
+
+
+def test_after_a_scene_reset_the_next_frame_is_checked_once() -> None:
+    rng = np.random.default_rng(5)
+    scenes = [rng.uniform(-40, 40, (30, 2)) for _ in range(4)]  # four unrelated streets, 30 objects each
+    tracker = Tracker()
+    for k in range(3):
+        tracker.update([det(x, y) for x, y in scenes[0]], k * DT)
+    tracker.update([det(x, y) for x, y in scenes[1]], 3 * DT)  # another street: reset
+    assert tracker.scene_resets == 1
+    tracker.update([det(x, y) for x, y in scenes[2]], 4 * DT)  # a third: its chance matches do not confirm
+    assert tracker.scene_resets == 2 and all(t.track_id == 0 for t in tracker.tracks)
+    # A vehicle at 25 m/s without odometry: its standing objects move 2.5 m a frame, beyond the plain gate.
+    # After a reset (and the one check that follows) its tracks are confirmed again, not reset every frame.
+    fast = Tracker()
+    street = scenes[3]
+    for k in range(4):
+        fast.update([det(x - 2.5 * k, y) for x, y in street], k * DT)
+    fast.update([det(x, y) for x, y in scenes[0]], 4 * DT)  # a jump in the data
+    outs = [fast.update([det(x - 2.5 * k, y) for x, y in street], k * DT) for k in range(5, 10)]
+    assert fast.scene_resets <= 2
+    assert sum(o.track_id > 0 for o in outs[-1]) > 20

@@ -15,9 +15,11 @@ vx, vy [m/s]), a smoothed heading [rad], and class evidence. Per frame (``Tracke
    Scene change: when fewer than ``reset_share`` of the confirmed tracks (at least ``RESET_MIN_TRACKS``)
    find a detection in a frame of at least half as many detections (an empty or half-blocked cloud
    lets the tracks coast), the frame shows another scene (independent frames fed as a sequence, a bag that
-   jumps): every track is dropped and the frame starts new ones, so that no track lends its label to an
-   unrelated object it met by chance (consecutive frames continue 0.5-0.9 of them, also turning at 30
-   deg/s without odometry; unrelated ones 0-0.3).
+   jumps; consecutive frames continue 0.5-0.9 of them, also turning at 30 deg/s without odometry, unrelated
+   ones 0-0.3): every track is dropped and the frame starts new ones, so that no track lends its label to
+   an unrelated object it met by chance. The next frame checks those new, tentative tracks the same way,
+   with their first gate not widened; once, so that a fast vehicle without odometry is not reset every
+   frame.
 4. A matched track takes the detection (filter update, evidence, heading); after ``min_hits``
    detections it is confirmed and gets the next id (1, 2, ...). An unmatched tentative track is
    deleted at once, a confirmed one after more than ``max_misses`` missed frames in a row. Every
@@ -234,7 +236,9 @@ class Tracker:
                     det_track[c] = self._tracks[r]
                     matched.add(r)
 
-        confirmed = [i for i, t in enumerate(self._tracks) if t.track_id > 0]
+        # the confirmed tracks; right after a scene reset, the new scene's tracks (all tentative), so that
+        # a third unrelated frame is caught as well
+        confirmed = [i for i, t in enumerate(self._tracks) if t.track_id > 0 or self._after_reset]
         continuity = (sum(i in matched for i in confirmed), len(confirmed))
         # judged only when the frame holds at least half as many detections as there are confirmed tracks:
         # an empty or half-blocked cloud is no other scene
@@ -242,10 +246,14 @@ class Tracker:
         if judged and continuity[0] < cfg.reset_share * continuity[1]:
             # Another scene (independent frames fed as a sequence, a jump in a bag): a track that matched
             # here matched by chance, and its votes would label an unrelated object.
+            # The next frame checks the new scene's tracks too, with the first gate not widened; not after
+            # a reset that check made itself (a fast vehicle without odometry moves its standing objects
+            # more than the plain gate a frame: at most one more reset, never one every frame).
+            check_next = not self._after_reset
             self.reset()
             self.scene_resets += 1
             out = self.update(detections, stamp_s, ego)
-            self.continuity, self._after_reset = continuity, True
+            self.continuity, self._after_reset = continuity, check_next
             return out
         self.continuity, self._after_reset = continuity, False
         survivors = []
