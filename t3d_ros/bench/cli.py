@@ -34,6 +34,7 @@ from t3d_ros.bench import baselines as B
 from t3d_ros.bench.data import REPO, BenchFrame, cluster_frame, kitti_frames, resampled, sim_frames, street_with_objects
 from t3d_ros.bench.node import STAGES, NodeHarness, cloud_message, shutdown
 from t3d_ros.bench.timing import loadavg, machine, peak_rss_mib, rss_mib, summary, timed
+from t3d_ros.offline.viz import save_figure
 
 DEFAULT_MODEL = REPO / "models" / "t3d_tiny.json"
 DEFAULT_TEACHER = REPO / "out" / "runs" / "teacher_ssg" / "ckpt_best.pt"  # scripts/train_t3dnet.sh
@@ -300,11 +301,7 @@ def scaling_png(path: Path, scaling: dict, title: str) -> None:
     axes[0].set_title("HDL-64E scene thinned / densified")
     axes[1].set_title("street with k objects, 120k points")
     axes[1].legend(fontsize=7, loc="upper left")
-    fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path, title, title_size=9, quiet=True, dpi=110)
 
 
 # --- 5. memory -------------------------------------------------------------------------------------

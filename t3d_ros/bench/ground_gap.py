@@ -32,6 +32,7 @@ from t3d_ros.classify.postcheck import SIZE_LIMITS, implausible_reason, without_
 from t3d_ros.config import load_ros_params
 from t3d_ros.offline.data.sim import SIM_SENSORS, cluster_truth, mount_height
 from t3d_ros.offline.sim import simulate
+from t3d_ros.offline.viz import save_figure
 from t3d_ros.perception import Perception
 
 FIRST_VAL_SEED = 100_000  # offline/data: the validation scenes
@@ -120,11 +121,8 @@ def plot(rows: list[dict], limits: dict[str, float], path: Path) -> None:
         ax.set_yscale("log")
         ax.legend(fontsize=7, loc="upper right")
     axes[0].set_ylabel("density (log)")
-    fig.suptitle("Where clusters start above the ground, simulated validation frames (bench.ground_gap)", fontsize=10)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    save_figure(fig, path, "Where clusters start above the ground, simulated validation frames (bench.ground_gap)",
+                title_size=10, quiet=True, dpi=90)
 
 
 def markdown(res: dict) -> str:

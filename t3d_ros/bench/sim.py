@@ -20,6 +20,7 @@ from t3d_ros.bench.data import REPO as ROOT
 from t3d_ros.bench.data import RESULTS
 from t3d_ros.classes import CLASS_COLORS, CLASSES, GROUND_ID
 from t3d_ros.offline.sim import SENSORS, generate_scene, get_sensor, scan, simulate
+from t3d_ros.offline.viz import save_figure
 
 
 def bench(seeds: int) -> list[dict]:
@@ -86,10 +87,7 @@ def render(seed: int, out: Path, kitti_root: Path | None, extent: float = 40.0) 
     fig, axs = plt.subplots(1, len(panels), figsize=(10 * len(panels), 10))
     for ax, (xyz, label, title) in zip(np.atleast_1d(axs), panels, strict=True):
         _bev(ax, xyz, label, title, extent)
-    fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=70)
-    plt.close(fig)
+    save_figure(fig, out, quiet=True, dpi=70)
 
 
 def _ring_radii(xyz: np.ndarray, count: int = 8) -> list[float]:

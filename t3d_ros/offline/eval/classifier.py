@@ -26,6 +26,7 @@ from t3d_ros.offline.data import load_data
 from t3d_ros.offline.train.bundle import example_batch, load_checkpoint, load_weights, model_from_checkpoint
 from t3d_ros.offline.train.calibrate import classifier_logits
 from t3d_ros.offline.train.loop import accuracy, predict
+from t3d_ros.offline.viz import save_figure
 
 
 def confusion_png(path: str | Path, confusion: np.ndarray, classes: list[str], title: str) -> None:
@@ -49,10 +50,7 @@ def confusion_png(path: str | Path, confusion: np.ndarray, classes: list[str], t
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title(title)
-    fig.tight_layout()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
+    save_figure(fig, path, quiet=True)
 
 
 RANGE_BINS_M = (0.0, 10.0, 20.0, 35.0, 50.0, float("inf"))  # the realism report's bins

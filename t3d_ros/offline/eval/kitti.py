@@ -33,6 +33,7 @@ from t3d_ros.classes import CLASS_COLORS, UNKNOWN
 from t3d_ros.detection import Detection
 from t3d_ros.geometry import box_corners_xy, points_in_boxes, points_in_footprints
 from t3d_ros.io.kitti import KITTI_TO_T3D, KittiLabels
+from t3d_ros.offline.viz import save_figure
 
 EVAL_CLASSES = ("car", "truck", "pedestrian", "cyclist", "misc")
 PRECISION_CLASSES = ("car", "truck", "pedestrian", "cyclist")
@@ -265,10 +266,7 @@ def eval_png(path: str | Path, points: np.ndarray, fe: FrameEval, calib: dict[st
         ("#ff3030", "-", "missed"), ("#9a9a9a", "--", "ignored"), ("white", "-", "detection (class colour)"))]
     ax.legend(handles=handles, loc="lower left", fontsize=7, facecolor="#202020", labelcolor="white",
               framealpha=0.8)
-    fig.tight_layout()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
+    save_figure(fig, path, quiet=True)
 
 
 def training_dir(root: str | Path) -> Path:

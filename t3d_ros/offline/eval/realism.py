@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from t3d_ros.offline.viz import save_figure
 from t3d_ros.segment.pipeline import Pipeline
 
 FEATURES = (
@@ -482,13 +483,9 @@ def realism_png(path: str | Path, sim: Sequence[FrameClusters], real: Sequence[F
     d = report["discriminator"]
     frames = f"; {d['auc_frames']:.2f} with every frame held out" if "auc_frames" in d else ""
     frames += f"; {d['auc_texture']:.2f} with {TEXTURE}" if "auc_texture" in d else ""
-    fig.suptitle(title or f"simulated vs real clusters: discriminator AUC {d['auc']:.2f} with real "
-                 f"{d.get('held_out', 'frames')} held out{frames} "
-                 f"({d['clusters']['sim']} sim / {d['clusters']['real']} real clusters)")
-    fig.tight_layout()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
+    save_figure(fig, path, title or f"simulated vs real clusters: discriminator AUC {d['auc']:.2f} with real "
+                f"{d.get('held_out', 'frames')} held out{frames} "
+                f"({d['clusters']['sim']} sim / {d['clusters']['real']} real clusters)", quiet=True)
 
 
 def describe_frames(frames: Iterable[tuple], pipeline: Pipeline) -> list[FrameClusters]:
